@@ -1,0 +1,85 @@
+"""Small trusted building blocks shared by the judge and the probes: models, states, an optimizer.
+
+Both sides build the same model from the same spec and load the same state, so the judge can
+recompute with the reference exactly what the worker computed with the submission.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+def mlp(sizes: list[int], batchnorm: bool = False, frozen: Iterable[int] = ()) -> nn.Sequential:
+    """Linear layers of the given widths with ReLU (and optional BatchNorm1d) between them.
+
+    frozen lists the indices of Linear layers whose parameters get requires_grad=False.
+    """
+    frozen = set(frozen)
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        linear = nn.Linear(a, b)
+        if i in frozen:
+            linear.requires_grad_(False)
+        layers.append(linear)
+        if i < len(sizes) - 2:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(b))
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def random_state(model: nn.Module, generator: torch.Generator, scale: float = 0.5) -> dict[str, torch.Tensor]:
+    """A state_dict for model with every float entry drawn from generator (running variances positive)."""
+    state = {}
+    for name, value in model.state_dict().items():
+        if not value.is_floating_point():
+            state[name] = value.clone()
+        elif name.endswith("running_var"):
+            state[name] = torch.rand(value.shape, generator=generator) + 0.5
+        else:
+            state[name] = torch.randn(value.shape, generator=generator) * scale
+    return state
+
+
+def plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of model.state_dict()."""
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+class SpySGD:
+    """Plain SGD (p -= lr * p.grad) that counts its calls; what train_one_epoch is handed.
+
+    It avoids torch.optim, whose first use costs about a second of imports in every process.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
+        self.params = [p for p in params]
+        self.param_groups = [{"params": self.params, "lr": lr}]
+        self.lr = lr
+        self.steps = 0
+        self.zero_grads = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.zero_grads += 1
+        for p in self.params:
+            if p.grad is not None:
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self, closure: object = None) -> None:
+        self.steps += 1
+        for p in self.params:
+            if p.grad is not None:
+                p.add_(p.grad, alpha=-self.lr)
+
+
+def record_modes(model: nn.Module) -> list[tuple[bool, bool]]:
+    """Attach a hook logging (model.training, torch.is_grad_enabled()) at every forward call."""
+    log: list[tuple[bool, bool]] = []
+    model.register_forward_pre_hook(lambda module, args: log.append((module.training, torch.is_grad_enabled())))
+    return log

@@ -1,0 +1,280 @@
+"""Trusted drivers that run one task's code and return plain data.
+
+A probe takes the module under test plus plain-data arguments. The worker runs it on the
+submission; the judge runs the very same probe on a fresh copy of the reference solution, and
+compares the two results. Probes build every model, data set and optimizer themselves, from
+specs and states the judge sends, so both sides start from identical objects.
+"""
+from __future__ import annotations
+
+import linecache
+import sys
+import types
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course.models import SpySGD, mlp, plain_state, record_modes
+
+PROBES: dict[str, Callable[..., Any]] = {}
+
+
+def probe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    PROBES[fn.__name__] = fn
+    return fn
+
+
+def load_module(name: str, filename: str, source: bytes, register: bool = True) -> types.ModuleType:
+    """Execute exactly these source bytes as a new module (never a cached .pyc, never sys.path).
+
+    register puts it in sys.modules (the worker does, so classes defined in it behave normally);
+    linecache gets the source so error reports can quote the failing line.
+    """
+    text = source.decode("utf-8", "replace")
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    if register:
+        sys.modules[name] = module
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+    return module
+
+
+def _state_of(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    model.load_state_dict(state)
+    return model
+
+
+@probe
+def call(mod, name: str, args: list, kwargs: dict) -> Any:
+    """Return mod.name(*args, **kwargs) as it is."""
+    return getattr(mod, name)(*args, **kwargs)
+
+
+@probe
+def raises(mod, name: str, args: list, kwargs: dict) -> dict:
+    """Call mod.name and describe the exception it raises (NotImplementedError passes through)."""
+    try:
+        value = getattr(mod, name)(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as e:  # the exception is the result here
+        return {"raised": True, "type": type(e).__name__, "value_error": isinstance(e, ValueError), "message": str(e)[:300]}
+    return {"raised": False, "returned": type(value).__name__}
+
+
+@probe
+def count_parameters(mod, spec: dict) -> Any:
+    """count_parameters on a model built from spec: {"sizes": [...], "frozen": [...]}."""
+    return mod.count_parameters(mlp(spec["sizes"], frozen=spec.get("frozen", ())))
+
+
+@probe
+def parameter_shapes(mod, spec: dict) -> Any:
+    """parameter_shapes on a model built from spec."""
+    return mod.parameter_shapes(mlp(spec["sizes"], frozen=spec.get("frozen", ())))
+
+
+def _describe_layer(layer: object) -> dict:
+    weight = getattr(layer, "weight", None)
+    bias = getattr(layer, "bias", None)
+    return {
+        "type": type(layer).__name__,
+        "is_linear": isinstance(layer, nn.Linear),
+        "in_features": getattr(layer, "in_features", None),
+        "out_features": getattr(layer, "out_features", None),
+        "weight_shape": tuple(weight.shape) if isinstance(weight, torch.Tensor) else None,
+        "bias_shape": tuple(bias.shape) if isinstance(bias, torch.Tensor) else None,
+    }
+
+
+@probe
+def first_layer(mod, data: torch.Tensor, hidden: int | None) -> dict:
+    """Describe the layer first_layer_for builds for data (hidden=None keeps the default)."""
+    layer = mod.first_layer_for(data) if hidden is None else mod.first_layer_for(data, hidden=hidden)
+    return _describe_layer(layer)
+
+
+@probe
+def simple_nn_init(mod, args: list) -> dict:
+    """Build SimpleNN(*args) and describe its state_dict and layers."""
+    model = mod.SimpleNN(*args)
+    return {
+        "is_module": isinstance(model, nn.Module),
+        "state": {k: tuple(v.shape) for k, v in model.state_dict().items()},
+        "layers": {name: _describe_layer(m) for name, m in model.named_children()},
+    }
+
+
+def _simple_nn_with(mod, args: list, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A SimpleNN whose fc1, fc2 and output are trusted layers holding state, whatever __init__ did."""
+    try:
+        model = mod.SimpleNN(*args)
+    except NotImplementedError:  # __init__ not written yet: forward can still be graded
+        model = mod.SimpleNN.__new__(mod.SimpleNN)
+        nn.Module.__init__(model)
+    for name in ("fc1", "fc2", "output"):
+        weight = state[f"{name}.weight"]
+        layer = nn.Linear(weight.shape[1], weight.shape[0])
+        layer.load_state_dict({"weight": weight, "bias": state[f"{name}.bias"]})
+        setattr(model, name, layer)
+    return model
+
+
+@probe
+def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor) -> dict:
+    """Run SimpleNN.forward with known weights; report the output and whether x was changed."""
+    model = _simple_nn_with(mod, args, state)
+    before = x.clone()
+    out = model(x)
+    return {"out": out, "input_unchanged": torch.equal(x, before)}
+
+
+@probe
+def gradients(mod, sizes: list, state: dict, x: torch.Tensor, target: torch.Tensor, stale: bool) -> dict:
+    """gradients() on an MLP with known weights, optionally with junk left in every .grad."""
+    model = _state_of(mlp(sizes), state)
+    if stale:
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 3.0)
+    grads = mod.gradients(model, x, target, nn.MSELoss())
+    return {"grads": grads, "params": plain_state(model)}
+
+
+class Affine:
+    """The transform handed to CustomDataset: 2 * x + 1."""
+
+    def __call__(self, sample: torch.Tensor) -> torch.Tensor:
+        return sample * 2 + 1
+
+
+@probe
+def dataset(mod, data: torch.Tensor, labels: torch.Tensor, indices: list, transform: bool) -> dict:
+    """Build CustomDataset and fetch some items."""
+    ds = mod.CustomDataset(data, labels, transform=Affine()) if transform else mod.CustomDataset(data, labels)
+    return {"len": len(ds), "items": [ds[i] for i in indices]}
+
+
+def _epoch_ids(loader: Any) -> tuple[list[int], list[list[list[int]]]]:
+    ids, shapes = [], []
+    for xb, yb in loader:
+        ids += [int(i) for i in yb]
+        shapes.append([list(xb.shape), list(yb.shape)])
+    return ids, shapes
+
+
+@probe
+def loader(mod, data: torch.Tensor, configs: list, epochs: int) -> list:
+    """For each config of make_loader kwargs: the sample ids of each epoch and the batch shapes."""
+    ds = TensorDataset(data, torch.arange(len(data)))
+    out = []
+    for kwargs in configs:
+        dl = mod.make_loader(ds, **kwargs)
+        runs = [_epoch_ids(dl) for _ in range(epochs)]
+        out.append({"epochs": [ids for ids, _ in runs], "shapes": runs[0][1]})
+    return out
+
+
+@probe
+def split(mod, n: int, configs: list) -> list:
+    """For each config of train_val_split kwargs: the sample ids in train and in val."""
+    ds = TensorDataset(torch.zeros(n, 1), torch.arange(n))
+    out = []
+    for kwargs in configs:
+        train, val = mod.train_val_split(ds, **kwargs)
+        out.append({
+            "train": [int(train[i][1]) for i in range(len(train))],
+            "val": [int(val[i][1]) for i in range(len(val))],
+        })
+    return out
+
+
+@probe
+def cross_entropy_grad(mod, logits: torch.Tensor, target: torch.Tensor) -> dict:
+    """cross_entropy's value and its gradient with respect to the logits."""
+    logits = logits.clone().requires_grad_(True)
+    loss = mod.cross_entropy(logits, target)
+    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+        return {"loss": loss, "grad": None}
+    loss.backward()
+    return {"loss": loss, "grad": logits.grad}
+
+
+def _loader_of(data: torch.Tensor, labels: torch.Tensor, batch_size: int) -> DataLoader:
+    return DataLoader(TensorDataset(data, labels), batch_size=batch_size, shuffle=False)
+
+
+@probe
+def train_one_epoch(mod, spec: dict, state: dict, data, labels, batch_size: int, lr: float, start_eval: bool) -> dict:
+    """One epoch of train_one_epoch on a known model; the loss, the weights after and the modes seen."""
+    model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
+    if start_eval:
+        model.eval()
+    modes = record_modes(model)
+    optimizer = SpySGD(model.parameters(), lr)
+    loss = mod.train_one_epoch(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss(), optimizer)
+    return {"loss": loss, "state": plain_state(model), "training": [m[0] for m in modes], "steps": optimizer.steps}
+
+
+@probe
+def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int) -> dict:
+    """evaluate on a known model that starts in training mode; the result and what changed."""
+    model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
+    model.train()
+    modes = record_modes(model)
+    result = mod.evaluate(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss())
+    return {
+        "result": result,
+        "state": plain_state(model),
+        "training": [m[0] for m in modes],
+        "grad_enabled": [m[1] for m in modes],
+        "grads_set": [name for name, p in model.named_parameters() if p.grad is not None],
+    }
+
+
+def fit_spy_values(epoch: int) -> tuple[float, tuple[float, float]]:
+    """What the stand-in train_one_epoch and evaluate return in a given epoch (0-based)."""
+    return 1.0 / (epoch + 2), (0.75 - 0.05 * epoch, 0.5 + 0.1 * epoch)
+
+
+@probe
+def fit(mod, epochs: int) -> dict:
+    """fit with train_one_epoch and evaluate replaced by stand-ins that log their calls."""
+    model, loss_fn = mlp([3, 2]), nn.CrossEntropyLoss()
+    optimizer = SpySGD(model.parameters(), 0.1)
+    train_loader, val_loader = ["train batches"], ["validation batches"]
+    calls: list[list] = []
+
+    def train_spy(m, loader, fn, opt):
+        calls.append(["train_one_epoch", m is model and loader is train_loader and fn is loss_fn and opt is optimizer])
+        return fit_spy_values(sum(c[0] == "train_one_epoch" for c in calls) - 1)[0]
+
+    def evaluate_spy(m, loader, fn):
+        calls.append(["evaluate", m is model and loader is val_loader and fn is loss_fn])
+        return fit_spy_values(sum(c[0] == "evaluate" for c in calls) - 1)[1]
+
+    mod.train_one_epoch, mod.evaluate = train_spy, evaluate_spy
+    history = mod.fit(model, train_loader, val_loader, loss_fn, optimizer, epochs)
+    return {"history": history, "calls": calls}
+
+
+def warm_up() -> None:
+    """Run each kind of operation the probes use once, so forked children skip torch's lazy set-up."""
+    g = torch.Generator().manual_seed(0)
+    model = mlp([4, 3, 2], batchnorm=True)
+    data, labels = torch.randn(6, 4, generator=g), torch.tensor([0, 1, 0, 1, 1, 0])
+    opt = SpySGD(model.parameters(), 0.1)
+    for xb, yb in DataLoader(TensorDataset(data, labels), batch_size=4, shuffle=True, generator=g):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        logits = model(data)
+        torch.log_softmax(logits, 1).gather(1, labels.unsqueeze(1)).mean()
+        (logits.argmax(1) == labels).sum().item()
+    nn.MSELoss()(mlp([4, 1])(data), torch.zeros(6, 1)).backward()
+    torch.randperm(5, generator=g)

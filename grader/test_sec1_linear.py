@@ -1,0 +1,89 @@
+"""Section 1, sec1_linear.py: Tasks 1.1 (linear_forward), 1.2 (parameter_shapes, count_parameters), 1.3 (first_layer_for)."""
+import pytest
+import torch
+
+from course import checks
+
+WEIGHT_LAYOUT = "weight is (out_features, in_features): compute x @ weight.T, then add bias"
+
+
+@pytest.mark.task("1.1")
+class TestTask1_1:
+    @pytest.mark.points(1)
+    def test_batch_with_bias(self, judge, gen):
+        """a (N, 11) batch with weight (64, 11) and bias (64,) gives F.linear's (N, 64)"""
+        x, w, b = torch.randn(5, 11, generator=gen), torch.randn(64, 11, generator=gen), torch.randn(64, generator=gen)
+        got, want = judge.run("call", "linear_forward", [x, w, b], {}, hint=WEIGHT_LAYOUT)
+        checks.tensor(got, want, "linear_forward(x (5, 11), weight (64, 11), bias (64,))", WEIGHT_LAYOUT,
+                      mistakes=[(x @ w.T, "the bias was not added")])
+
+    @pytest.mark.points(1)
+    def test_square_weight_without_bias(self, judge, gen):
+        """bias=None with a square weight: only x @ weight.T, and the transpose matters"""
+        x, w = torch.randn(4, 11, generator=gen), torch.randn(11, 11, generator=gen)
+        got, want = judge.run("call", "linear_forward", [x, w, None], {}, hint="with bias=None, skip the bias")
+        checks.tensor(got, want, "linear_forward(x (4, 11), weight (11, 11), None)", WEIGHT_LAYOUT,
+                      mistakes=[(x @ w, "x @ weight uses the weight untransposed: " + WEIGHT_LAYOUT)])
+
+    @pytest.mark.points(1)
+    def test_any_leading_axes(self, judge, gen):
+        """x of shape (2, 3, 11) and (11,) both work: the features are always the last axis"""
+        w, b = torch.randn(6, 11, generator=gen), torch.randn(6, generator=gen)
+        hint = "use operations that act on the last axis (x @ weight.T broadcasts); do not assume x is 2-D"
+        for x in (torch.randn(2, 3, 11, generator=gen), torch.randn(11, generator=gen)):
+            got, want = judge.run("call", "linear_forward", [x, w, b], {}, hint=hint)
+            checks.tensor(got, want, f"linear_forward(x {tuple(x.shape)}, weight (6, 11), bias (6,))", hint)
+
+
+LESSON_NET = {"sizes": [11, 64, 32, 1]}
+
+
+@pytest.mark.task("1.2")
+class TestTask1_2:
+    @pytest.mark.points(1)
+    def test_shapes_of_linear_11_64(self, judge):
+        """parameter_shapes(nn.Linear(11, 64)) is {'weight': (64, 11), 'bias': (64,)}"""
+        spec = {"sizes": [11, 64]}
+        got, want = judge.run("parameter_shapes", spec)
+        checks.equal(got, want, "parameter_shapes(nn.Linear(11, 64))",
+                     "a Linear's weight is (out_features, in_features); use module.named_parameters() and tuple(p.shape)")
+
+    @pytest.mark.points(1)
+    def test_count_lesson_layers(self, judge):
+        """count_parameters is 768 for nn.Linear(11, 64) and 2881 for the 11-64-32-1 network"""
+        for spec, what in (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network")):
+            got, want = judge.run("count_parameters", spec)
+            checks.number(got, want, f"count_parameters({what})", "count every scalar: p.numel() of each weight and bias",
+                          mistakes=[(want - sum(spec["sizes"][1:]), "the biases were not counted"),
+                                    (len(spec["sizes"]) * 2 - 2, "count numbers (p.numel()), not parameter tensors")])
+
+    @pytest.mark.points(1)
+    def test_frozen_layers_do_not_count(self, judge):
+        """only parameters with requires_grad=True count, in nested modules too"""
+        spec = {"sizes": [11, 64, 32, 1], "frozen": [0]}
+        got, want = judge.run("count_parameters", spec)
+        checks.number(got, want, "count_parameters(11-64-32-1 network with the first layer frozen)",
+                      "skip parameters whose requires_grad is False",
+                      mistakes=[(2881, "frozen parameters (requires_grad=False) were counted")])
+
+
+@pytest.mark.task("1.3")
+class TestTask1_3:
+    @pytest.mark.points(1)
+    def test_in_features_from_data(self, judge, gen):
+        """first_layer_for(data) is an nn.Linear with in_features = data.shape[-1], out_features = hidden"""
+        hint = "in_features is the number of features, the size of data's last axis (not the number of samples)"
+        for shape, hidden in (((100, 11), None), ((30, 7), 5)):
+            data = torch.rand(*shape, generator=gen)
+            got, want = judge.run("first_layer", data, hidden, hint=hint)
+            checks.equal(got, want, f"first_layer_for(data {shape}{'' if hidden is None else f', hidden={hidden}'})", hint)
+
+    @pytest.mark.points(1)
+    def test_value_error_without_feature_axis(self, judge):
+        """data with no feature axis (a scalar or a 1-D tensor) raises ValueError"""
+        hint = "check data.dim() < 2 and raise ValueError with a message that says what shape was expected"
+        for data in (torch.tensor(3.0), torch.rand(11)):
+            got = judge.student("raises", "first_layer_for", [data], {}, hint=hint)
+            checks.that(got.get("value_error") is True,
+                        f"first_layer_for(data of shape {tuple(data.shape)}): expected ValueError, "
+                        + (f"got {got.get('type')}" if got.get("raised") else f"it returned {got.get('returned')}"), hint)

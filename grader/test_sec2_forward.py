@@ -1,0 +1,114 @@
+"""Section 2, sec2_forward.py: Tasks 2.1 (SimpleNN.__init__), 2.2 (SimpleNN.forward), 2.3 (gradients)."""
+import pytest
+import torch
+
+from course import checks
+from course.models import mlp, random_state
+
+LESSON = [11, (64, 32), 1]  # SimpleNN's arguments in the lesson
+SMALL = [5, (8, 4), 3]
+LAYERS = "fc1 = nn.Linear(in_features, hidden[0]), fc2 = nn.Linear(hidden[0], hidden[1]), output = nn.Linear(hidden[1], out_features)"
+
+
+def simple_nn_state(args, gen):
+    """Random weights laid out as SimpleNN(*args).state_dict()."""
+    in_features, hidden, out_features = args
+    sizes = [in_features, *hidden, out_features]
+    state = {}
+    for name, (a, b) in zip(("fc1", "fc2", "output"), zip(sizes, sizes[1:])):
+        state[f"{name}.weight"] = torch.randn(b, a, generator=gen) * 0.5
+        state[f"{name}.bias"] = torch.randn(b, generator=gen) * 0.5
+    return state
+
+
+def forward_mistakes(state, x):
+    """Outputs of the usual wrong forwards, each with its hint."""
+    def layer(name, h):
+        return h @ state[f"{name}.weight"].T + state[f"{name}.bias"]
+
+    right = layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))
+    return [
+        (torch.relu(right), "no activation after the output layer: return self.output(h) as it is"),
+        (layer("output", layer("fc2", layer("fc1", x))), "apply ReLU after fc1 and after fc2"),
+        (layer("output", layer("fc2", torch.relu(layer("fc1", x)))), "apply ReLU after fc2 too"),
+    ]
+
+
+@pytest.mark.task("2.1")
+class TestTask2_1:
+    @pytest.mark.points(1)
+    def test_lesson_layers(self, judge):
+        """SimpleNN() has fc1 (11 -> 64), fc2 (64 -> 32), output (32 -> 1)"""
+        got, want = judge.run("simple_nn_init", [], hint=LAYERS)
+        checks.equal(got, want, "SimpleNN() layers and state_dict shapes", LAYERS)
+
+    @pytest.mark.points(1)
+    def test_custom_sizes(self, judge):
+        """SimpleNN(5, (8, 4), 3) sizes its layers from the arguments"""
+        got, want = judge.run("simple_nn_init", SMALL, hint=LAYERS)
+        checks.equal(got, want, "SimpleNN(5, (8, 4), 3) layers and state_dict shapes",
+                     "use the arguments, not the numbers 11, 64, 32, 1: " + LAYERS)
+
+
+@pytest.mark.task("2.2")
+class TestTask2_2:
+    @pytest.mark.points(1)
+    def test_lesson_forward(self, judge, gen):
+        """SimpleNN.forward on a (N, 11) batch with known weights gives the reference (N, 1)"""
+        state, x = simple_nn_state(LESSON, gen), torch.rand(6, 11, generator=gen)
+        got, want = judge.run("simple_nn_forward", LESSON, state, x)
+        checks.tensor(got["out"], want["out"], "forward(x (6, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
+                      mistakes=forward_mistakes(state, x))
+
+    @pytest.mark.points(1)
+    def test_custom_sizes_forward(self, judge, gen):
+        """forward works for SimpleNN(5, (8, 4), 3) and a (N, 5) batch"""
+        state, x = simple_nn_state(SMALL, gen), torch.randn(7, 5, generator=gen)
+        got, want = judge.run("simple_nn_forward", SMALL, state, x)
+        checks.tensor(got["out"], want["out"], "forward(x (7, 5)) of SimpleNN(5, (8, 4), 3)",
+                      "use the layers self.fc1, self.fc2, self.output; nothing hard-wired to 11 features",
+                      mistakes=forward_mistakes(state, x))
+
+    @pytest.mark.points(1)
+    def test_input_unchanged(self, judge, gen):
+        """forward leaves its input tensor x as it was"""
+        state, x = simple_nn_state(LESSON, gen), torch.randn(4, 11, generator=gen)
+        got = judge.student("simple_nn_forward", LESSON, state, x)
+        checks.that(got["input_unchanged"] is True, "forward(x) changed x in place",
+                    "do not modify x (x.relu_(), x += ...): give each intermediate result a new name")
+
+
+def mlp_case(gen, sizes=(6, 5, 2), n=8):
+    model = mlp(list(sizes))
+    return list(sizes), random_state(model, gen), torch.randn(n, sizes[0], generator=gen), torch.randn(n, sizes[-1], generator=gen)
+
+
+@pytest.mark.task("2.3")
+class TestTask2_3:
+    @pytest.mark.points(1)
+    def test_gradients_match(self, judge, gen):
+        """gradients() returns {name: grad} equal to one backward pass of loss_fn(model(x), target)"""
+        sizes, state, x, target = mlp_case(gen)
+        got, want = judge.run("gradients", sizes, state, x, target, False)
+        checks.state(got["grads"], want["grads"], "gradients(...)",
+                     "loss = loss_fn(model(x), target); loss.backward(); then collect p.grad for each name in model.named_parameters()")
+
+    @pytest.mark.points(1)
+    def test_stale_gradients_are_cleared(self, judge, gen):
+        """gradients left in .grad from an earlier pass do not leak into the result"""
+        sizes, state, x, target = mlp_case(gen)
+        got, want = judge.run("gradients", sizes, state, x, target, True)
+        hint = "backward() adds to .grad: call model.zero_grad() before the forward pass"
+        grads = got["grads"]
+        if isinstance(grads, dict) and all(isinstance(g, torch.Tensor) for g in grads.values()) and sorted(grads) == sorted(want["grads"]):
+            stale = all(torch.allclose(grads[k], want["grads"][k] + 3.0, atol=1e-5) for k in want["grads"])
+            checks.that(not stale, "gradients(...) with old gradients already in .grad: the old values were added in", hint)
+        checks.state(grads, want["grads"], "gradients(...) with old gradients already in .grad", hint)
+
+    @pytest.mark.points(1)
+    def test_parameters_unchanged(self, judge, gen):
+        """gradients() does not change the model's parameters"""
+        sizes, state, x, target = mlp_case(gen)
+        got = judge.student("gradients", sizes, state, x, target, False)
+        checks.state(got["params"], state, "the model's parameters after gradients(...)",
+                     "only compute gradients: no optimizer step and no in-place change of the weights")

@@ -1,0 +1,130 @@
+"""Section 3, sec3_data.py: Tasks 3.1 (CustomDataset), 3.2 (make_loader), 3.3 (train_val_split)."""
+import pytest
+import torch
+
+from course import checks
+
+
+def items_equal(got_items, want_items, what, hint):
+    """Each item must be a (sample, label) pair, a tuple or a list, equal to the reference's."""
+    checks.that(isinstance(got_items, list) and len(got_items) == len(want_items), f"{what}: wrong number of items", hint)
+    for got, want in zip(got_items, want_items):
+        checks.that(isinstance(got, (tuple, list)) and len(got) == 2,
+                    f"{what}: expected a pair (sample, label), got {checks.describe(got)}", hint)
+        checks.tensor(got[0], want[0], f"{what}: the sample", hint)
+        checks.tensor(got[1], want[1], f"{what}: the label", hint)
+
+
+@pytest.mark.task("3.1")
+class TestTask3_1:
+    @pytest.mark.points(1)
+    def test_len(self, judge, gen):
+        """len(CustomDataset(data, labels)) is the number of samples"""
+        data, labels = torch.rand(23, 11, generator=gen), torch.randint(0, 2, (23,), generator=gen)
+        got, want = judge.run("dataset", data, labels, [], False)
+        checks.number(got["len"], want["len"], "len(dataset) for 23 samples", "return len(self.data)",
+                      mistakes=[(22, "off by one: __len__ is the number of samples, len(self.data)"),
+                                (24, "off by one: __len__ is the number of samples, len(self.data)"),
+                                (11, "that is the number of features; __len__ counts samples")])
+
+    @pytest.mark.points(1)
+    def test_getitem(self, judge, gen):
+        """dataset[idx] is (data[idx], labels[idx]) for first, middle, last and negative idx"""
+        data, labels = torch.rand(23, 11, generator=gen), torch.randint(0, 2, (23,), generator=gen)
+        got, want = judge.run("dataset", data, labels, [0, 9, 22, -1], False)
+        items_equal(got["items"], want["items"], "dataset[idx]", "return self.data[idx], self.labels[idx]")
+
+    @pytest.mark.points(0.5)
+    def test_transform_applies_to_sample_only(self, judge, gen):
+        """transform is applied to the sample, never to the label"""
+        data, labels = torch.rand(10, 11, generator=gen), torch.randint(0, 2, (10,), generator=gen)
+        got, want = judge.run("dataset", data, labels, [3, 7], True)
+        items_equal(got["items"], want["items"], "dataset[idx] with transform",
+                    "if self.transform is not None: sample = self.transform(sample); leave the label alone")
+
+    @pytest.mark.points(0.5)
+    def test_length_mismatch_raises(self, judge, gen):
+        """CustomDataset(data, labels) with different lengths raises ValueError"""
+        hint = "in __init__: if len(data) != len(labels): raise ValueError(...)"
+        got = judge.student("raises", "CustomDataset", [torch.rand(20, 11, generator=gen), torch.zeros(19)], {}, hint=hint)
+        checks.that(got.get("value_error") is True, "CustomDataset(data of 20, labels of 19): expected ValueError, "
+                    + (f"got {got.get('type')}" if got.get("raised") else "nothing was raised"), hint)
+
+
+SEED_HINT = "make a torch.Generator().manual_seed(seed) and pass it to DataLoader(..., generator=generator)"
+
+
+@pytest.mark.task("3.2")
+class TestTask3_2:
+    @pytest.mark.points(1)
+    def test_batches_cover_every_sample(self, judge, gen):
+        """batches have shapes (10, 11) and (10,); each epoch holds every sample exactly once"""
+        data = torch.rand(100, 11, generator=gen)
+        seed = int(torch.randint(0, 2**31, (), generator=gen))
+        got, want = judge.run("loader", data, [{"batch_size": 10, "shuffle": True, "seed": seed}, {"batch_size": 32, "seed": seed}], 2,
+                              hint="return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, ...)")
+        for run, expected, what in zip(got, want, ("batch_size=10", "batch_size=32")):
+            checks.equal(run["shapes"], expected["shapes"], f"batch shapes with {what}",
+                         "pass batch_size through to the DataLoader; the last batch is smaller, do not drop it")
+            for epoch in run["epochs"]:
+                checks.that(sorted(epoch) == list(range(100)),
+                            f"make_loader({what}): an epoch did not visit each of the 100 samples exactly once",
+                            "let the DataLoader do the sampling")
+
+    @pytest.mark.points(1)
+    def test_same_seed_same_order(self, judge, gen):
+        """two loaders with the same seed give the same orders; another seed gives another order"""
+        data = torch.rand(100, 11, generator=gen)
+        seed = int(torch.randint(0, 2**31, (), generator=gen))
+        got = judge.student("loader", data, [{"seed": seed}, {"seed": seed}, {"seed": seed + 1}], 2, hint=SEED_HINT)
+        checks.that(got[0]["epochs"] == got[1]["epochs"], f"two loaders made with seed={seed} gave different orders", SEED_HINT)
+        checks.that(got[0]["epochs"][0] != got[2]["epochs"][0],
+                    f"seeds {seed} and {seed + 1} gave the same order: the seed is not used", SEED_HINT)
+
+    @pytest.mark.points(1)
+    def test_shuffle_flag(self, judge, gen):
+        """shuffle=True reorders every epoch anew; shuffle=False keeps dataset order"""
+        data = torch.rand(100, 11, generator=gen)
+        seed = int(torch.randint(0, 2**31, (), generator=gen))
+        got = judge.student("loader", data, [{"seed": seed}, {"shuffle": False, "seed": seed}], 2)
+        shuffled, ordered = got[0]["epochs"], got[1]["epochs"]
+        hint = "pass shuffle=shuffle to the DataLoader; it draws a new order at the start of each epoch"
+        checks.that(shuffled[0] != list(range(100)), "shuffle=True: the first epoch came in dataset order", hint)
+        checks.that(shuffled[0] != shuffled[1], "shuffle=True: two epochs came in the same order", hint)
+        checks.that(all(e == list(range(100)) for e in ordered), "shuffle=False: samples did not come in dataset order", hint)
+
+
+SPLIT_HINT = "draw torch.randperm(n, generator=torch.Generator().manual_seed(seed)); the first round(n * val_fraction) indices go to validation"
+
+
+@pytest.mark.task("3.3")
+class TestTask3_3:
+    @pytest.mark.points(1)
+    def test_sizes(self, judge):
+        """the validation part has round(n * val_fraction) samples, training the rest"""
+        configs = [{"val_fraction": 0.2, "seed": 0}, {"val_fraction": 0.25, "seed": 1}, {"val_fraction": 0.5, "seed": 2}, {}]
+        got, want = judge.run("split", 47, configs, hint=SPLIT_HINT)
+        for run, expected, config in zip(got, want, configs):
+            what = f"train_val_split(47 samples, {config or 'defaults'})"
+            checks.equal(len(run["val"]), len(expected["val"]), f"{what}: size of val", "n_val = round(n * val_fraction)")
+            checks.equal(len(run["train"]), len(expected["train"]), f"{what}: size of train", "train gets the n - n_val others")
+
+    @pytest.mark.points(1)
+    def test_disjoint_and_complete(self, judge):
+        """every sample lands in exactly one part"""
+        got = judge.student("split", 60, [{"val_fraction": 0.2, "seed": 3}, {"val_fraction": 0.35, "seed": 4}], hint=SPLIT_HINT)
+        for run in got:
+            both = run["train"] + run["val"]
+            checks.that(sorted(both) == list(range(60)),
+                        f"train and val together should hold each of the 60 samples once; "
+                        f"{len(both) - len(set(both))} repeated, {60 - len(set(both))} missing", SPLIT_HINT)
+
+    @pytest.mark.points(1)
+    def test_random_but_seeded(self, judge):
+        """the split is random, the same for the same seed and different for another seed"""
+        got = judge.student("split", 60, [{"seed": 5}, {"seed": 5}, {"seed": 6}], hint=SPLIT_HINT)
+        checks.that(got[0] == got[1], "two splits with seed=5 differ", SPLIT_HINT)
+        checks.that(got[0] != got[2], "seeds 5 and 6 give the same split: the seed is not used", SPLIT_HINT)
+        val = got[0]["val"]
+        checks.that(sorted(val) not in (list(range(len(val))), list(range(60 - len(val), 60))),
+                    "the validation part is simply the first or last samples, not a random choice", SPLIT_HINT)

@@ -1,0 +1,329 @@
+"""pytest plugin that grades a submission against the reference solutions.
+
+Load it from a grader suite's root conftest (``pytest_plugins = ["course.grading"]``). Every
+test carries ``@pytest.mark.task("X.Y")`` and ``@pytest.mark.points(n)``; it asks the ``judge``
+fixture to run a probe on the submission (in a forked worker, never in this process) and on the
+reference (here), and compares the two with course.checks. The plugin keeps the list of tests
+and points it collected before anything ran, scores from that list alone (a test that errored,
+was deselected or never ran earns 0), prints a score table, and puts a ``grade`` object into
+pytest-json-report's report.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from course.checks import Mismatch
+
+MAX_FILE_BYTES = 1 << 20
+ISOLATION = "fork"  # worker forked per call, own session, rlimits, wall-clock deadline
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """One option group for grading, plus the ini keys a grader suite sets in its pytest.ini."""
+    group = parser.getgroup("grading", "grading a submission")
+    group.addoption("--submission", metavar="DIR", default=None,
+                    help="folder holding the submitted exercise files (default: the suite's grading_submission_default)")
+    group.addoption("--grader-seed", metavar="N", type=int, default=None,
+                    help="seed of the random test inputs; the header prints it, pass it again to replay a run")
+    group.addoption("--grader-timeout", metavar="SECONDS", type=float, default=10.0,
+                    help="wall-clock limit for each call into the submission (default 10)")
+    group.addoption("--grader-debug", action="store_true",
+                    help="show full tracebacks for faults of the grader itself (never for the submission's)")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """What a grader suite declares in its conftest through the pytest_grading_suite hook."""
+
+    tasks: dict = field(default_factory=dict)  # task id -> course.curriculum.Task; empty: points come from markers
+    solutions: Path | None = None  # folder of the reference files
+    default_submission: Path | None = None  # graded when --submission is not given
+
+
+class GradingHooks:
+    """Hooks a grader suite implements."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_grading_suite(self, config: pytest.Config) -> Suite:
+        """Return the Suite to grade with: its curriculum, reference folder and default submission."""
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add pytest_grading_suite, through which a grader suite's conftest describes itself."""
+    pluginmanager.add_hookspecs(GradingHooks)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers and start the zygote now, so its torch import overlaps collection."""
+    config.addinivalue_line("markers", "task(id): the task a grader test belongs to, e.g. task('2.2')")
+    config.addinivalue_line("markers", "points(n): points a grader test is worth")
+    if config.option.collectonly or getattr(config.option, "help", False):
+        return
+    from course import worker
+
+    worker.shared_zygote()
+    config.pluginmanager.register(Grading(config), "course-grading")
+
+
+def _grading(config: pytest.Config) -> Grading:
+    grading = config.pluginmanager.get_plugin("course-grading")
+    if grading is None:
+        raise pytest.UsageError("grading is not active in this session")
+    return grading
+
+
+class Submission:
+    """The submitted files, read once: bytes and SHA-256 of each expected file name."""
+
+    def __init__(self, folder: Path, names: list[str]) -> None:
+        self.folder = folder
+        self.sources: dict[str, bytes] = {}
+        self.problems: dict[str, str] = {}
+        for name in names:
+            path = folder / name
+            if path.is_symlink() or not path.is_file():
+                self.problems[name] = f"{name} is missing from the submission folder"
+            elif path.stat().st_size > MAX_FILE_BYTES:
+                self.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+            else:
+                self.sources[name] = path.read_bytes()
+
+    def hashes(self) -> dict[str, str]:
+        return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.sources.items())}
+
+
+class Grading:
+    """The state of one grading session: seed, submission, the manifest of tests and their results."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        seed = config.getoption("grader_seed")
+        self.seed = seed if seed is not None else secrets.randbelow(2**31)
+        self.timeout = config.getoption("grader_timeout")
+        suite = config.hook.pytest_grading_suite(config=config) or Suite()
+        self.tasks = suite.tasks
+        self.solutions = suite.solutions
+        folder = config.getoption("submission") or suite.default_submission
+        if not folder:
+            raise pytest.UsageError("no submission: pass --submission DIR")
+        path = Path(folder)
+        if not path.is_dir():
+            raise pytest.UsageError(f"--submission {folder}: no such folder")
+        self.path = path.resolve()
+        files = sorted({t.file for t in self.tasks.values()}) if self.tasks else None
+        self.submission = Submission(self.path, files or sorted(p.name for p in self.path.glob("*.py")))
+        self.manifest: dict[str, tuple[str, float]] = {}
+        self.outcomes: dict[str, str] = {}
+        self.feedback: dict[str, str] = {}
+        self.errors: list[str] = []
+
+    def test_seed(self, nodeid: str) -> int:
+        """The seed of one test's inputs, derived from the run seed and the test's id."""
+        digest = hashlib.sha256(f"{self.seed}:{nodeid}".encode()).digest()
+        return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """Show the submission, the seed and how to replay it."""
+        return [f"grading: {self.path}",
+                f"grader seed: {self.seed} (replay with --grader-seed {self.seed})"]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Fix the manifest before -k/-m deselect anything: every collected test and its points."""
+        for item in items:
+            task, points = item.get_closest_marker("task"), item.get_closest_marker("points")
+            if task is None or points is None or not task.args or not points.args:
+                self.errors.append(f"{item.nodeid} has no task or points marker")
+                continue
+            self.manifest[item.nodeid] = (str(task.args[0]), float(points.args[0]))
+        if self.tasks:
+            collected: dict[str, float] = {}
+            for task, points in self.manifest.values():
+                collected[task] = collected.get(task, 0) + points
+            for task_id, task in self.tasks.items():
+                if collected.get(task_id, 0) != task.points:
+                    self.errors.append(f"task {task_id}: the suite holds {collected.get(task_id, 0):g} points, "
+                                       f"the curriculum {task.points}")
+            for task_id in collected.keys() - self.tasks.keys():
+                self.errors.append(f"task {task_id} is not in the curriculum")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """Replace the traceback of a failed check with its feedback; hide the grader's internals."""
+        outcome = yield
+        report = outcome.get_result()
+        if not report.failed or call.excinfo is None or item.nodeid not in self.manifest:
+            return
+        task, points = self.manifest[item.nodeid]
+        title = self.tasks[task].function if task in self.tasks else ""
+        doc = (getattr(item, "obj", None).__doc__ or item.name).strip().splitlines()[0]
+        head = f"Task {task}{f' ({title})' if title else ''}, {points:g} pt: {doc}"
+        error = call.excinfo.value
+        if isinstance(error, Mismatch):
+            body = f"  {error.message}" + (f"\n  hint: {error.hint}" if error.hint else "")
+        elif self.config.getoption("grader_debug"):
+            return
+        else:
+            body = f"  internal grader error ({type(error).__name__}: {error}); rerun with --grader-debug"
+        report.longrepr = f"{head}\n{body}"
+        self.feedback[item.nodeid] = report.longrepr
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Record each test's outcome: passed only when setup, call and teardown all passed."""
+        if report.nodeid not in self.manifest:
+            return
+        if report.failed or report.skipped:
+            self.outcomes[report.nodeid] = "skipped" if report.skipped and report.when != "teardown" else "failed"
+        elif report.when == "call" and self.outcomes.get(report.nodeid) is None:
+            self.outcomes[report.nodeid] = "passed"
+
+    def grade(self) -> dict:
+        """Earned and possible points per task, from the manifest and the recorded outcomes only."""
+        tasks: dict[str, dict] = {}
+        for task_id, task in self.tasks.items():
+            tasks[task_id] = {"earned": 0.0, "possible": float(task.points), "title": task.title}
+        for nodeid, (task_id, points) in self.manifest.items():
+            entry = tasks.setdefault(task_id, {"earned": 0.0, "possible": 0.0, "title": ""})
+            if task_id not in self.tasks:
+                entry["possible"] += points
+            if self.outcomes.get(nodeid) == "passed":
+                entry["earned"] += points
+        earned = sum(t["earned"] for t in tasks.values())
+        possible = sum(t["possible"] for t in tasks.values())
+        return {
+            "earned": earned,
+            "possible": possible,
+            "percent": round(100 * earned / possible, 2) if possible else 0.0,
+            "tasks": dict(sorted(tasks.items(), key=lambda kv: [int(p) for p in kv[0].split(".") if p.isdigit()])),
+            "seed": self.seed,
+            "submission": {"path": str(self.path), "files": self.submission.hashes(),
+                           "problems": dict(self.submission.problems)},
+            "isolation": ISOLATION,
+            "errors": list(self.errors),
+            "seconds": round(time.monotonic() - self.started, 3),
+        }
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_runtest_metadata(self, item: pytest.Item, call: pytest.CallInfo) -> dict:
+        """Task, points and the test's own seed in every stage's metadata (setup too, so skips keep them)."""
+        if item.nodeid not in self.manifest:
+            return {}
+        task, points = self.manifest[item.nodeid]
+        return {"task": task, "points": points, "seed": self.test_seed(item.nodeid)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_modifyreport(self, json_report: dict) -> None:
+        """Add the grade, and each test's earned points and feedback."""
+        for test in json_report.get("tests", []):
+            if test["nodeid"] in self.manifest:
+                task, points = self.manifest[test["nodeid"]]
+                meta = test.setdefault("metadata", {})
+                meta.update(task=task, points=points,
+                            earned=points if self.outcomes.get(test["nodeid"]) == "passed" else 0.0)
+                if test["nodeid"] in self.feedback:
+                    meta["feedback"] = self.feedback[test["nodeid"]]
+        json_report["grade"] = self.grade()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Print the score table: per task earned/possible, then the total."""
+        grade = self.grade()
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("=", f"grade: {self.path.name} (seed {self.seed})")
+        for problem in grade["submission"]["problems"].values():
+            write(f"note: {problem}")
+        for error in grade["errors"]:
+            write(f"GRADER CONFIGURATION ERROR: {error}", red=True)
+        write(f"{'task':<6}{'what':<44}{'points':>10}")
+        for task_id, entry in grade["tasks"].items():
+            what = self.tasks[task_id].function if task_id in self.tasks else ""
+            mark = "" if entry["earned"] == entry["possible"] else "  <"
+            write(f"{task_id:<6}{what[:43]:<44}{entry['earned']:>5g} / {entry['possible']:<3g}{mark}")
+        write(f"{'total':<50}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
+
+
+class Judge:
+    """What a grader test uses: run a probe on the submission (in the worker) and on the reference (here)."""
+
+    def __init__(self, grading: Grading, task: str) -> None:
+        self.grading = grading
+        self.task = task
+        if grading.tasks and task in grading.tasks:
+            self.file = grading.tasks[task].file
+        else:
+            raise pytest.UsageError(f"task {task} is not in the curriculum")
+        self.module = Path(self.file).stem
+
+    def student(self, probe: str, *args: Any, hint: str | None = None) -> Any:
+        """The probe's result on the submission; a Mismatch with feedback if the submission failed."""
+        from course import worker
+
+        problem = self.grading.submission.problems.get(self.file)
+        if problem:
+            raise Mismatch(problem, "submit the file under exactly this name")
+        zygote = worker.shared_zygote()
+        result = zygote.call(probe, self.module, self.file, self.grading.submission.sources[self.file],
+                             list(args), self.grading.timeout)
+        if result.status == "ok":
+            return result.value
+        raise Mismatch(self._explain(result), None if result.error.get("not_implemented") else hint)
+
+    def _explain(self, result: Any) -> str:
+        limit = f"{self.grading.timeout:g} s"
+        if result.status == "timeout":
+            return f"did not finish within {limit} (an endless loop, or waiting for input?)"
+        if result.status == "crashed":
+            return f"the process running your code died (exit code {result.exit_code}) before it returned"
+        if result.status == "too_large":
+            return "returned more data than the grader accepts"
+        if result.status == "malformed":
+            return f"returned something the grader could not read back ({result.error.get('message', '')})"
+        error = result.error
+        if error.get("not_implemented"):
+            return f"not implemented yet (Task {self.task})"
+        where = error.get("where") or {}
+        at = f" at {self.file} line {where['line']}" if where.get("line") else ""
+        code = f": {where['code']}" if where.get("code") else ""
+        if error.get("stage") == "import":
+            return f"could not import {self.file}: {error.get('type')}: {error.get('message')}{at}{code}"
+        return f"raised {error.get('type')}: {error.get('message')}{at}{code}"
+
+    def reference(self, probe: str, *args: Any) -> Any:
+        """The probe's result on a fresh copy of the reference solution, as plain data."""
+        from course import probes, wire
+
+        if self.grading.solutions is None:
+            raise pytest.UsageError("the grader suite names no solutions folder (pytest_grading_suite)")
+        path = self.grading.solutions / self.file
+        module = probes.load_module(f"reference_{self.module}", str(path), path.read_bytes(), register=False)
+        args = wire.loads(wire.dumps(list(args)))  # the reference gets its own copies
+        return wire.loads(wire.dumps(probes.PROBES[probe](module, *args)))
+
+    def run(self, probe: str, *args: Any, hint: str | None = None) -> tuple[Any, Any]:
+        """(submission's result, reference's result) of the same probe on the same inputs."""
+        want = self.reference(probe, *args)
+        return self.student(probe, *args, hint=hint), want
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest) -> Judge:
+    """A Judge for the task of the requesting test."""
+    marker = request.node.get_closest_marker("task")
+    if marker is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses judge but has no task marker")
+    return Judge(_grading(request.config), str(marker.args[0]))
+
+
+@pytest.fixture
+def gen(request: pytest.FixtureRequest):
+    """A torch.Generator seeded for this test from the run seed: the source of every random input."""
+    import torch
+
+    return torch.Generator().manual_seed(_grading(request.config).test_seed(request.node.nodeid))

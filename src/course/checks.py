@@ -11,16 +11,10 @@ from typing import Any, Sequence
 
 import torch
 
+from course.feedback import Mismatch
 from course.wire import Unsupported
 
-
-class Mismatch(Exception):
-    """A check failed: message says what, hint (optional) says what to look at."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+__all__ = ["Mismatch", "as_number", "describe", "equal", "number", "state", "tensor", "that"]
 
 
 def describe(value: Any) -> str:

@@ -15,11 +15,11 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
-from course.checks import Mismatch
+from course.feedback import Mismatch
 
 MAX_FILE_BYTES = 1 << 20
 ISOLATION = "fork"  # worker forked per call, own session, rlimits, wall-clock deadline
@@ -124,6 +124,14 @@ class Grading:
         self.outcomes: dict[str, str] = {}
         self.feedback: dict[str, str] = {}
         self.errors: list[str] = []
+        self._references: dict[str, tuple[str, bytes]] = {}
+
+    def reference_source(self, file: str) -> tuple[str, bytes]:
+        """(path, bytes) of a reference file, read once per session."""
+        if file not in self._references:
+            path = self.solutions / file
+            self._references[file] = (str(path), path.read_bytes())
+        return self._references[file]
 
     def test_seed(self, nodeid: str) -> int:
         """The seed of one test's inputs, derived from the run seed and the test's id."""
@@ -154,6 +162,15 @@ class Grading:
                                        f"the curriculum {task.points}")
             for task_id in collected.keys() - self.tasks.keys():
                 self.errors.append(f"task {task_id} is not in the curriculum")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Before the first test: one torch thread here (the worker has the other core) and a frozen heap."""
+        import gc
+
+        import torch
+
+        torch.set_num_threads(1)
+        gc.freeze()  # the end-of-session collections then skip everything torch loaded
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -263,17 +280,25 @@ class Judge:
 
     def student(self, probe: str, *args: Any, hint: str | None = None) -> Any:
         """The probe's result on the submission; a Mismatch with feedback if the submission failed."""
+        return self._submit(probe, args, hint)()
+
+    def _submit(self, probe: str, args: tuple, hint: str | None) -> Callable[[], Any]:
+        """Start the probe in the worker; the returned function waits for it and explains failures."""
         from course import worker
 
         problem = self.grading.submission.problems.get(self.file)
         if problem:
             raise Mismatch(problem, "submit the file under exactly this name")
-        zygote = worker.shared_zygote()
-        result = zygote.call(probe, self.module, self.file, self.grading.submission.sources[self.file],
-                             list(args), self.grading.timeout)
-        if result.status == "ok":
-            return result.value
-        raise Mismatch(self._explain(result), None if result.error.get("not_implemented") else hint)
+        pending = worker.shared_zygote().submit(probe, self.module, self.file, self.grading.submission.sources[self.file],
+                                                list(args), self.grading.timeout)
+
+        def wait() -> Any:
+            result = pending()
+            if result.status == "ok":
+                return result.value
+            raise Mismatch(self._explain(result), None if result.error.get("not_implemented") else hint)
+
+        return wait
 
     def _explain(self, result: Any) -> str:
         limit = f"{self.grading.timeout:g} s"
@@ -301,15 +326,15 @@ class Judge:
 
         if self.grading.solutions is None:
             raise pytest.UsageError("the grader suite names no solutions folder (pytest_grading_suite)")
-        path = self.grading.solutions / self.file
-        module = probes.load_module(f"reference_{self.module}", str(path), path.read_bytes(), register=False)
+        module = probes.load_module(f"reference_{self.module}", *self.grading.reference_source(self.file), register=False)
         args = wire.loads(wire.dumps(list(args)))  # the reference gets its own copies
         return wire.loads(wire.dumps(probes.PROBES[probe](module, *args)))
 
     def run(self, probe: str, *args: Any, hint: str | None = None) -> tuple[Any, Any]:
         """(submission's result, reference's result) of the same probe on the same inputs."""
+        wait = self._submit(probe, args, hint)  # the worker computes while the reference runs here
         want = self.reference(probe, *args)
-        return self.student(probe, *args, hint=hint), want
+        return wait(), want
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 STARTUP_SECONDS = 120.0
 DEFAULT_LIMITS = {"cpu_seconds": 20, "address_space": 4 << 30, "file_size": 16 << 20}
@@ -70,6 +70,7 @@ class Zygote:
         )
         self.ready: dict | None = None
         self.calls = 0
+        self._pending: Callable[[], CallResult] | None = None
 
     def _read(self, deadline: float) -> bytes:
         fd = self.proc.stdout.fileno()
@@ -104,16 +105,41 @@ class Zygote:
 
     def call(self, probe: str, module: str, filename: str, source: bytes, args: list, timeout: float) -> CallResult:
         """Run probe on the submitted module in a fresh child; never raises for the submission's faults."""
+        return self.submit(probe, module, filename, source, args, timeout)()
+
+    def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
+               timeout: float) -> Callable[[], CallResult]:
+        """Send a call and return a function that waits for its result: the judge works meanwhile."""
         from course import wire
 
         self.wait_ready()
+        if self._pending is not None:  # a result nobody read: take it off the channel first
+            self._pending()
         request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
                    "timeout": timeout, "limits": DEFAULT_LIMITS}
         frame = wire.dumps(request)
         try:
             self.proc.stdin.write(struct.pack("<Q", len(frame)) + frame)
             self.proc.stdin.flush()
-            reply = wire.loads(self._read(time.monotonic() + timeout + 30))
+        except OSError as e:
+            raise WorkerFailure(f"lost the zygote: {e}") from None
+        deadline = time.monotonic() + timeout + 30
+        result: list[CallResult] = []
+
+        def wait() -> CallResult:
+            if not result:
+                self._pending = None
+                result.append(self._result(deadline))
+            return result[0]
+
+        self._pending = wait
+        return wait
+
+    def _result(self, deadline: float) -> CallResult:
+        from course import wire
+
+        try:
+            reply = wire.loads(self._read(deadline))
         except (OSError, wire.WireError) as e:
             raise WorkerFailure(f"lost the zygote: {e}") from None
         self.calls += 1

@@ -10,6 +10,7 @@ Frames on stdin/stdout are an 8-byte little-endian length followed by a course.w
 """
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import selectors
@@ -30,6 +31,7 @@ from course import probes, wire  # noqa: E402  (after the thread settings on pur
 
 OUTPUT_CAP = 64 * 1024
 RESULT_FD = 3
+REQUEST_FD = 4
 
 
 def read_frame(fd: int) -> bytes | None:
@@ -80,16 +82,22 @@ def describe_error(e: BaseException, stage: str, filename: str) -> dict:
             "not_implemented": isinstance(e, NotImplementedError)}
 
 
-def _child(request: dict, result_w: int, output_w: int, workdir: str) -> None:
-    """Runs in the forked child: contain it, load the submission, run the probe, send one frame."""
+def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
+    """Runs in a forked child: contain it, wait for its one request, run the probe, send one frame."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(output_w, 1)
     os.dup2(output_w, 2)
     os.dup2(result_w, RESULT_FD)
-    os.closerange(RESULT_FD + 1, 1 << 16)
+    os.dup2(request_r, REQUEST_FD)
+    os.closerange(REQUEST_FD + 1, 1 << 16)
     os.chdir(workdir)
+    frame = read_frame(REQUEST_FD)
+    if frame is None:  # the zygote is shutting down
+        os._exit(0)
+    os.close(REQUEST_FD)
+    request = wire.loads(frame)
     limits = request["limits"]
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -119,76 +127,119 @@ def _child(request: dict, result_w: int, output_w: int, workdir: str) -> None:
         sys.stderr.flush()
     except BaseException:
         pass
-    view = memoryview(frame)
+    view = memoryview(struct.pack("<Q", len(frame)) + frame)
     while view:
         view = view[os.write(RESULT_FD, view) :]
     os._exit(0)
 
 
-def run_call(request: dict) -> dict:
-    """Fork a child for one call and collect its frame, its output and how it ended."""
-    result_r, result_w = os.pipe()
-    output_r, output_w = os.pipe()
-    workdir = tempfile.mkdtemp(prefix="course-call-")
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
+class Child:
+    """A forked child waiting for its request: forked ahead of time, so a call does not wait for fork()."""
+
+    def __init__(self) -> None:
+        request_r, self.request_w = os.pipe()
+        self.result_r, result_w = os.pipe()
+        self.output_r, output_w = os.pipe()
+        self.workdir = tempfile.mkdtemp(prefix="course-call-")
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - runs in the child
+            try:
+                for fd in (self.request_w, self.result_r, self.output_r):
+                    os.close(fd)
+                _child(request_r, result_w, output_w, self.workdir)
+            finally:
+                os._exit(70)
+        for fd in (request_r, result_w, output_w):
+            os.close(fd)
+        self.pidfd = os.pidfd_open(self.pid)
+
+    def run(self, frame: bytes, timeout: float) -> dict:
+        """Hand the child its request and collect the reply, returning as soon as the frame is whole."""
+        started = time.monotonic()
+        deadline = started + timeout
+        result, output, status, exited = bytearray(), bytearray(), "ok", False
         try:
-            os.close(result_r)
-            os.close(output_r)
-            _child(request, result_w, output_w, workdir)
-        finally:
-            os._exit(70)
-    os.close(result_w)
-    os.close(output_w)
-    pidfd = os.pidfd_open(pid)
-    deadline = started + float(request["timeout"])
-    result, output, status = bytearray(), bytearray(), "ok"
-    sel = selectors.DefaultSelector()
-    sel.register(result_r, selectors.EVENT_READ, "result")
-    sel.register(output_r, selectors.EVENT_READ, "output")
-    sel.register(pidfd, selectors.EVENT_READ, "exit")
-    exited = False
-    while sel.get_map():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            if not exited:
-                status = "timeout"
-            break
-        events = sel.select(timeout=left)
-        for key, _ in events:
-            if key.data == "exit":
-                sel.unregister(pidfd)
-                exited = True
-                _kill_group(pid)  # nothing the child started outlives the call
-                deadline = min(deadline, time.monotonic() + 1.0)  # a grace period to drain the pipes
-                continue
-            chunk = os.read(key.fd, 1 << 20)
+            write_frame(self.request_w, frame)
+        except BrokenPipeError:
+            status = "crashed"
+        self._close_request()
+        sel = selectors.DefaultSelector()
+        sel.register(self.result_r, selectors.EVENT_READ, "result")
+        sel.register(self.output_r, selectors.EVENT_READ, "output")
+        sel.register(self.pidfd, selectors.EVENT_READ, "exit")
+        while status == "ok" and not _complete(result):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                status = "crashed" if exited else "timeout"
+                break
+            for key, _ in sel.select(timeout=left):
+                if key.data == "exit":
+                    sel.unregister(self.pidfd)
+                    exited = True
+                    _kill_group(self.pid)  # nothing the child started may keep the pipes open
+                    deadline = min(deadline, time.monotonic() + 0.5)  # a grace period to drain the pipes
+                    continue
+                chunk = os.read(key.fd, 1 << 20)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    if key.data == "result" and not _complete(result):
+                        status = "crashed"
+                elif key.data == "result":
+                    result += chunk
+                elif len(output) < OUTPUT_CAP:
+                    output += chunk[: OUTPUT_CAP - len(output)]
+            if len(result) >= 8 and struct.unpack("<Q", result[:8])[0] > wire.MAX_FRAME:
+                status = "too_large"
+        sel.close()
+        _kill_group(self.pid)  # the call is over: the child and everything in its group die now
+        _drain(self.output_r, output)
+        exit_code = self.reap() if status != "ok" else None
+        return {
+            "status": status,
+            "frame": bytes(result[8:]) if status == "ok" else b"",
+            "output": output.decode("utf-8", "replace"),
+            "exit_code": exit_code,
+            "seconds": round(time.monotonic() - started, 4),
+        }
+
+    def _close_request(self) -> None:
+        if self.request_w >= 0:
+            os.close(self.request_w)
+            self.request_w = -1
+
+    def reap(self, block: bool = True) -> int | None:
+        """Kill the child's group, wait for it (or only check, block=False), close its pipes, remove its
+        directory. Returns its exit code; None if it has not exited yet (block=False)."""
+        if self.pid is None:
+            return None
+        _kill_group(self.pid)
+        pid, code = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return None
+        self.pid = None
+        for fd in (self.result_r, self.output_r, self.pidfd):
+            os.close(fd)
+        self._close_request()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return os.waitstatus_to_exitcode(code)
+
+
+def _complete(result: bytearray) -> bool:
+    """Whether result holds a whole length-prefixed frame."""
+    return len(result) >= 8 and len(result) - 8 >= struct.unpack("<Q", result[:8])[0]
+
+
+def _drain(fd: int, output: bytearray) -> None:
+    """Read what is already in the output pipe without waiting for more."""
+    os.set_blocking(fd, False)
+    try:
+        while len(output) < OUTPUT_CAP:
+            chunk = os.read(fd, 1 << 16)
             if not chunk:
-                sel.unregister(key.fd)
-            elif key.data == "result":
-                result += chunk
-                if len(result) > wire.MAX_FRAME:
-                    status = "too_large"
-            elif len(output) < OUTPUT_CAP:
-                output += chunk[: OUTPUT_CAP - len(output)]
-        if status != "ok":
-            break
-    sel.close()
-    _kill_group(pid)
-    _, code = os.waitpid(pid, 0)
-    for fd in (result_r, output_r, pidfd):
-        os.close(fd)
-    shutil.rmtree(workdir, ignore_errors=True)
-    if status == "ok" and not result:
-        status = "crashed"
-    return {
-        "status": status,
-        "frame": bytes(result) if status == "ok" else b"",
-        "output": output.decode("utf-8", "replace"),
-        "exit_code": os.waitstatus_to_exitcode(code),
-        "seconds": round(time.monotonic() - started, 4),
-    }
+                break
+            output += chunk[: OUTPUT_CAP - len(output)]
+    except BlockingIOError:
+        pass
 
 
 def _kill_group(pid: int) -> None:
@@ -206,13 +257,22 @@ def main() -> None:
     for fd in (channel_in, channel_out):
         os.set_inheritable(fd, False)
     probes.warm_up()
+    gc.freeze()  # children then never touch (and copy) the pages of everything loaded so far
     write_frame(channel_out, wire.dumps({"ready": True, "pid": os.getpid(), "torch": str(torch.__version__)}))
+    spare, dying = Child(), []
     while True:
         frame = read_frame(channel_in)
         if frame is None:
+            for child in [spare, *dying]:
+                child.reap()
             return
         request = wire.loads(frame)
-        write_frame(channel_out, wire.dumps(run_call(request)))
+        child, spare = spare, None
+        reply = child.run(frame, float(request["timeout"]))
+        write_frame(channel_out, wire.dumps(reply))
+        spare = Child()  # fork the next call's child while the judge reads this reply
+        dying.append(child)  # already killed; reaped once its exit is done, without waiting for it
+        dying = [c for c in dying if not c.reap(block=False)]
 
 
 if __name__ == "__main__":

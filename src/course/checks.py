@@ -102,10 +102,21 @@ def as_number(value: Any) -> float | None:
 
 
 def equal(got: Any, want: Any, what: str, hint: str | None = None) -> None:
-    """got must equal want exactly (plain data: ints, strings, lists, tuples, dicts)."""
-    if type(got) is not type(want) or got != want:
-        raise Mismatch(f"{what}: expected {want!r}, got {got!r}" if len(repr(got)) < 120 else
-                       f"{what}: expected {want!r}, got {describe(got)}", hint)
+    """got must equal want exactly (plain data); the message points at the first difference."""
+    if type(got) is type(want) and got == want:
+        return
+    if isinstance(got, dict) and isinstance(want, dict):
+        missing, extra = [k for k in want if k not in got], [k for k in got if k not in want]
+        if missing or extra:
+            raise Mismatch(f"{what}: missing keys {missing}, unexpected keys {extra}" if missing and extra else
+                           f"{what}: missing keys {missing}" if missing else f"{what}: unexpected keys {extra}", hint)
+        for key in want:
+            equal(got[key], want[key], f"{what}[{key!r}]", hint)
+    if isinstance(got, (list, tuple)) and type(got) is type(want) and len(got) != len(want):
+        raise Mismatch(f"{what}: expected {len(want)} items, got {len(got)}", hint)
+    shown = repr(got) if len(repr(got)) <= 80 else describe(got)
+    wanted = repr(want) if len(repr(want)) <= 80 else describe(want)
+    raise Mismatch(f"{what}: expected {wanted}, got {shown}", hint)
 
 
 def that(condition: bool, message: str, hint: str | None = None) -> None:

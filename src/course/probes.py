@@ -104,7 +104,7 @@ def simple_nn_init(mod, args: list) -> dict:
     return {
         "is_module": isinstance(model, nn.Module),
         "state": {k: tuple(v.shape) for k, v in model.state_dict().items()},
-        "layers": {name: _describe_layer(m) for name, m in model.named_children()},
+        "layers": {name: _describe_layer(getattr(model, name, None)) for name in ("fc1", "fc2", "output")},
     }
 
 

@@ -197,8 +197,8 @@ class Grading:
         """Record each test's outcome: passed only when setup, call and teardown all passed."""
         if report.nodeid not in self.manifest:
             return
-        if report.failed or report.skipped:
-            self.outcomes[report.nodeid] = "skipped" if report.skipped and report.when != "teardown" else "failed"
+        if report.failed or report.skipped or hasattr(report, "wasxfail"):
+            self.outcomes[report.nodeid] = "failed" if report.failed else "skipped"
         elif report.when == "call" and self.outcomes.get(report.nodeid) is None:
             self.outcomes[report.nodeid] = "passed"
 
@@ -296,7 +296,11 @@ class Judge:
             result = pending()
             if result.status == "ok":
                 return result.value
-            raise Mismatch(self._explain(result), None if result.error.get("not_implemented") else hint)
+            message = self._explain(result)
+            printed = result.output.strip().splitlines()[-5:]
+            if printed:
+                message += "\n  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in printed)
+            raise Mismatch(message, None if result.error.get("not_implemented") else hint)
 
         return wait
 

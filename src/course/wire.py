@@ -85,11 +85,15 @@ def dumps(value: object) -> bytes:
         return {"$": "unsupported", "type": _type_name(v)}
 
     def enc_tensor(t: torch.Tensor) -> object:
-        t = t.detach()
-        if t.layout != torch.strided or t.dtype not in _DTYPE_NAMES or t.is_complex():
-            return {"$": "unsupported", "type": f"torch.Tensor[{t.dtype}, {t.layout}]"}
-        flat = t.cpu().contiguous().reshape(-1)
-        blobs.append(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        try:
+            t = t.detach()
+            if t.layout != torch.strided or t.dtype not in _DTYPE_NAMES or t.device.type != "cpu":
+                raise TypeError
+            flat = t.resolve_neg().resolve_conj().contiguous().reshape(-1)
+            data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+        except Exception:  # meta, sparse, complex, odd views: described, not sent
+            return {"$": "unsupported", "type": f"torch.Tensor[{str(t.dtype)[6:]}, {t.layout}, {t.device}]"}
+        blobs.append(data)
         return {"$": "tensor", "i": len(blobs) - 1, "d": _DTYPE_NAMES[t.dtype], "s": list(t.shape)}
 
     header = json.dumps({"v": enc(value, 0), "b": [len(b) for b in blobs]}, allow_nan=False).encode()
@@ -180,15 +184,18 @@ def loads(frame: bytes) -> object:
         shape = v.get("s")
         if dtype is None:
             raise WireError("tensor dtype outside the allow-list")
-        if type(shape) is not list or len(shape) > 16 or not all(type(n) is int and n >= 0 for n in shape):
+        if type(shape) is not list or len(shape) > 16 or not all(type(n) is int and 0 <= n <= MAX_FRAME for n in shape):
             raise WireError("bad tensor shape")
         data = blob(v.get("i"))
         numel = math.prod(shape)
         itemsize = torch.empty((), dtype=dtype).element_size()
         if numel * itemsize != len(data):
             raise WireError("tensor data does not match its shape and dtype")
-        if numel == 0:
-            return torch.empty(shape, dtype=dtype)
-        return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(shape)
+        try:
+            if numel == 0:
+                return torch.empty(shape, dtype=dtype)
+            return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(shape)
+        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+            raise WireError(f"tensor cannot be built: {type(e).__name__}") from None
 
     return dec(root, 0)

@@ -1,15 +1,20 @@
-"""The judge's handle on the zygote: start it once, send calls, read back plain data.
+"""The judge's side of the worker: start the zygote once, run each call in a fresh child, read plain data.
 
-One zygote per judging process, started as early as possible (its `import torch` overlaps the
-judge's own) and reused for every call; each call runs in a fresh child the zygote forks.
-This module imports course.wire (and so torch) only inside methods, so starting the zygote
-costs the judge nothing.
+The zygote (course.zygote) only forks. For every call the judge takes a child forked ahead of
+time, writes the request straight into that child's pipe, asks the zygote for the next spare
+child, and waits for the one result frame under a wall-clock deadline; then it kills the child's
+process group. This module imports course.wire (and so torch) only inside methods, so starting
+the zygote costs the judge nothing and its torch import overlaps with the judge's own.
 """
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import selectors
+import shutil
+import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 STARTUP_SECONDS = 120.0
+OUTPUT_CAP = 64 * 1024
 DEFAULT_LIMITS = {"cpu_seconds": 20, "address_space": 4 << 30, "file_size": 16 << 20}
 
 
@@ -37,6 +43,22 @@ class CallResult:
     output: str = ""
     seconds: float = 0.0
     exit_code: int | None = None
+
+
+@dataclass
+class Child:
+    """A forked child waiting for its request, as the judge sees it: a pid and three pipe ends."""
+
+    pid: int
+    request_w: int
+    result_r: int
+    output_r: int
+
+    def close(self) -> None:
+        for fd in (self.request_w, self.result_r, self.output_r):
+            if fd >= 0:
+                os.close(fd)
+        self.request_w = self.result_r = self.output_r = -1
 
 
 def _environment(home: str) -> dict[str, str]:
@@ -58,50 +80,66 @@ def _environment(home: str) -> dict[str, str]:
 
 
 class Zygote:
-    """A running zygote process and its pipes."""
+    """A running zygote: its process, its control socket, and the spare child it forked for the next call."""
 
     def __init__(self) -> None:
         self.home = tempfile.mkdtemp(prefix="course-zygote-")
         self.log = open(os.path.join(self.home, "zygote.log"), "w+b")
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-P", "-m", "course.zygote"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            cwd=self.home, env=_environment(self.home), start_new_session=True, close_fds=True,
+            [sys.executable, "-s", "-P", "-m", "course.zygote", str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, pass_fds=[theirs.fileno()],
+            cwd=self.home, env=_environment(self.home), start_new_session=True,
         )
+        theirs.close()
         self.ready: dict | None = None
         self.calls = 0
-        self._pending: Callable[[], CallResult] | None = None
+        self._replies: list[str] = []  # kinds of the replies the zygote still owes, in order
+        self._spares: list[Child] = []
+        self._statuses: dict[int, int] = {}
 
-    def _read(self, deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
-        head = self._read_exact(fd, 8, deadline)
-        (n,) = struct.unpack("<Q", head)
-        return self._read_exact(fd, n, deadline)
-
-    def _read_exact(self, fd: int, n: int, deadline: float) -> bytes:
-        chunks, left = [], n
+    def _recv(self, deadline: float) -> tuple[bytes, list[int]]:
         with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while left:
-                if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                    raise WorkerFailure("the zygote did not answer in time")
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    raise WorkerFailure(f"the zygote exited: {self.log_tail()}")
-                chunks.append(chunk)
-                left -= len(chunk)
-        return b"".join(chunks)
+            sel.register(self.sock, selectors.EVENT_READ)
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                raise WorkerFailure(f"the zygote did not answer in time: {self.log_tail()}")
+        message, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
+        if not message:
+            raise WorkerFailure(f"the zygote exited: {self.log_tail()}")
+        return message, fds
+
+    def _take_reply(self, deadline: float) -> None:
+        """Read the next reply the zygote owes and file it (a spare child, or an exit code)."""
+        message, fds = self._recv(deadline)
+        kind = self._replies.pop(0)
+        if kind == "F" and message[:1] == b"F" and len(fds) == 3:
+            self._spares.append(Child(struct.unpack("<q", message[1:9])[0], *fds))
+        elif kind == "W" and message[:1] == b"W":
+            pid, code = struct.unpack("<qq", message[1:17])
+            self._statuses[pid] = code
+        else:
+            raise WorkerFailure(f"unexpected reply from the zygote: {message[:20]!r}")
+
+    def _send(self, command: bytes, kind: str) -> None:
+        try:
+            self.sock.send(command)
+        except OSError as e:
+            raise WorkerFailure(f"lost the zygote: {e}") from None
+        self._replies.append(kind)
 
     def wait_ready(self) -> dict:
         if self.ready is None:
-            from course import wire
-
-            self.ready = wire.loads(self._read(time.monotonic() + STARTUP_SECONDS))
+            message, _ = self._recv(time.monotonic() + STARTUP_SECONDS)
+            if message[:1] != b"R":
+                raise WorkerFailure(f"the zygote did not start: {self.log_tail()}")
+            self.ready = json.loads(message[1:])
+            self._send(b"F", "F")
         return self.ready
 
     def log_tail(self) -> str:
-        self.log.seek(0)
-        return self.log.read()[-2000:].decode("utf-8", "replace").strip() or "(no log)"
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            return f.read()[-2000:].decode("utf-8", "replace").strip() or "(no log)"
 
     def call(self, probe: str, module: str, filename: str, source: bytes, args: list, timeout: float) -> CallResult:
         """Run probe on the submitted module in a fresh child; never raises for the submission's faults."""
@@ -109,62 +147,150 @@ class Zygote:
 
     def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
                timeout: float) -> Callable[[], CallResult]:
-        """Send a call and return a function that waits for its result: the judge works meanwhile."""
+        """Hand a call to a fresh child and return a function that waits for its result."""
         from course import wire
 
         self.wait_ready()
-        if self._pending is not None:  # a result nobody read: take it off the channel first
-            self._pending()
+        while not self._spares:
+            self._take_reply(time.monotonic() + STARTUP_SECONDS)
+        child = self._spares.pop(0)
         request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
-                   "timeout": timeout, "limits": DEFAULT_LIMITS}
+                   "limits": DEFAULT_LIMITS}
+        started = time.monotonic()
         frame = wire.dumps(request)
         try:
-            self.proc.stdin.write(struct.pack("<Q", len(frame)) + frame)
-            self.proc.stdin.flush()
-        except OSError as e:
-            raise WorkerFailure(f"lost the zygote: {e}") from None
-        deadline = time.monotonic() + timeout + 30
+            _write_all(child.request_w, struct.pack("<Q", len(frame)) + frame)
+            broken = False
+        except BrokenPipeError:
+            broken = True
+        os.close(child.request_w)
+        child.request_w = -1
+        self._send(b"F", "F")  # the zygote forks the next call's child while this one works
         result: list[CallResult] = []
 
         def wait() -> CallResult:
             if not result:
-                self._pending = None
-                result.append(self._result(deadline))
+                result.append(self._collect(child, started, timeout, broken))
             return result[0]
 
-        self._pending = wait
         return wait
 
-    def _result(self, deadline: float) -> CallResult:
+    def _collect(self, child: Child, started: float, timeout: float, broken: bool) -> CallResult:
         from course import wire
 
+        deadline = started + timeout
+        data, output, status, exited = bytearray(), bytearray(), "crashed" if broken else "ok", False
+        sel = selectors.DefaultSelector()
+        sel.register(child.result_r, selectors.EVENT_READ, "result")
+        sel.register(child.output_r, selectors.EVENT_READ, "output")
         try:
-            reply = wire.loads(self._read(deadline))
-        except (OSError, wire.WireError) as e:
-            raise WorkerFailure(f"lost the zygote: {e}") from None
+            pidfd = os.pidfd_open(child.pid)  # readable once the child has exited
+            sel.register(pidfd, selectors.EVENT_READ, "exit")
+        except ProcessLookupError:
+            pidfd, exited = -1, True
+        while status == "ok" and not _complete(data):
+            left = deadline - time.monotonic()
+            events = sel.select(timeout=left) if left > 0 else []
+            if not events:
+                status = "crashed" if exited else "timeout"
+                break
+            for key, _ in events:
+                if key.data == "exit":
+                    sel.unregister(pidfd)
+                    exited = True
+                    _kill_group(child.pid)  # nothing it left behind may hold the pipes open
+                    deadline = min(deadline, time.monotonic() + 0.5)  # a grace period to drain them
+                    continue
+                chunk = os.read(key.fd, 1 << 20)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    if key.data == "result":
+                        status = "ok" if _complete(data) else "crashed"
+                elif key.data == "result":
+                    data += chunk
+                elif len(output) < OUTPUT_CAP:
+                    output += chunk[: OUTPUT_CAP - len(output)]
+            if len(data) >= 8 and struct.unpack("<Q", data[:8])[0] > wire.MAX_FRAME:
+                status = "too_large"
+        sel.close()
+        if pidfd >= 0:
+            os.close(pidfd)
+        _kill_group(child.pid)  # the call is over: the child and all of its process group die now
+        _drain(child.output_r, output)
+        child.close()
         self.calls += 1
-        base = {"output": reply["output"], "seconds": reply["seconds"], "exit_code": reply["exit_code"]}
-        if reply["status"] != "ok":
-            return CallResult(reply["status"], **base)
+        base = {"output": output.decode("utf-8", "replace"), "seconds": round(time.monotonic() - started, 4)}
+        if status != "ok":
+            return CallResult(status, exit_code=self._exit_code(child.pid), **base)
         try:
-            body = wire.loads(reply["frame"])
+            body = wire.loads(bytes(data[8:]))
         except wire.WireError as e:
             return CallResult("malformed", error={"message": str(e)}, **base)
         if type(body) is not dict or len(body) != 1 or not ({"value", "error"} & body.keys()):
-            return CallResult("malformed", error={"message": "reply is not {value} or {error}"}, **base)
+            return CallResult("malformed", error={"message": "the reply is neither a value nor an error"}, **base)
         if "error" in body:
             error = body["error"]
-            return CallResult("error", error=error if type(error) is dict else {"message": repr(error)}, **base)
+            if type(error) is not dict or not all(type(k) is str for k in error):
+                return CallResult("malformed", error={"message": "the error report is not plain data"}, **base)
+            return CallResult("error", error=error, **base)
         return CallResult("ok", value=body["value"], **base)
+
+    def _exit_code(self, pid: int) -> int | None:
+        """Ask the zygote how a (killed) child ended."""
+        self._send(b"W" + struct.pack("<q", pid), "W")
+        deadline = time.monotonic() + 10
+        while pid not in self._statuses:
+            self._take_reply(deadline)
+        return self._statuses.pop(pid)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        if self.alive():
+        """Stop the zygote (it reaps its children on the way out) and remove its directory."""
+        for child in self._spares:
+            child.close()
+        self._spares.clear()
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _complete(data: bytearray) -> bool:
+    """Whether data holds a whole length-prefixed frame."""
+    return len(data) >= 8 and len(data) - 8 >= struct.unpack("<Q", data[:8])[0]
+
+
+def _drain(fd: int, output: bytearray) -> None:
+    """Read what is already in the output pipe without waiting for more."""
+    os.set_blocking(fd, False)
+    try:
+        while len(output) < OUTPUT_CAP:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            output += chunk[: OUTPUT_CAP - len(output)]
+    except BlockingIOError:
+        pass
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 _shared: Zygote | None = None

@@ -1,25 +1,29 @@
-"""The zygote: imports torch and the trusted probes once, then forks one fresh child per call.
+"""The zygote: a fork server that imports torch and the trusted probes once, then forks children.
 
-Started by course.worker as ``python -s -P -m course.zygote`` in an empty directory with an
-explicit environment. It never imports solutions/ or the grader's tests, and never runs
-submitted code itself: each call's child loads the submitted source, runs one probe, writes one
-wire frame to a fresh pipe and exits. The zygote enforces the call's wall-clock deadline, kills
-the child's whole process group afterwards, and answers the judge with one frame per request.
+Started by course.worker as ``python -s -P -m course.zygote FD`` in an empty directory with an
+explicit environment; FD is its end of a SOCK_SEQPACKET control socket. It never imports
+solutions/ or the grader's tests, never runs submitted code and never sees a request: on "F" it
+forks a child that waits for its one request, and hands the judge that child's pipes (request,
+result, output) over the socket; the judge talks to the child directly. On "W" it reports how a
+child ended. It reaps children as they exit and removes their private directories.
 
-Frames on stdin/stdout are an 8-byte little-endian length followed by a course.wire frame.
+A child: new session, stdin from /dev/null, stdout and stderr into the output pipe, every other
+descriptor closed, a private empty working directory; then it reads one length-prefixed
+course.wire request, sets its resource limits, executes exactly the submitted source bytes as a
+module, runs one probe, writes one length-prefixed frame to the result pipe and exits.
 """
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
-import selectors
 import shutil
 import signal
+import socket
 import struct
 import sys
 import tempfile
-import time
 import traceback
 
 import torch
@@ -29,9 +33,7 @@ torch.set_num_interop_threads(1)
 
 from course import probes, wire  # noqa: E402  (after the thread settings on purpose)
 
-OUTPUT_CAP = 64 * 1024
-RESULT_FD = 3
-REQUEST_FD = 4
+RESULT_FD, REQUEST_FD = 3, 4
 
 
 def read_frame(fd: int) -> bytes | None:
@@ -60,8 +62,7 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 
 
 def write_frame(fd: int, frame: bytes) -> None:
-    data = struct.pack("<Q", len(frame)) + frame
-    view = memoryview(data)
+    view = memoryview(struct.pack("<Q", len(frame)) + frame)
     while view:
         view = view[os.write(fd, view) :]
 
@@ -94,7 +95,7 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
     os.closerange(REQUEST_FD + 1, 1 << 16)
     os.chdir(workdir)
     frame = read_frame(REQUEST_FD)
-    if frame is None:  # the zygote is shutting down
+    if frame is None:  # never used: the zygote is shutting down
         os._exit(0)
     os.close(REQUEST_FD)
     request = wire.loads(frame)
@@ -127,152 +128,99 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
         sys.stderr.flush()
     except BaseException:
         pass
-    view = memoryview(struct.pack("<Q", len(frame)) + frame)
-    while view:
-        view = view[os.write(RESULT_FD, view) :]
+    write_frame(RESULT_FD, frame)
     os._exit(0)
 
 
-class Child:
-    """A forked child waiting for its request: forked ahead of time, so a call does not wait for fork()."""
+class ForkServer:
+    """The zygote's state: its control socket and the children it has forked and not yet reaped."""
 
-    def __init__(self) -> None:
-        request_r, self.request_w = os.pipe()
-        self.result_r, result_w = os.pipe()
-        self.output_r, output_w = os.pipe()
-        self.workdir = tempfile.mkdtemp(prefix="course-call-")
-        self.pid = os.fork()
-        if self.pid == 0:  # pragma: no cover - runs in the child
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.workdirs: dict[int, str] = {}
+        self.statuses: dict[int, int] = {}
+
+    def fork(self) -> None:
+        """Fork a child and send the judge its pid and its three pipe ends."""
+        request_r, request_w = os.pipe()
+        result_r, result_w = os.pipe()
+        output_r, output_w = os.pipe()
+        workdir = tempfile.mkdtemp(prefix="course-call-")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
             try:
-                for fd in (self.request_w, self.result_r, self.output_r):
+                self.control.close()
+                for fd in (request_w, result_r, output_r):
                     os.close(fd)
-                _child(request_r, result_w, output_w, self.workdir)
+                _child(request_r, result_w, output_w, workdir)
             finally:
                 os._exit(70)
+        self.workdirs[pid] = workdir
         for fd in (request_r, result_w, output_w):
             os.close(fd)
-        self.pidfd = os.pidfd_open(self.pid)
-
-    def run(self, frame: bytes, timeout: float) -> dict:
-        """Hand the child its request and collect the reply, returning as soon as the frame is whole."""
-        started = time.monotonic()
-        deadline = started + timeout
-        result, output, status, exited = bytearray(), bytearray(), "ok", False
-        try:
-            write_frame(self.request_w, frame)
-        except BrokenPipeError:
-            status = "crashed"
-        self._close_request()
-        sel = selectors.DefaultSelector()
-        sel.register(self.result_r, selectors.EVENT_READ, "result")
-        sel.register(self.output_r, selectors.EVENT_READ, "output")
-        sel.register(self.pidfd, selectors.EVENT_READ, "exit")
-        while status == "ok" and not _complete(result):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                status = "crashed" if exited else "timeout"
-                break
-            for key, _ in sel.select(timeout=left):
-                if key.data == "exit":
-                    sel.unregister(self.pidfd)
-                    exited = True
-                    _kill_group(self.pid)  # nothing the child started may keep the pipes open
-                    deadline = min(deadline, time.monotonic() + 0.5)  # a grace period to drain the pipes
-                    continue
-                chunk = os.read(key.fd, 1 << 20)
-                if not chunk:
-                    sel.unregister(key.fd)
-                    if key.data == "result" and not _complete(result):
-                        status = "crashed"
-                elif key.data == "result":
-                    result += chunk
-                elif len(output) < OUTPUT_CAP:
-                    output += chunk[: OUTPUT_CAP - len(output)]
-            if len(result) >= 8 and struct.unpack("<Q", result[:8])[0] > wire.MAX_FRAME:
-                status = "too_large"
-        sel.close()
-        _kill_group(self.pid)  # the call is over: the child and everything in its group die now
-        _drain(self.output_r, output)
-        exit_code = self.reap() if status != "ok" else None
-        return {
-            "status": status,
-            "frame": bytes(result[8:]) if status == "ok" else b"",
-            "output": output.decode("utf-8", "replace"),
-            "exit_code": exit_code,
-            "seconds": round(time.monotonic() - started, 4),
-        }
-
-    def _close_request(self) -> None:
-        if self.request_w >= 0:
-            os.close(self.request_w)
-            self.request_w = -1
-
-    def reap(self, block: bool = True) -> int | None:
-        """Kill the child's group, wait for it (or only check, block=False), close its pipes, remove its
-        directory. Returns its exit code; None if it has not exited yet (block=False)."""
-        if self.pid is None:
-            return None
-        _kill_group(self.pid)
-        pid, code = os.waitpid(self.pid, 0 if block else os.WNOHANG)
-        if pid == 0:
-            return None
-        self.pid = None
-        for fd in (self.result_r, self.output_r, self.pidfd):
+        socket.send_fds(self.control, [b"F" + struct.pack("<q", pid)], [request_w, result_r, output_r])
+        for fd in (request_w, result_r, output_r):
             os.close(fd)
-        self._close_request()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        return os.waitstatus_to_exitcode(code)
 
+    def reap(self, pid: int = -1, block: bool = False) -> None:
+        """Collect exited children (or wait for one pid) and remove their directories."""
+        while self.workdirs:
+            try:
+                done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                return
+            if done == 0:
+                return
+            self.statuses[done] = status
+            shutil.rmtree(self.workdirs.pop(done, ""), ignore_errors=True)
+            if pid != -1:
+                return
 
-def _complete(result: bytearray) -> bool:
-    """Whether result holds a whole length-prefixed frame."""
-    return len(result) >= 8 and len(result) - 8 >= struct.unpack("<Q", result[:8])[0]
+    def status(self, pid: int) -> None:
+        """Kill a child's group, wait for it, and send the judge its exit code."""
+        if pid in self.workdirs:
+            _kill_group(pid)
+            self.reap(pid, block=True)
+        code = os.waitstatus_to_exitcode(self.statuses.pop(pid)) if pid in self.statuses else 0
+        self.control.send(b"W" + struct.pack("<qq", pid, code))
 
-
-def _drain(fd: int, output: bytearray) -> None:
-    """Read what is already in the output pipe without waiting for more."""
-    os.set_blocking(fd, False)
-    try:
-        while len(output) < OUTPUT_CAP:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            output += chunk[: OUTPUT_CAP - len(output)]
-    except BlockingIOError:
-        pass
+    def serve(self) -> None:
+        """Answer commands until the judge hangs up; then kill and reap every child left."""
+        try:
+            while True:
+                message = self.control.recv(64)
+                self.reap()
+                if not message:
+                    break
+                if message == b"F":
+                    self.fork()
+                elif message[:1] == b"W" and len(message) == 9:
+                    self.status(struct.unpack("<q", message[1:])[0])
+        except OSError:  # the judge went away mid-answer
+            pass
+        finally:
+            for pid in list(self.workdirs):
+                _kill_group(pid)
+                self.reap(pid, block=True)
 
 
 def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def main() -> None:
-    channel_in, channel_out = os.dup(0), os.dup(1)
+    control = socket.socket(fileno=int(sys.argv[1]))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
-    os.dup2(2, 1)  # stray prints go to the zygote's log, never into the channel
-    for fd in (channel_in, channel_out):
-        os.set_inheritable(fd, False)
+    os.dup2(2, 1)  # stray prints go to the zygote's log
     probes.warm_up()
     gc.freeze()  # children then never touch (and copy) the pages of everything loaded so far
-    write_frame(channel_out, wire.dumps({"ready": True, "pid": os.getpid(), "torch": str(torch.__version__)}))
-    spare, dying = Child(), []
-    while True:
-        frame = read_frame(channel_in)
-        if frame is None:
-            for child in [spare, *dying]:
-                child.reap()
-            return
-        request = wire.loads(frame)
-        child, spare = spare, None
-        reply = child.run(frame, float(request["timeout"]))
-        write_frame(channel_out, wire.dumps(reply))
-        spare = Child()  # fork the next call's child while the judge reads this reply
-        dying.append(child)  # already killed; reaped once its exit is done, without waiting for it
-        dying = [c for c in dying if not c.reap(block=False)]
+    control.send(b"R" + json.dumps({"pid": os.getpid(), "torch": str(torch.__version__)}).encode())
+    ForkServer(control).serve()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,745 @@
+"""The zygote and its children, driven through the judge's handle (course.worker) with the real processes.
+
+Each test submits a small source file and calls one of its functions with the generic "call" probe.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+
+from course import worker, wire, zygote as zygote_module
+
+MODULE = "sec9_probe"
+FILENAME = "/submission/sec9_probe.py"
+ALLOWED_ENV = {
+    "PATH", "HOME", "LANG", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+}
+
+
+@pytest.fixture(scope="module")
+def zyg() -> worker.Zygote:
+    z = worker.shared_zygote()
+    z.wait_ready()
+    return z
+
+
+def run(z: worker.Zygote, source: bytes, *args, fn: str = "f", kwargs: dict | None = None,
+        timeout: float = 10.0) -> worker.CallResult:
+    return z.call("call", MODULE, FILENAME, source, [fn, list(args), kwargs or {}], timeout)
+
+
+def src(text: str) -> bytes:
+    return text.strip("\n").encode() + b"\n"
+
+
+def process_state(pid: int) -> str | None:
+    """The State letter of /proc/<pid>/status, or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return line.split()[1]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def wait_dead(pid: int, seconds: float = 2.0) -> str | None:
+    """Poll until pid is gone or a zombie; returns its last state (None: gone)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = process_state(pid)
+        if state in (None, "Z", "X") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.02)
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+# ---------------------------------------------------------------- normal calls and errors
+
+
+NORMAL = src('''
+import torch
+
+def f(x, scale, *, tag="none"):
+    return {"y": x * scale, "sum": x.sum(), "shape": tuple(x.shape), "tag": tag, "ints": [1, 2, 3],
+            "half": x.to(torch.bfloat16), "nothing": None}
+''')
+
+
+def test_normal_call_returns_the_value_with_exact_tensor_data(zyg):
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    result = run(zyg, NORMAL, x, 2.5, kwargs={"tag": "k"})
+    assert result.status == "ok", result
+    assert result.error == {} and result.output == "" and result.exit_code is None
+    value = result.value
+    assert type(value["y"]) is torch.Tensor and value["y"].dtype == torch.float64
+    assert torch.equal(value["y"], x * 2.5)  # bit-exact: same op, same inputs, one thread
+    assert torch.equal(value["sum"], x.sum())
+    assert torch.equal(value["half"], x.to(torch.bfloat16))
+    assert value["shape"] == (3, 4) and value["tag"] == "k" and value["ints"] == [1, 2, 3]
+    assert value["nothing"] is None
+
+
+def test_inputs_do_not_come_back_changed_through_aliasing(zyg):
+    source = src('''
+def f(x):
+    x += 1
+    return x
+''')
+    x = torch.zeros(3)
+    result = run(zyg, source, x)
+    assert result.status == "ok" and result.value.tolist() == [1.0, 1.0, 1.0]
+    assert x.tolist() == [0.0, 0.0, 0.0]
+
+
+RAISES = src('''
+import torch
+
+def helper(n):
+    if n > 3:
+        raise ValueError(f"bad shape {n}")
+    return n
+
+def f(n):
+    return helper(n)
+''')
+
+
+def test_exception_reports_type_message_and_line_in_the_submitted_file(zyg):
+    result = run(zyg, RAISES, 7)
+    assert result.status == "error" and result.value is None
+    error = result.error
+    assert error["stage"] == "call"
+    assert error["type"] == "ValueError"
+    assert error["message"] == "bad shape 7"
+    assert error["not_implemented"] is False
+    assert error["where"] == {"line": 5, "function": "helper", "code": 'raise ValueError(f"bad shape {n}")'}
+
+
+def test_long_exception_message_is_capped(zyg):
+    source = src('''
+def f():
+    raise RuntimeError("x" * 100_000)
+''')
+    result = run(zyg, source)
+    assert result.status == "error" and result.error["type"] == "RuntimeError"
+    assert 0 < len(result.error["message"]) <= 500
+
+
+def test_not_implemented_error_sets_not_implemented(zyg):
+    source = src('''
+def f(x):
+    """Task 9.9: not written yet."""
+    raise NotImplementedError("Task 9.9: implement f")
+''')
+    result = run(zyg, source, 1)
+    assert result.status == "error"
+    assert result.error["not_implemented"] is True
+    assert result.error["type"] == "NotImplementedError"
+    assert result.error["message"] == "Task 9.9: implement f"
+    assert result.error["where"]["line"] == 3
+
+
+def test_other_errors_do_not_set_not_implemented(zyg):
+    source = src('''
+def f():
+    return [][1]
+''')
+    result = run(zyg, source)
+    assert result.status == "error" and result.error["type"] == "IndexError"
+    assert result.error["not_implemented"] is False
+
+
+def test_syntax_error_is_reported_at_import_with_its_line(zyg):
+    source = src('''
+import torch
+
+def f(x):
+    return x +* 2
+''')
+    result = run(zyg, source, 1)
+    assert result.status == "error"
+    assert result.error["stage"] == "import"
+    assert result.error["type"] == "SyntaxError"
+    assert result.error["where"]["line"] == 4
+    assert result.error["where"]["code"] == "return x +* 2"
+
+
+def test_exception_at_module_level_is_reported_at_import(zyg):
+    source = src('''
+import torch
+SIZE = 10
+TABLE = [1, 2, 3][SIZE]
+
+def f():
+    return 1
+''')
+    result = run(zyg, source)
+    assert result.status == "error" and result.error["stage"] == "import"
+    assert result.error["type"] == "IndexError"
+    assert result.error["where"] == {"line": 3, "function": "<module>", "code": "TABLE = [1, 2, 3][SIZE]"}
+
+
+def test_missing_function_is_an_error_not_a_crash(zyg):
+    result = run(zyg, src("X = 1"), fn="does_not_exist")
+    assert result.status == "error" and result.error["type"] == "AttributeError"
+
+
+def test_system_exit_and_keyboard_interrupt_are_errors(zyg):
+    for body, name in (("raise SystemExit(4)", "SystemExit"), ("raise KeyboardInterrupt", "KeyboardInterrupt")):
+        result = run(zyg, src(f"def f():\n    {body}\n"))
+        assert result.status == "error", result
+        assert result.error["type"] == name
+
+
+# ---------------------------------------------------------------- timeouts and crashes
+
+
+def test_infinite_loop_times_out_quickly(zyg):
+    started = time.monotonic()
+    result = run(zyg, src("def f():\n    while True:\n        pass\n"), timeout=1)
+    elapsed = time.monotonic() - started
+    assert result.status == "timeout"
+    assert 0.9 <= elapsed < 4
+    assert result.exit_code == -signal.SIGKILL
+
+
+def test_sleeping_submission_times_out_too(zyg):
+    started = time.monotonic()
+    result = run(zyg, src("import time\ndef f():\n    time.sleep(60)\n"), timeout=1)
+    assert result.status == "timeout"
+    assert time.monotonic() - started < 4
+
+
+def test_infinite_loop_at_import_times_out(zyg):
+    result = run(zyg, src("while True:\n    pass\ndef f():\n    return 1\n"), timeout=1)
+    assert result.status == "timeout"
+
+
+def test_os_exit_is_a_crash(zyg):
+    result = run(zyg, src("import os\ndef f():\n    print('bye')\n    os._exit(3)\n"))
+    assert result.status == "crashed"
+    assert result.exit_code == 3
+    assert result.value is None
+
+
+def test_sigkill_of_itself_is_a_crash(zyg):
+    result = run(zyg, src("import os, signal\ndef f():\n    os.kill(os.getpid(), signal.SIGKILL)\n"))
+    assert result.status == "crashed"
+    assert result.exit_code == -signal.SIGKILL
+
+
+def test_segfault_is_a_crash(zyg):
+    result = run(zyg, src("import ctypes\ndef f():\n    return ctypes.string_at(0)\n"))
+    assert result.status == "crashed"
+    assert result.exit_code == -signal.SIGSEGV
+
+
+def test_closing_the_result_pipe_is_a_crash_not_a_hang(zyg):
+    started = time.monotonic()
+    result = run(zyg, src(f"import os, time\ndef f():\n    os.close({zygote_module.RESULT_FD})\n"
+                          "    time.sleep(60)\n"), timeout=5)
+    assert result.status == "crashed"
+    assert time.monotonic() - started < 4
+
+
+# ---------------------------------------------------------------- output and stdin
+
+
+def test_megabyte_of_output_is_capped_and_the_value_still_returns(zyg):
+    source = src('''
+import sys
+
+def f():
+    print("a" * 1_000_000)
+    sys.stderr.write("b" * 100_000)
+    return 42
+''')
+    result = run(zyg, source)
+    assert result.status == "ok" and result.value == 42
+    assert 0 < len(result.output) <= 64 * 1024
+    assert len(result.output.encode()) <= worker.OUTPUT_CAP
+    assert result.output.startswith("aaaa")
+
+
+def test_output_is_collected_from_import_and_call(zyg):
+    source = src('''
+print("loading")
+
+def f():
+    print("calling")
+    return 1
+''')
+    result = run(zyg, source)
+    assert result.status == "ok"
+    assert result.output.split() == ["loading", "calling"]
+
+
+def test_output_of_a_crashing_call_is_kept(zyg):
+    result = run(zyg, src("import os\ndef f():\n    os.write(1, b'last words')\n    os._exit(1)\n"))
+    assert result.status == "crashed" and "last words" in result.output
+
+
+def test_input_does_not_hang(zyg):
+    started = time.monotonic()
+    result = run(zyg, src("def f():\n    return input('name? ')\n"), timeout=5)
+    assert result.status == "error" and result.error["type"] == "EOFError"
+    assert time.monotonic() - started < 3
+
+
+def test_stdin_reads_nothing(zyg):
+    result = run(zyg, src("import sys, os\ndef f():\n    return sys.stdin.read(), os.read(0, 10)\n"))
+    assert result.status == "ok" and result.value == ("", b"")
+
+
+# ---------------------------------------------------------------- isolation between calls
+
+
+def test_no_state_passes_between_calls(zyg):
+    first = src('''
+import sys, builtins, torch
+import course.probes
+
+COUNTER = 0
+
+def f():
+    global COUNTER
+    COUNTER += 1
+    torch.relu = lambda x: "patched"
+    torch.Tensor.sum = lambda self: "patched"
+    torch.manual_seed(1234)
+    builtins.LEAK = "leak"
+    sys.modules["leak_module"] = sys
+    course.probes.PROBES["call"] = lambda *a: "patched probe"
+    return COUNTER
+''')
+    second = src('''
+import sys, builtins, torch
+
+COUNTER = 0
+
+def f():
+    global COUNTER
+    COUNTER += 1
+    return {"counter": COUNTER, "relu": torch.relu(torch.tensor([-1.0, 2.0])).tolist(),
+            "sum": torch.tensor([1.0, 2.0]).sum().item(), "builtin": hasattr(builtins, "LEAK"),
+            "module": "leak_module" in sys.modules}
+''')
+    assert run(zyg, first).value == 1
+    assert run(zyg, first).value == 1
+    result = run(zyg, second)
+    assert result.status == "ok", result  # the patched probe did not survive either
+    assert result.value == {"counter": 1, "relu": [0.0, 2.0], "sum": 3.0, "builtin": False, "module": False}
+
+
+def test_random_state_does_not_carry_over(zyg):
+    source = src("import torch\ndef f(seed):\n    if seed is not None:\n        torch.manual_seed(seed)\n"
+                 "    return torch.rand(3)\n")
+    a = run(zyg, source, None).value
+    run(zyg, source, 99)
+    b = run(zyg, source, None).value
+    assert torch.equal(a, b)  # every child starts from the zygote's random state
+
+
+def test_previous_call_request_and_reply_are_not_visible_to_the_next_child(zyg):
+    marker = f"judge-secret-{uuid.uuid4().hex}"
+    first = run(zyg, src("def f(secret):\n    return secret\n"), marker)
+    assert first.status == "ok" and first.value == marker
+    needle = marker[::-1]  # the second submission never holds the marker in its own source or request
+    snoop = src(f'''
+import sys
+
+def f():
+    needle = {needle!r}[::-1].encode()
+    found = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        for name, value in list(frame.f_locals.items()):
+            try:
+                data = value if isinstance(value, (bytes, bytearray)) else repr(value).encode()
+            except Exception:
+                continue
+            if needle in data:
+                found.append(frame.f_code.co_name + "." + name)
+        frame = frame.f_back
+    return found
+''')
+    result = run(zyg, snoop)
+    assert result.status == "ok", result
+    assert result.value == []
+
+
+def test_each_call_runs_in_its_own_fresh_process(zyg):
+    source = src("import os\ndef f():\n    return os.getpid(), os.getppid(), os.getsid(0), os.getpgid(0)\n")
+    zygote_pid = zyg.ready["pid"]
+    seen = set()
+    for _ in range(3):
+        result = run(zyg, source)
+        assert result.status == "ok"
+        pid, ppid, sid, pgid = result.value
+        assert pid not in (os.getpid(), zygote_pid, zyg.proc.pid) and pid not in seen
+        assert ppid == zygote_pid  # forked by the zygote, not by the judge
+        assert sid == pid and pgid == pid  # its own session and group, so the group can be killed
+        seen.add(pid)
+    assert zygote_pid == zyg.proc.pid
+
+
+def test_working_directory_is_private_empty_per_call_and_removed(zyg):
+    source = src("import os, stat\ndef f():\n    st = os.stat('.')\n"
+                 "    return os.getcwd(), sorted(os.listdir('.')), stat.S_IMODE(st.st_mode)\n")
+    first, second = run(zyg, source), run(zyg, source)
+    assert first.status == second.status == "ok"
+    (cwd1, listing1, mode1), (cwd2, listing2, mode2) = first.value, second.value
+    assert cwd1 != cwd2
+    assert listing1 == listing2 == []
+    assert mode1 == mode2 == 0o700
+    for cwd in (cwd1, cwd2):
+        assert os.path.basename(cwd).startswith("course-call-")
+        assert os.path.realpath(cwd) != os.path.realpath(os.getcwd())
+        assert not cwd.startswith(str(Path(__file__).resolve().parent.parent))
+    # a finished child is reaped (and its directory removed) as soon as its exit is done, at the latest
+    # when the zygote handles its next call
+    deadline = time.monotonic() + 2
+    while os.path.exists(cwd2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if os.path.exists(cwd2):
+        run(zyg, src("def f():\n    return 0\n"))
+        time.sleep(0.2)
+    assert not os.path.exists(cwd1)
+    assert not os.path.exists(cwd2)
+
+
+def test_files_written_by_a_call_are_gone_for_the_next(zyg):
+    writer = src("import os\ndef f():\n    open('notes.txt', 'w').write('x')\n    return os.getcwd()\n")
+    reader = src("import os\ndef f(other):\n    return sorted(os.listdir('.')), os.path.exists(other)\n")
+    cwd = run(zyg, writer).value
+    result = run(zyg, reader, os.path.join(cwd, "notes.txt"))
+    assert result.value[0] == []
+    # the other child's directory may survive until its exit is done; it must be gone soon after
+    time.sleep(0.5)
+    run(zyg, src("def f():\n    return 0\n"))
+    assert not os.path.exists(cwd)
+
+
+def test_child_has_not_imported_solutions_grader_or_hidden_tests(zyg):
+    source = src('''
+import sys, importlib.util
+
+def f():
+    loaded = sorted(m for m in sys.modules if m.startswith(("solutions", "grader", "test_sec", "exercises", "tests")))
+    findable = [n for n in ("solutions", "grader", "exercises") if importlib.util.find_spec(n) is not None]
+    return loaded, findable, sys.modules[__name__].__file__
+''')
+    result = run(zyg, source)
+    assert result.status == "ok", result
+    loaded, findable, file = result.value
+    assert loaded == []
+    assert findable == []
+    assert file == FILENAME
+
+
+def test_environment_holds_only_the_minimal_variables(zyg):
+    result = run(zyg, src("import os\ndef f():\n    return dict(os.environ)\n"))
+    assert result.status == "ok"
+    env = result.value
+    assert set(env) <= ALLOWED_ENV, set(env) - ALLOWED_ENV
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["HOME"] != os.environ.get("HOME")
+
+
+def test_torch_runs_on_one_thread(zyg):
+    result = run(zyg, src("import torch\ndef f():\n    return torch.get_num_threads(), torch.get_num_interop_threads()\n"))
+    assert result.status == "ok" and result.value == (1, 1)
+
+
+def test_resource_limits_are_set(zyg):
+    source = src('''
+import resource
+
+def f():
+    return {n: resource.getrlimit(getattr(resource, n)) for n in
+            ("RLIMIT_CORE", "RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE")}
+''')
+    result = run(zyg, source)
+    assert result.status == "ok"
+    limits = result.value
+    assert limits["RLIMIT_CORE"] == (0, 0)
+    assert 0 < limits["RLIMIT_NOFILE"][0] <= 64 and limits["RLIMIT_NOFILE"][1] <= 64
+    infinity = -1  # resource.RLIM_INFINITY
+    for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE"):
+        soft, hard = limits[name]
+        assert soft != infinity and hard != infinity, name
+    assert limits["RLIMIT_AS"][0] == worker.DEFAULT_LIMITS["address_space"]
+    assert limits["RLIMIT_FSIZE"][0] == worker.DEFAULT_LIMITS["file_size"]
+
+
+def test_limits_cannot_be_raised_back(zyg):
+    source = src('''
+import resource
+
+def f():
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    except (ValueError, OSError) as e:
+        return type(e).__name__
+    return "raised"
+''')
+    result = run(zyg, source)
+    assert result.status == "ok" and result.value != "raised"
+
+
+def test_only_a_few_descriptors_are_open(zyg):
+    result = run(zyg, src("import os\ndef f():\n    return sorted(int(n) for n in os.listdir('/proc/self/fd'))\n"))
+    assert result.status == "ok"
+    # 0-2, the result pipe (3) and the fd listdir itself holds open: no judge or zygote channel
+    assert set(result.value) - {0, 1, 2, 3} <= {max(result.value)}
+    assert len(result.value) <= 5
+
+
+def test_grandchild_is_killed_when_the_call_returns(zyg):
+    source = src('''
+import os, time
+
+def f():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(600)
+        finally:
+            os._exit(0)
+    return pid
+''')
+    result = run(zyg, source)
+    assert result.status == "ok", result
+    grandchild = result.value
+    try:
+        assert wait_dead(grandchild) in (None, "Z", "X")
+    finally:
+        if process_state(grandchild) not in (None, "Z", "X"):
+            os.kill(grandchild, signal.SIGKILL)
+
+
+def test_grandchild_holding_the_pipes_does_not_delay_a_crash(zyg):
+    source = src('''
+import os, time
+
+def f():
+    if os.fork() == 0:
+        time.sleep(600)
+        os._exit(0)
+    os._exit(5)
+''')
+    started = time.monotonic()
+    result = run(zyg, source, timeout=10)
+    assert result.status == "crashed" and result.exit_code == 5
+    assert time.monotonic() - started < 3
+
+
+# ---------------------------------------------------------------- what comes back
+
+
+def test_tensor_subclass_arrives_as_unsupported(zyg):
+    source = src('''
+import torch
+
+class Sneaky(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+def f():
+    return {"t": torch.ones(2).as_subclass(Sneaky), "p": torch.nn.Parameter(torch.ones(2)), "s": {1, 2}}
+''')
+    result = run(zyg, source)
+    assert result.status == "ok"
+    assert isinstance(result.value["t"], wire.Unsupported)
+    assert result.value["t"].type_name == f"{MODULE}.Sneaky"
+    assert type(result.value["p"]) is torch.Tensor and result.value["p"].tolist() == [1.0, 1.0]
+    assert result.value["s"] == wire.Unsupported("builtins.set")
+
+
+def test_huge_value_is_refused_not_hung(zyg):
+    started = time.monotonic()
+    result = run(zyg, src("import torch\ndef f():\n    return torch.zeros(25_000_000)\n"), timeout=20)
+    assert result.status in ("too_large", "error")
+    if result.status == "error":
+        assert result.error["type"] == "WireError"
+    assert time.monotonic() - started < 10
+
+
+def test_unencodable_values_are_errors(zyg):
+    source = src('''
+def f(kind):
+    if kind == "tuple-key":
+        return {(1, 2): 3}
+    if kind == "deep":
+        x = []
+        for _ in range(100):
+            x = [x]
+        return x
+    if kind == "loop":
+        x = []
+        x.append(x)
+        return x
+''')
+    for kind in ("tuple-key", "deep", "loop"):
+        result = run(zyg, source, kind)
+        assert result.status == "error", (kind, result)
+        assert result.error["stage"] == "reply" and result.error["type"] == "WireError"
+
+
+def test_value_over_the_judges_node_cap_is_malformed(zyg):
+    result = run(zyg, src(f"def f():\n    return [0] * {wire.MAX_NODES + 1}\n"))
+    assert result.status == "malformed"
+
+
+def test_fake_frame_on_stdout_cannot_replace_the_real_value(zyg):
+    fake = wire.dumps({"value": "forged"})
+    source = src(f'''
+import os, struct, sys
+
+FAKE = {fake!r}
+
+def f():
+    os.write(1, struct.pack("<Q", len(FAKE)) + FAKE)
+    sys.stdout.buffer.write(struct.pack("<Q", len(FAKE)) + FAKE)
+    print(FAKE)
+    os.write(2, struct.pack("<Q", len(FAKE)) + FAKE)
+    return "real"
+''')
+    result = run(zyg, source)
+    assert result.status == "ok", result
+    assert result.value == "real"
+
+
+def test_garbage_on_the_result_pipe_is_malformed_not_a_judge_error(zyg):
+    frame = b"CGW1" + b"\xff" * 20
+    source = src(f'''
+import os, struct
+
+def f():
+    os.write({zygote_module.RESULT_FD}, struct.pack("<Q", {len(frame)}) + {frame!r})
+    os._exit(0)
+''')
+    result = run(zyg, source)
+    assert result.status == "malformed"
+
+
+def test_announced_frame_over_the_cap_is_too_large(zyg):
+    source = src(f'''
+import os, struct, time
+
+def f():
+    os.write({zygote_module.RESULT_FD}, struct.pack("<Q", {wire.MAX_FRAME + 1}) + b"x" * 100)
+    time.sleep(60)
+''')
+    started = time.monotonic()
+    result = run(zyg, source, timeout=10)
+    assert result.status == "too_large"
+    assert time.monotonic() - started < 3
+
+
+def test_forged_result_frame_with_an_overflowing_shape_is_malformed(zyg):
+    header = json.dumps({"v": {"$": "dict", "v": [["value", {"$": "tensor", "i": 0, "d": "float32",
+                                                              "s": [0, 2**63]}]]}, "b": [0]}).encode()
+    frame = wire.MAGIC + struct.pack("<I", len(header)) + header
+    source = src(f'''
+import os, struct
+
+def f():
+    os.write({zygote_module.RESULT_FD}, struct.pack("<Q", {len(frame)}) + {frame!r})
+    os._exit(0)
+''')
+    result = run(zyg, source)
+    assert result.status == "malformed"
+
+
+# ---------------------------------------------------------------- the zygote itself
+
+
+def test_zygote_serves_fifty_calls_in_a_row(zyg):
+    source = src("import os, torch\ndef f(i):\n    return i, os.getpid(), torch.tensor([i]) * 2\n")
+    pids = set()
+    for i in range(50):
+        result = run(zyg, source, i)
+        assert result.status == "ok", (i, result)
+        got, pid, t = result.value
+        assert got == i and t.tolist() == [2 * i]
+        pids.add(pid)
+    assert len(pids) == 50
+    assert zyg.alive()
+
+
+def test_zygote_survives_failing_calls(zyg):
+    for source in (src("import os\ndef f():\n    os._exit(1)\n"), src("def f(:\n"),
+                   src("def f():\n    raise MemoryError\n")):
+        assert run(zyg, source).status in ("crashed", "error")
+    assert run(zyg, src("def f():\n    return 'still here'\n")).value == "still here"
+    assert zyg.alive()
+
+
+def test_memory_limit_stops_a_huge_allocation(zyg):
+    # torch.empty does not touch the pages, so even without a limit this would not eat the machine
+    result = run(zyg, src("import torch\ndef f():\n    return torch.empty(8 << 30, dtype=torch.uint8).numel()\n"))
+    assert result.status in ("error", "crashed"), result
+
+
+def test_separate_zygote_starts_calls_and_closes(monkeypatch):
+    monkeypatch.setenv("COURSE_SECRET_TEST", "x")  # set before this zygote starts: it must not inherit it
+    z = worker.Zygote()
+    try:
+        ready = z.wait_ready()
+        assert ready["pid"] == z.proc.pid and ready["torch"] == str(torch.__version__)
+        result = z.call("call", MODULE, FILENAME, src("import os\ndef f():\n    return dict(os.environ)\n"),
+                        ["f", [], {}], 10)
+        assert result.status == "ok"
+        assert "COURSE_SECRET_TEST" not in result.value
+        assert set(result.value) <= ALLOWED_ENV
+        assert z.calls == 1
+        assert z is not worker.shared_zygote()
+        time.sleep(0.3)  # let the zygote fork its next spare child
+        kids = children_of(z.proc.pid)
+    finally:
+        z.close()
+    assert not z.alive()
+    assert z.proc.returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(ready["pid"], 0)  # reaped by close(): not even a zombie
+    for kid in kids:  # the spare child notices the closed request pipe and exits
+        assert wait_dead(kid) in (None, "Z", "X")
+
+
+def test_closing_a_zygote_removes_its_temporary_directories():
+    z = worker.Zygote()
+    try:
+        z.wait_ready()
+        cwd = z.call("call", MODULE, FILENAME, src("import os\ndef f():\n    return os.getcwd()\n"),
+                     ["f", [], {}], 10).value
+        time.sleep(0.3)
+        spare_dirs = []
+        for kid in children_of(z.proc.pid):
+            try:
+                spare_dirs.append(os.readlink(f"/proc/{kid}/cwd"))
+            except OSError:
+                pass
+    finally:
+        z.close()
+    time.sleep(0.5)
+    leftovers = [d for d in [z.home, cwd, *spare_dirs] if os.path.exists(d)]
+    assert leftovers == []

@@ -151,7 +151,11 @@ class Grading:
             if task is None or points is None or not task.args or not points.args:
                 self.errors.append(f"{item.nodeid} has no task or points marker")
                 continue
-            self.manifest[item.nodeid] = (str(task.args[0]), float(points.args[0]))
+            value = points.args[0]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                self.errors.append(f"{item.nodeid} has points {value!r}, not a positive number")
+                continue
+            self.manifest[item.nodeid] = (str(task.args[0]), float(value))
         if self.tasks:
             collected: dict[str, float] = {}
             for task, points in self.manifest.values():
@@ -181,15 +185,20 @@ class Grading:
             return
         task, points = self.manifest[item.nodeid]
         title = self.tasks[task].function if task in self.tasks else ""
-        doc = (getattr(item, "obj", None).__doc__ or item.name).strip().splitlines()[0]
+        doc = ((getattr(item, "obj", None).__doc__ or "").strip() or item.name).splitlines()[0]
         head = f"Task {task}{f' ({title})' if title else ''}, {points:g} pt: {doc}"
         error = call.excinfo.value
         if isinstance(error, Mismatch):
-            body = f"  {error.message}" + (f"\n  hint: {error.hint}" if error.hint else "")
+            body = f"  {error.message}"
+            judge = getattr(item, "funcargs", {}).get("judge")
+            printed = judge.printed if isinstance(judge, Judge) else ""
+            if printed and "your code printed" not in error.message:
+                body += "\n" + printed
+            body += f"\n  hint: {error.hint}" if error.hint else ""
         elif self.config.getoption("grader_debug"):
             return
-        else:
-            body = f"  internal grader error ({type(error).__name__}: {error}); rerun with --grader-debug"
+        else:  # the grader's own fault: its message could quote hidden tests, so only the type is shown
+            body = f"  internal grader error ({type(error).__name__}); rerun with --grader-debug"
         report.longrepr = f"{head}\n{body}"
         self.feedback[item.nodeid] = report.longrepr
 
@@ -213,6 +222,8 @@ class Grading:
                 entry["possible"] += points
             if self.outcomes.get(nodeid) == "passed":
                 entry["earned"] += points
+        for entry in tasks.values():  # a suite that disagrees with its curriculum never awards more
+            entry["earned"] = min(entry["earned"], entry["possible"])
         earned = sum(t["earned"] for t in tasks.values())
         possible = sum(t["possible"] for t in tasks.values())
         return {
@@ -272,6 +283,7 @@ class Judge:
     def __init__(self, grading: Grading, task: str) -> None:
         self.grading = grading
         self.task = task
+        self.printed = ""  # what the submission printed in its last call, for feedback
         if grading.tasks and task in grading.tasks:
             self.file = grading.tasks[task].file
         else:
@@ -294,12 +306,12 @@ class Judge:
 
         def wait() -> Any:
             result = pending()
+            lines = result.output.strip().splitlines()[-5:]
+            self.printed = ("  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in lines)
+                            if lines else "")
             if result.status == "ok":
                 return result.value
-            message = self._explain(result)
-            printed = result.output.strip().splitlines()[-5:]
-            if printed:
-                message += "\n  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in printed)
+            message = self._explain(result) + (f"\n{self.printed}" if self.printed else "")
             raise Mismatch(message, None if result.error.get("not_implemented") else hint)
 
         return wait

@@ -198,7 +198,7 @@ class Zygote:
                 if key.data == "exit":
                     sel.unregister(pidfd)
                     exited = True
-                    _kill_group(child.pid)  # nothing it left behind may hold the pipes open
+                    kill_group(child.pid)  # nothing it left behind may hold the pipes open
                     deadline = min(deadline, time.monotonic() + 0.5)  # a grace period to drain them
                     continue
                 chunk = os.read(key.fd, 1 << 20)
@@ -215,7 +215,7 @@ class Zygote:
         sel.close()
         if pidfd >= 0:
             os.close(pidfd)
-        _kill_group(child.pid)  # the call is over: the child and all of its process group die now
+        kill_group(child.pid)  # the call is over: the child and all of its process group die now
         _drain(child.output_r, output)
         child.close()
         self.calls += 1
@@ -285,7 +285,8 @@ def _drain(fd: int, output: bytearray) -> None:
         pass
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
+    """SIGKILL a child's process group (it called setsid), or the child alone if it had not yet."""
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)

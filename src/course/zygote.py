@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import socket
 import struct
 import sys
@@ -32,6 +31,7 @@ torch.set_num_threads(1)  # one thread before any op: forking is then safe (no O
 torch.set_num_interop_threads(1)
 
 from course import probes, wire  # noqa: E402  (after the thread settings on purpose)
+from course.worker import kill_group  # noqa: E402
 
 RESULT_FD, REQUEST_FD = 3, 4
 
@@ -179,7 +179,7 @@ class ForkServer:
     def status(self, pid: int) -> None:
         """Kill a child's group, wait for it, and send the judge its exit code."""
         if pid in self.workdirs:
-            _kill_group(pid)
+            kill_group(pid)
             self.reap(pid, block=True)
         code = os.waitstatus_to_exitcode(self.statuses.pop(pid)) if pid in self.statuses else 0
         self.control.send(b"W" + struct.pack("<qq", pid, code))
@@ -200,16 +200,8 @@ class ForkServer:
             pass
         finally:
             for pid in list(self.workdirs):
-                _kill_group(pid)
+                kill_group(pid)
                 self.reap(pid, block=True)
-
-
-def _kill_group(pid: int) -> None:
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def main() -> None:

@@ -42,11 +42,11 @@ LESSON_NET = {"sizes": [11, 64, 32, 1]}
 class TestTask1_2:
     @pytest.mark.points(1)
     def test_shapes_of_linear_11_64(self, judge):
-        """parameter_shapes(nn.Linear(11, 64)) is {'weight': (64, 11), 'bias': (64,)}"""
-        spec = {"sizes": [11, 64]}
-        got, want = judge.run("parameter_shapes", spec)
-        checks.equal(got, want, "parameter_shapes(nn.Linear(11, 64))",
-                     "a Linear's weight is (out_features, in_features); use module.named_parameters() and tuple(p.shape)")
+        """parameter_shapes(nn.Linear(11, 64)) is {'weight': (64, 11), 'bias': (64,)}; nested modules use dotted names"""
+        hint = "a Linear's weight is (out_features, in_features); use module.named_parameters() and tuple(p.shape)"
+        for spec, what in (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network")):
+            got, want = judge.run("parameter_shapes", spec, hint=hint)
+            checks.equal(got, want, f"parameter_shapes({what})", hint)
 
     @pytest.mark.points(1)
     def test_count_lesson_layers(self, judge):
@@ -58,13 +58,18 @@ class TestTask1_2:
                                     (len(spec["sizes"]) * 2 - 2, "count numbers (p.numel()), not parameter tensors")])
 
     @pytest.mark.points(1)
-    def test_frozen_layers_do_not_count(self, judge):
-        """only parameters with requires_grad=True count, in nested modules too"""
-        spec = {"sizes": [11, 64, 32, 1], "frozen": [0]}
-        got, want = judge.run("count_parameters", spec)
+    def test_frozen_and_shared(self, judge):
+        """only parameters with requires_grad=True count, and a weight shared by two layers counts once"""
+        frozen = {"sizes": [11, 64, 32, 1], "frozen": [0]}
+        got, want = judge.run("count_parameters", frozen)
         checks.number(got, want, "count_parameters(11-64-32-1 network with the first layer frozen)",
                       "skip parameters whose requires_grad is False",
                       mistakes=[(2881, "frozen parameters (requires_grad=False) were counted")])
+        shared = {"sizes": [8, 8, 8, 1], "shared": True}
+        got, want = judge.run("count_parameters", shared)
+        checks.number(got, want, "count_parameters(a network whose two 8-8 layers share one weight)",
+                      "module.parameters() lists a shared parameter once; walking module.modules() counts it twice",
+                      mistakes=[(want + 64, "the shared weight was counted twice")])
 
 
 @pytest.mark.task("1.3")

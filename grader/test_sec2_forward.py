@@ -80,18 +80,21 @@ class TestTask2_2:
                     "do not modify x (x.relu_(), x += ...): give each intermediate result a new name")
 
 
-def mlp_case(gen, sizes=(6, 5, 2), n=8):
+def mlp_case(gen, sizes=(6, 5, 3), n=8, classes=False):
+    """(sizes, state, x, target) for an MLP; targets are class indices when classes, else real values."""
     model = mlp(list(sizes))
-    return list(sizes), random_state(model, gen), torch.randn(n, sizes[0], generator=gen), torch.randn(n, sizes[-1], generator=gen)
+    target = torch.randint(0, sizes[-1], (n,), generator=gen) if classes else torch.randn(n, sizes[-1], generator=gen)
+    return list(sizes), random_state(model, gen), torch.randn(n, sizes[0], generator=gen), target
 
 
 @pytest.mark.task("2.3")
 class TestTask2_3:
     @pytest.mark.points(1)
     def test_gradients_match(self, judge, gen):
-        """gradients() returns {name: grad} equal to one backward pass of loss_fn(model(x), target)"""
-        sizes, state, x, target = mlp_case(gen)
-        got, want = judge.run("gradients", sizes, state, x, target, False)
+        """gradients() returns {name: grad} equal to one backward pass of loss_fn(model(x), target) (cross-entropy)"""
+        sizes, state, x, target = mlp_case(gen, classes=True)
+        got, want = judge.run("gradients", sizes, state, x, target, False, "cross_entropy",
+                              hint="call loss_fn(model(x), target): the prediction first, then the target")
         checks.state(got["grads"], want["grads"], "gradients(...)",
                      "loss = loss_fn(model(x), target); loss.backward(); then collect p.grad for each name in model.named_parameters()")
 
@@ -99,7 +102,7 @@ class TestTask2_3:
     def test_stale_gradients_are_cleared(self, judge, gen):
         """gradients left in .grad from an earlier pass do not leak into the result"""
         sizes, state, x, target = mlp_case(gen)
-        got, want = judge.run("gradients", sizes, state, x, target, True)
+        got, want = judge.run("gradients", sizes, state, x, target, True, "mse")
         hint = "backward() adds to .grad: call model.zero_grad() before the forward pass"
         grads = got["grads"]
         if isinstance(grads, dict) and all(isinstance(g, torch.Tensor) for g in grads.values()) and sorted(grads) == sorted(want["grads"]):
@@ -111,6 +114,6 @@ class TestTask2_3:
     def test_parameters_unchanged(self, judge, gen):
         """gradients() does not change the model's parameters"""
         sizes, state, x, target = mlp_case(gen)
-        got = judge.student("gradients", sizes, state, x, target, False)
+        got = judge.student("gradients", sizes, state, x, target, False, "mse")
         checks.state(got["params"], state, "the model's parameters after gradients(...)",
                      "only compute gradients: no optimizer step and no in-place change of the weights")

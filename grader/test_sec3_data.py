@@ -38,9 +38,9 @@ class TestTask3_1:
     def test_transform_applies_to_sample_only(self, judge, gen):
         """transform is applied to the sample, never to the label"""
         data, labels = torch.rand(10, 11, generator=gen), torch.randint(0, 2, (10,), generator=gen)
-        got, want = judge.run("dataset", data, labels, [3, 7], True)
-        items_equal(got["items"], want["items"], "dataset[idx] with transform",
-                    "if self.transform is not None: sample = self.transform(sample); leave the label alone")
+        hint = "if self.transform is not None: sample = self.transform(sample); leave the label alone"
+        got, want = judge.run("dataset", data, labels, [3, 7], True, hint=hint)
+        items_equal(got["items"], want["items"], "dataset[idx] with transform", hint)
 
     @pytest.mark.points(0.5)
     def test_length_mismatch_raises(self, judge, gen):

@@ -65,16 +65,27 @@ def raises(mod, name: str, args: list, kwargs: dict) -> dict:
     return {"raised": False, "returned": type(value).__name__}
 
 
+def _counting_model(spec: dict) -> nn.Module:
+    """A bare nn.Linear for two sizes, else an MLP; "shared" ties its second Linear's weight to the first's."""
+    sizes = spec["sizes"]
+    if len(sizes) == 2 and not spec.get("frozen"):
+        return nn.Linear(*sizes)
+    model = mlp(sizes, frozen=spec.get("frozen", ()))
+    if spec.get("shared"):  # needs sizes like [n, n, n, ...]: two layers, one weight tensor
+        model[2].weight = model[0].weight
+    return model
+
+
 @probe
 def count_parameters(mod, spec: dict) -> Any:
-    """count_parameters on a model built from spec: {"sizes": [...], "frozen": [...]}."""
-    return mod.count_parameters(mlp(spec["sizes"], frozen=spec.get("frozen", ())))
+    """count_parameters on a model built from spec: {"sizes": [...], "frozen": [...], "shared": bool}."""
+    return mod.count_parameters(_counting_model(spec))
 
 
 @probe
 def parameter_shapes(mod, spec: dict) -> Any:
     """parameter_shapes on a model built from spec."""
-    return mod.parameter_shapes(mlp(spec["sizes"], frozen=spec.get("frozen", ())))
+    return mod.parameter_shapes(_counting_model(spec))
 
 
 def _describe_layer(layer: object) -> dict:
@@ -109,16 +120,23 @@ def simple_nn_init(mod, args: list) -> dict:
 
 
 def _simple_nn_with(mod, args: list, state: dict[str, torch.Tensor]) -> nn.Module:
-    """A SimpleNN whose fc1, fc2 and output are trusted layers holding state, whatever __init__ did."""
+    """A SimpleNN whose three Linear layers are trusted ones holding state, whatever __init__ did.
+
+    Each layer goes under its contract name and under the name of the student's Linear attribute
+    in the same position, so forward is graded on known weights even when 2.1 got names or sizes wrong.
+    """
     try:
         model = mod.SimpleNN(*args)
     except NotImplementedError:  # __init__ not written yet: forward can still be graded
         model = mod.SimpleNN.__new__(mod.SimpleNN)
         nn.Module.__init__(model)
-    for name in ("fc1", "fc2", "output"):
-        weight = state[f"{name}.weight"]
+    slots = ("fc1", "fc2", "output")
+    names = [name for name, m in model.named_children() if isinstance(m, nn.Linear)]
+    for slot, name in zip(slots, names if len(names) == 3 else slots):
+        weight = state[f"{slot}.weight"]
         layer = nn.Linear(weight.shape[1], weight.shape[0])
-        layer.load_state_dict({"weight": weight, "bias": state[f"{name}.bias"]})
+        layer.load_state_dict({"weight": weight, "bias": state[f"{slot}.bias"]})
+        setattr(model, slot, layer)
         setattr(model, name, layer)
     return model
 
@@ -132,28 +150,31 @@ def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor) -> dict:
     return {"out": out, "input_unchanged": torch.equal(x, before)}
 
 
+LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
+
+
 @probe
-def gradients(mod, sizes: list, state: dict, x: torch.Tensor, target: torch.Tensor, stale: bool) -> dict:
-    """gradients() on an MLP with known weights, optionally with junk left in every .grad."""
+def gradients(mod, sizes: list, state: dict, x: torch.Tensor, target: torch.Tensor, stale: bool, loss: str) -> dict:
+    """gradients() on an MLP with known weights and a named loss, optionally with junk left in every .grad."""
     model = _state_of(mlp(sizes), state)
     if stale:
         for p in model.parameters():
             p.grad = torch.full_like(p, 3.0)
-    grads = mod.gradients(model, x, target, nn.MSELoss())
+    grads = mod.gradients(model, x, target, LOSSES[loss]())
     return {"grads": grads, "params": plain_state(model)}
 
 
-class Affine:
-    """The transform handed to CustomDataset: 2 * x + 1."""
+class Center:
+    """The transform handed to CustomDataset: each sample minus its own mean (so it must see one sample)."""
 
     def __call__(self, sample: torch.Tensor) -> torch.Tensor:
-        return sample * 2 + 1
+        return sample - sample.mean()
 
 
 @probe
 def dataset(mod, data: torch.Tensor, labels: torch.Tensor, indices: list, transform: bool) -> dict:
     """Build CustomDataset and fetch some items."""
-    ds = mod.CustomDataset(data, labels, transform=Affine()) if transform else mod.CustomDataset(data, labels)
+    ds = mod.CustomDataset(data, labels, transform=Center()) if transform else mod.CustomDataset(data, labels)
     return {"len": len(ds), "items": [ds[i] for i in indices]}
 
 
@@ -169,9 +190,9 @@ def _epoch_ids(loader: Any) -> tuple[list[int], list[list[list[int]]]]:
 def loader(mod, data: torch.Tensor, configs: list, epochs: int) -> list:
     """For each config of make_loader kwargs: the sample ids of each epoch and the batch shapes."""
     ds = TensorDataset(data, torch.arange(len(data)))
+    loaders = [mod.make_loader(ds, **kwargs) for kwargs in configs]  # all made before any is used
     out = []
-    for kwargs in configs:
-        dl = mod.make_loader(ds, **kwargs)
+    for dl in loaders:
         runs = [_epoch_ids(dl) for _ in range(epochs)]
         out.append({"epochs": [ids for ids, _ in runs], "shapes": runs[0][1]})
     return out

@@ -73,8 +73,8 @@ def dumps(value: object) -> bytes:
         if t is bytes:
             blobs.append(v)
             return {"$": "bytes", "i": len(blobs) - 1}
-        if t is list or t is tuple:
-            return {"$": t.__name__, "v": [enc(x, depth + 1) for x in v]}
+        if t is list or t is tuple or t is torch.Size:  # a torch.Size is a tuple of ints
+            return {"$": "list" if t is list else "tuple", "v": [enc(x, depth + 1) for x in v]}
         if t is dict:
             items = []
             for k, x in v.items():

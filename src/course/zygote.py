@@ -204,6 +204,33 @@ class ForkServer:
                 self.reap(pid, block=True)
 
 
+def collapse_to_huge_pages() -> int:
+    """Ask the kernel to back the warmed-up heap with 2 MiB pages; returns how many regions it took.
+
+    fork() then copies a few hundred page-table entries instead of tens of thousands, and a
+    child's exit tears down as few: about half the cost of each call. Best effort: kernels
+    without MADV_COLLAPSE (before 6.1) or with transparent huge pages off just decline.
+    """
+    import ctypes
+
+    madv_hugepage, madv_collapse, huge = 14, 25, 1 << 21
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    done = 0
+    with open("/proc/self/maps") as maps:
+        regions = [line.split() for line in maps]
+    for fields in regions:
+        if fields[1].startswith("rw") and (len(fields) < 6 or fields[5] == "[heap]"):
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            low, high = (low + huge - 1) & ~(huge - 1), high & ~(huge - 1)
+            if high - low >= huge and madvise(low, high - low, madv_hugepage) == 0:
+                done += madvise(low, high - low, madv_collapse) == 0
+    return done
+
+
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -211,8 +238,10 @@ def main() -> None:
     os.dup2(2, 1)  # stray prints go to the zygote's log
     probes.warm_up()
     gc.freeze()  # children then never touch (and copy) the pages of everything loaded so far
+    collapse_to_huge_pages()
     control.send(b"R" + json.dumps({"pid": os.getpid(), "torch": str(torch.__version__)}).encode())
     ForkServer(control).serve()
+    os._exit(0)  # every child is reaped; skip tearing down torch's interpreter state
 
 
 if __name__ == "__main__":

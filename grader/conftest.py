@@ -11,4 +11,5 @@ def pytest_grading_suite(config):
     from course.curriculum import TASKS
     from course.grading import Suite  # imported here: the plugin must load through pytest_plugins first
 
-    return Suite(tasks=TASKS, solutions=COURSE / "solutions", default_submission=COURSE / "exercises")
+    return Suite(tasks=TASKS, solutions=COURSE / "solutions", default_submission=COURSE / "exercises",
+                 secrets=(COURSE / "grader", COURSE / ".git"), cover=(COURSE,))

@@ -27,9 +27,23 @@ ALLOWED_ENV = {
 
 @pytest.fixture(scope="module")
 def zyg() -> worker.Zygote:
+    """The zygote as grading uses it: the strongest containment this machine allows."""
     z = worker.shared_zygote()
     z.wait_ready()
     return z
+
+
+@pytest.fixture(scope="module")
+def zyg_l1():
+    """A zygote held to L1 (plain processes), whose children are visible by their pids here."""
+    z = worker.Zygote(max_level="L1")
+    assert z.wait_ready()["isolation"]["level"] == "L1"
+    yield z
+    z.close()
+
+
+def level(z: worker.Zygote) -> str:
+    return z.ready["isolation"]["level"]
 
 
 def run(z: worker.Zygote, source: bytes, *args, fn: str = "f", kwargs: dict | None = None,
@@ -240,10 +254,17 @@ def test_os_exit_is_a_crash(zyg):
     assert result.value is None
 
 
-def test_sigkill_of_itself_is_a_crash(zyg):
-    result = run(zyg, src("import os, signal\ndef f():\n    os.kill(os.getpid(), signal.SIGKILL)\n"))
+def test_sigkill_of_itself_is_a_crash(zyg_l1):
+    result = run(zyg_l1, src("import os, signal\ndef f():\n    os.kill(os.getpid(), signal.SIGKILL)\n"))
     assert result.status == "crashed"
     assert result.exit_code == -signal.SIGKILL
+
+
+def test_in_a_pid_namespace_the_call_is_pid_1_and_immune_to_its_own_kill(zyg):
+    if level(zyg) == "L1":
+        pytest.skip("no PID namespace on this machine")
+    result = run(zyg, src("import os, signal\ndef f():\n    os.kill(os.getpid(), signal.SIGKILL)\n    return os.getpid()\n"))
+    assert (result.status, result.value) == ("ok", 1)
 
 
 def test_segfault_is_a_crash(zyg):
@@ -386,7 +407,8 @@ def f():
     assert result.value == []
 
 
-def test_each_call_runs_in_its_own_fresh_process(zyg):
+def test_each_call_runs_in_its_own_fresh_process(zyg_l1):
+    zyg = zyg_l1
     source = src("import os\ndef f():\n    return os.getpid(), os.getppid(), os.getsid(0), os.getpgid(0)\n")
     zygote_pid = zyg.ready["pid"]
     seen = set()
@@ -432,9 +454,11 @@ def test_files_written_by_a_call_are_gone_for_the_next(zyg):
     cwd = run(zyg, writer).value
     result = run(zyg, reader, os.path.join(cwd, "notes.txt"))
     assert result.value[0] == []
-    # the other child's directory may survive until its exit is done; it must be gone soon after
-    time.sleep(0.5)
-    run(zyg, src("def f():\n    return 0\n"))
+    # the other child's directory may survive until the zygote reaps it; it must be gone soon after
+    deadline = time.monotonic() + 3
+    while os.path.exists(cwd) and time.monotonic() < deadline:
+        run(zyg, src("def f():\n    return 0\n"))
+        time.sleep(0.1)
     assert not os.path.exists(cwd)
 
 
@@ -513,27 +537,45 @@ def test_only_a_few_descriptors_are_open(zyg):
     assert len(result.value) <= 5
 
 
-def test_grandchild_is_killed_when_the_call_returns(zyg):
-    source = src('''
-import os, time
+def marked(marker: str) -> list[int]:
+    """Pids, seen from here, of live processes whose command line holds marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes() and process_state(int(entry)) not in ("Z", "X"):
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("escape", ["fork", "setsid"])
+def test_what_a_call_starts_dies_when_it_returns(zyg, escape):
+    marker = f"sleep-{uuid.uuid4().hex}"
+    source = src(f'''
+import os
 
 def f():
-    pid = os.fork()
-    if pid == 0:
-        try:
-            time.sleep(600)
-        finally:
-            os._exit(0)
-    return pid
+    if os.fork() == 0:
+        if {escape == "setsid"!r}:
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+        os.execv("/bin/sleep", ["{marker}", "600"])
+    return "started"
 ''')
     result = run(zyg, source)
     assert result.status == "ok", result
-    grandchild = result.value
-    try:
-        assert wait_dead(grandchild) in (None, "Z", "X")
-    finally:
-        if process_state(grandchild) not in (None, "Z", "X"):
-            os.kill(grandchild, signal.SIGKILL)
+    if escape == "setsid" and level(zyg) == "L1":
+        pytest.skip("an escaped session outlives the call without a PID namespace (L1)")
+    deadline = time.monotonic() + 3
+    while marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leftovers = marked(marker)
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert leftovers == []
 
 
 def test_grandchild_holding_the_pipes_does_not_delay_a_crash(zyg):
@@ -674,15 +716,12 @@ def f():
 
 
 def test_zygote_serves_fifty_calls_in_a_row(zyg):
-    source = src("import os, torch\ndef f(i):\n    return i, os.getpid(), torch.tensor([i]) * 2\n")
-    pids = set()
+    source = src("import torch\ncalls = []\ndef f(i):\n    calls.append(i)\n    return i, len(calls), torch.tensor([i]) * 2\n")
     for i in range(50):
         result = run(zyg, source, i)
         assert result.status == "ok", (i, result)
-        got, pid, t = result.value
-        assert got == i and t.tolist() == [2 * i]
-        pids.add(pid)
-    assert len(pids) == 50
+        got, seen, t = result.value
+        assert got == i and seen == 1 and t.tolist() == [2 * i]
     assert zyg.alive()
 
 

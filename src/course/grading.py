@@ -22,7 +22,6 @@ import pytest
 from course.feedback import Mismatch
 
 MAX_FILE_BYTES = 1 << 20
-ISOLATION = "fork"  # worker forked per call, own session, rlimits, wall-clock deadline
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="wall-clock limit for each call into the submission (default 10)")
     group.addoption("--grader-debug", action="store_true",
                     help="show full tracebacks for faults of the grader itself (never for the submission's)")
+    group.addoption("--require-isolation", metavar="LEVEL", choices=("L1", "L2", "L3"), default=None,
+                    help="refuse to grade unless student code is contained at least this well (L1, L2 or L3)")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Suite:
     tasks: dict = field(default_factory=dict)  # task id -> course.curriculum.Task; empty: points come from markers
     solutions: Path | None = None  # folder of the reference files
     default_submission: Path | None = None  # graded when --submission is not given
+    secrets: tuple = ()  # folders student code must never see (the references are always among them)
+    cover: tuple = ()  # folders shown to student code as empty (say, the whole course checkout)
 
 
 class GradingHooks:
@@ -66,10 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): points a grader test is worth")
     if config.option.collectonly or getattr(config.option, "help", False):
         return
-    from course import worker
-
-    worker.shared_zygote()
-    config.pluginmanager.register(Grading(config), "course-grading")
+    grading = Grading(config)
+    grading.start_worker()
+    config.pluginmanager.register(grading, "course-grading")
 
 
 def _grading(config: pytest.Config) -> Grading:
@@ -109,6 +111,7 @@ class Grading:
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
         self.timeout = config.getoption("grader_timeout")
         suite = config.hook.pytest_grading_suite(config=config) or Suite()
+        self.suite = suite
         self.tasks = suite.tasks
         self.solutions = suite.solutions
         folder = config.getoption("submission") or suite.default_submission
@@ -125,6 +128,17 @@ class Grading:
         self.feedback: dict[str, str] = {}
         self.errors: list[str] = []
         self._references: dict[str, tuple[str, bytes]] = {}
+
+    def start_worker(self) -> Any:
+        """The zygote for this session, hiding the references, the suite's secrets and the submission."""
+        from course import worker
+
+        secrets = tuple(str(p) for p in (self.solutions, *self.suite.secrets) if p)
+        return worker.shared_zygote(secrets, tuple(str(p) for p in (*self.suite.cover, self.path)))
+
+    def isolation(self) -> dict:
+        """What containment the worker reached (the zygote's start-up self-test)."""
+        return self.start_worker().wait_ready().get("isolation", {"level": "L1", "mechanisms": [], "problems": []})
 
     def reference_source(self, file: str) -> tuple[str, bytes]:
         """(path, bytes) of a reference file, read once per session."""
@@ -175,6 +189,12 @@ class Grading:
 
         torch.set_num_threads(1)
         gc.freeze()  # the end-of-session collections then skip everything torch loaded
+        required = self.config.getoption("require_isolation")
+        if required:
+            reached = self.isolation()
+            if reached["level"] < required:
+                raise pytest.UsageError(f"refusing to grade: student code would run at isolation {reached['level']}, "
+                                        f"below the required {required} ({'; '.join(reached['problems']) or 'no reason given'})")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -234,7 +254,7 @@ class Grading:
             "seed": self.seed,
             "submission": {"path": str(self.path), "files": self.submission.hashes(),
                            "problems": dict(self.submission.problems)},
-            "isolation": ISOLATION,
+            "isolation": self.isolation(),
             "errors": list(self.errors),
             "seconds": round(time.monotonic() - self.started, 3),
         }
@@ -275,6 +295,10 @@ class Grading:
             mark = "" if entry["earned"] == entry["possible"] else "  <"
             write(f"{task_id:<6}{what[:43]:<44}{entry['earned']:>5g} / {entry['possible']:<3g}{mark}")
         write(f"{'total':<50}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
+        isolation = grade["isolation"]
+        write(f"isolation {isolation['level']}: {', '.join(isolation['mechanisms'])}")
+        for problem in isolation["problems"]:
+            write(f"  not available: {problem}")
 
 
 class Judge:
@@ -301,7 +325,7 @@ class Judge:
         problem = self.grading.submission.problems.get(self.file)
         if problem:
             raise Mismatch(problem, "submit the file under exactly this name")
-        pending = worker.shared_zygote().submit(probe, self.module, self.file, self.grading.submission.sources[self.file],
+        pending = self.grading.start_worker().submit(probe, self.module, self.file, self.grading.submission.sources[self.file],
                                                 list(args), self.grading.timeout)
 
         def wait() -> Any:

@@ -83,12 +83,16 @@ def _environment(home: str) -> dict[str, str]:
 class Zygote:
     """A running zygote: its process, its control socket, and the spare child it forked for the next call."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: tuple[str, ...] = (), cover: tuple[str, ...] = (), max_level: str | None = None) -> None:
+        """secrets: folders student code must never see; cover: folders shown to it as empty;
+        max_level "L1" turns namespaces, uid drop and cgroups off (to measure what they cost)."""
+        self.secrets, self.cover = tuple(map(str, secrets)), tuple(map(str, cover))
         self.home = tempfile.mkdtemp(prefix="course-zygote-")
         self.log = open(os.path.join(self.home, "zygote.log"), "w+b")
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = json.dumps({"secrets": self.secrets, "cover": self.cover, "max_level": max_level})
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-P", "-m", "course.zygote", str(theirs.fileno())],
+            [sys.executable, "-s", "-P", "-m", "course.zygote", str(theirs.fileno()), config],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, pass_fds=[theirs.fileno()],
             cwd=self.home, env=_environment(self.home), start_new_session=True,
         )
@@ -216,6 +220,10 @@ class Zygote:
                 status = "too_large"
         sel.close()
         if pidfd >= 0:
+            if status == "crashed" and not exited:  # let it finish dying, so its exit code is its own
+                with selectors.DefaultSelector() as grace:
+                    grace.register(pidfd, selectors.EVENT_READ)
+                    grace.select(timeout=0.5)
             os.close(pidfd)
         kill_group(child.pid)  # the call is over: the child and all of its process group die now
         _drain(child.output_r, output)
@@ -299,13 +307,16 @@ def kill_group(pid: int) -> None:
 _shared: Zygote | None = None
 
 
-def shared_zygote() -> Zygote:
-    """The process's zygote, started on first use and restarted if it died."""
+def shared_zygote(secrets: tuple = (), cover: tuple = ()) -> Zygote:
+    """The process's zygote, started on first use, and again if it died or must hide more folders."""
     global _shared
-    if _shared is None or not _shared.alive():
-        if _shared is not None:
-            _shared.close()
-        _shared = Zygote()
+    wanted = tuple(map(str, secrets)), tuple(map(str, cover))
+    if _shared is not None and _shared.alive() and all(
+            set(w) <= set(h) for w, h in zip(wanted, (_shared.secrets, _shared.cover))):
+        return _shared
+    if _shared is not None:
+        _shared.close()
+    _shared = Zygote(*wanted)
     return _shared
 
 

@@ -30,10 +30,11 @@ import torch
 torch.set_num_threads(1)  # one thread before any op: forking is then safe (no OpenMP pool)
 torch.set_num_interop_threads(1)
 
-from course import probes, wire  # noqa: E402  (after the thread settings on purpose)
+from course import probes, sandbox, wire  # noqa: E402  (after the thread settings on purpose)
 from course.worker import kill_group  # noqa: E402
 
 RESULT_FD, REQUEST_FD = 3, 4
+MEMORY_BYTES, MAX_PIDS = 3 << 30, 128  # for all of a zygote's children together, where cgroups are writable
 
 
 def read_frame(fd: int) -> bytes | None:
@@ -83,9 +84,12 @@ def describe_error(e: BaseException, stage: str, filename: str) -> dict:
             "not_implemented": isinstance(e, NotImplementedError)}
 
 
-def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
+def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: sandbox.Policy,
+           cgroup: sandbox.Cgroup | None) -> None:
     """Runs in a forked child: contain it, wait for its one request, run the probe, send one frame."""
     os.setsid()
+    if cgroup is not None:
+        cgroup.add(os.getpid())  # before anything forks, so every descendant is inside
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(output_w, 1)
@@ -94,6 +98,7 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
     os.dup2(request_r, REQUEST_FD)
     os.closerange(REQUEST_FD + 1, 1 << 16)
     os.chdir(workdir)
+    sandbox.contain(policy, workdir)  # with namespaces, this continues as PID 1 of a new namespace
     frame = read_frame(REQUEST_FD)
     if frame is None:  # never used: the zygote is shutting down
         os._exit(0)
@@ -106,6 +111,7 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size"], limits["file_size"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sandbox.drop_privileges(policy)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
     filename = request["filename"]
@@ -135,8 +141,10 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str) -> None:
 class ForkServer:
     """The zygote's state: its control socket and the children it has forked and not yet reaped."""
 
-    def __init__(self, control: socket.socket) -> None:
+    def __init__(self, control: socket.socket, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None) -> None:
         self.control = control
+        self.policy = policy
+        self.cgroup = cgroup
         self.workdirs: dict[int, str] = {}
         self.statuses: dict[int, int] = {}
 
@@ -152,7 +160,7 @@ class ForkServer:
                 self.control.close()
                 for fd in (request_w, result_r, output_r):
                     os.close(fd)
-                _child(request_r, result_w, output_w, workdir)
+                _child(request_r, result_w, output_w, workdir, self.policy, self.cgroup)
             finally:
                 os._exit(70)
         self.workdirs[pid] = workdir
@@ -233,14 +241,34 @@ def collapse_to_huge_pages() -> int:
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    config = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # stray prints go to the zygote's log
     probes.warm_up()
     gc.freeze()  # children then never touch (and copy) the pages of everything loaded so far
     collapse_to_huge_pages()
-    control.send(b"R" + json.dumps({"pid": os.getpid(), "torch": str(torch.__version__)}).encode())
-    ForkServer(control).serve()
+    policy = sandbox.default_policy(config.get("secrets", []), config.get("cover", []))
+    if config.get("max_level") == "L1":
+        policy.namespaces = policy.drop_uid = policy.cgroup = False
+    sandbox.enter_shared_namespaces(policy)
+    trial_dir = tempfile.mkdtemp(prefix="course-trial-")
+    policy = sandbox.self_test(policy, trial_dir)
+    shutil.rmtree(trial_dir, ignore_errors=True)
+    cgroup = None
+    if policy.cgroup:
+        try:
+            cgroup = sandbox.Cgroup(f"zygote-{os.getpid()}", MEMORY_BYTES, MAX_PIDS)
+        except OSError as e:
+            policy.cgroup = False
+            policy.problems.append(f"cgroup: {e}")
+    ready = {"pid": os.getpid(), "torch": str(torch.__version__), "isolation": policy.describe()}
+    control.send(b"R" + json.dumps(ready).encode())
+    try:
+        ForkServer(control, policy, cgroup).serve()
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
     os._exit(0)  # every child is reaped; skip tearing down torch's interpreter state
 
 

@@ -1,0 +1,278 @@
+"""Containment of a worker child, layered by what the machine allows.
+
+  L1 process     own session and process group (killed after each call), stdin closed, output captured
+                 and capped, every other descriptor closed, rlimits on CPU, memory, file size, descriptors
+                 and core dumps, one torch thread, a private working directory, a wall-clock deadline
+                 enforced by the judge, a minimal environment.
+  L2 namespaces  L1, plus new PID and mount namespaces per call and, shared by the zygote's children,
+                 network and IPC namespaces: the call's process is PID 1, so everything it starts dies
+                 with it; no network interface is up; SysV and POSIX IPC are switched off (nothing can
+                 be left for a later call); the file system is
+                 read-only except the working directory, and the course's references, hidden tests,
+                 submissions, temp folders and home directories are covered by empty folders, with only
+                 the interpreter, its packages and the course package shown again. Capabilities are
+                 dropped and no_new_privs is set. Needs root or unprivileged user namespaces.
+  L3 full        L2, plus student code runs as an unprivileged uid, in the zygote's memory and pids cgroup.
+
+The zygote calls enter_shared_namespaces() and self_test() once at start: it tries each layer in a
+throw-away child and keeps what works. contain() then runs in every child, before it reads its
+request.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import site
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, AT_RECURSIVE = 1, 2, 4, 0x8000
+SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscall table)
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+NOBODY = 65534
+COVER = ("/root", "/home", "/tmp", "/var/tmp", "/mnt", "/media", "/srv", "/run/user")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SandboxError(OSError):
+    """A containment step failed; the message names the step."""
+
+
+@dataclass
+class Policy:
+    """What containment every child gets; fixed by self_test() when the zygote starts."""
+
+    namespaces: bool = False
+    user_namespace: bool = False  # needed when not root
+    drop_uid: bool = False
+    cgroup: bool = False
+    secrets: list[str] = field(default_factory=list)  # must never be visible (references, hidden tests)
+    cover: list[str] = field(default_factory=list)  # shown as empty folders
+    expose: list[str] = field(default_factory=list)  # shown again inside covered folders (interpreter, packages)
+    problems: list[str] = field(default_factory=list)  # why a layer is missing
+
+    @property
+    def level(self) -> str:
+        if self.namespaces and self.drop_uid and self.cgroup:
+            return "L3"
+        return "L2" if self.namespaces else "L1"
+
+    def describe(self) -> dict:
+        mechanisms = ["session", "rlimits", "deadline", "private-cwd", "closed-fds", "minimal-env"]
+        if self.namespaces:
+            mechanisms += ["pid-namespace", "network-namespace", "ipc-namespace", "mount-namespace",
+                           "read-only-fs", "hidden-paths", "no-capabilities"]
+        mechanisms += ["unprivileged-uid"] * self.drop_uid + ["cgroup"] * self.cgroup
+        return {"level": self.level, "mechanisms": mechanisms, "problems": list(self.problems)}
+
+
+def _check(result: int, step: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise SandboxError(errno, f"{step}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
+                       ctypes.c_ulong(flags), data and data.encode()), f"mount {target}")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _read_only_everywhere() -> None:
+    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
+           "read-only remount")
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def default_policy(secrets: list[str], cover: list[str]) -> Policy:
+    """The richest policy to try: everything on, with the paths to hide and to show again."""
+    secrets = [os.path.realpath(p) for p in secrets]
+    expose = {os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, *site.getsitepackages(), *sys.path]
+              if p and os.path.isdir(p)}
+    # never show a folder that holds a secret, or that sits inside one
+    expose = sorted(p for p in expose if not any(_under(s, p) or _under(p, s) for s in secrets))
+    cover = sorted({os.path.realpath(p) for p in [*COVER, *cover, *secrets] if os.path.isdir(p)})
+    cover = [c for c in cover if not any(c != o and _under(c, o) for o in cover)]  # outermost only
+    root = os.geteuid() == 0
+    return Policy(namespaces=True, user_namespace=not root, drop_uid=root, cgroup=root and _cgroups_writable(),
+                  secrets=secrets, cover=cover, expose=expose)
+
+
+def _cgroups_writable() -> bool:
+    return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in ("memory", "pids"))
+
+
+IPC_LIMITS = {"kernel/shmmni": "0", "kernel/msgmni": "0", "kernel/sem": "0 0 0 0", "fs/mqueue/queues_max": "0"}
+
+
+def enter_shared_namespaces(policy: Policy) -> None:
+    """In the zygote: a network namespace with no interface up and an IPC namespace allowing no objects.
+
+    Creating and destroying these per call costs several milliseconds each; every child shares
+    them instead. Without root this also enters a user namespace (uid mapped to itself), inside
+    which children can make their own mount and PID namespaces.
+    """
+    if not policy.namespaces:
+        return
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        _check(_libc.unshare(CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWUSER if policy.user_namespace else 0)),
+               "unshare network and IPC")
+        if policy.user_namespace:
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+        for name, value in IPC_LIMITS.items():
+            Path("/proc/sys", name).write_text(value)
+    except OSError as e:
+        policy.namespaces = policy.drop_uid = False
+        policy.problems.append(f"namespaces: {e}")
+
+
+def contain(policy: Policy, workdir: str) -> None:
+    """Apply the policy's namespaces and mount view in this (freshly forked) child.
+
+    With namespaces, this forks once more: the caller continues as PID 1 of a new PID namespace,
+    while the process in between waits for it and exits with its status.
+    """
+    if not policy.namespaces:
+        return
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID), "unshare mount and PID")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    shown = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in policy.expose if any(_under(p, c) for c in policy.cover)}
+    for root in policy.cover:
+        _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        for path, fd in shown.items():
+            if _under(path, root):
+                os.makedirs(path, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    for fd in shown.values():
+        os.close(fd)
+    os.makedirs(workdir, exist_ok=True)
+    _read_only_everywhere()
+    owner = NOBODY if policy.drop_uid else os.getuid()
+    _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
+    os.chdir(workdir)
+    pid = os.fork()
+    if pid:  # the process in between: wait for PID 1 and pass on how it ended
+        for fd in range(0, 64):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):  # die the same way, so the judge sees the real cause
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def drop_privileges(policy: Policy) -> None:
+    """Last step before untrusted code: an unprivileged uid, or at least no capabilities; no_new_privs."""
+    if policy.drop_uid:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+    elif policy.namespaces:
+        for cap in range(64):
+            if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                break
+        header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+        data = (ctypes.c_uint32 * 6)()
+        _check(_libc.capset(header, data), "capset")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+class Cgroup:
+    """The memory and pids cgroup (v1) of a zygote's children: each child joins it before anything else."""
+
+    def __init__(self, name: str, memory_bytes: int, pids: int) -> None:
+        self.dirs = [CGROUP_ROOT / "memory" / "course" / name, CGROUP_ROOT / "pids" / "course" / name]
+        for d in self.dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        (self.dirs[0] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        swap = self.dirs[0] / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            swap.write_text(str(memory_bytes))
+        (self.dirs[1] / "pids.max").write_text(str(pids))
+
+    def add(self, pid: int) -> None:
+        for d in self.dirs:
+            (d / "cgroup.procs").write_text(str(pid))
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def self_test(policy: Policy, workdir: str) -> Policy:
+    """Try the policy in a throw-away child and keep the layers that work; problems say why not."""
+    while True:
+        report = _trial(policy, workdir)
+        if report.get("ok"):
+            return policy
+        problem = report.get("error", "unknown failure")
+        policy.problems.append(f"{report.get('layer', '?')}: {problem}")
+        if report.get("layer") == "unprivileged-uid" and policy.drop_uid:
+            policy.drop_uid = False
+        elif policy.namespaces:
+            policy.namespaces = policy.drop_uid = False
+        else:
+            return policy
+
+
+def _trial(policy: Policy, workdir: str) -> dict:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the trial child
+        os.close(read)
+        report: dict = {"layer": "namespaces"}
+        try:
+            contain(policy, workdir)
+            if policy.namespaces:
+                for secret in policy.secrets:
+                    if os.path.exists(secret):
+                        raise SandboxError(0, f"{secret} is still visible")
+                if os.getpid() != 1:
+                    raise SandboxError(0, "not PID 1 in a new namespace")
+            report["layer"] = "unprivileged-uid"
+            drop_privileges(policy)
+            import colorsys  # noqa: F401  a module nobody imported yet: the interpreter is readable
+            Path("probe.txt").write_text("ok")  # the working directory is writable
+            report["ok"] = True
+        except Exception as e:
+            report["error"] = f"{type(e).__name__}: {e}"[:300]
+        os.write(write, json.dumps(report).encode())
+        os._exit(0)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 65536):
+        data += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"layer": "namespaces", "error": "the trial child died"}
+
+
+__all__ = ["Cgroup", "Policy", "SandboxError", "asdict", "contain", "default_policy", "drop_privileges", "self_test"]

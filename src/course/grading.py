@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +65,17 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers and start the zygote now, so its torch import overlaps collection."""
+    """Register the markers; in a grader suite's session, start the zygote now, so its torch import
+    overlaps collection. Elsewhere (the plugin is installed as an entry point) it stays dormant."""
     config.addinivalue_line("markers", "task(id): the task a grader test belongs to, e.g. task('2.2')")
     config.addinivalue_line("markers", "points(n): points a grader test is worth")
+    suite = config.hook.pytest_grading_suite(config=config)
+    if suite is None and config.getoption("submission") is None:
+        return
     if config.option.collectonly or getattr(config.option, "help", False):
         return
-    grading = Grading(config)
+    grading = Grading(config, suite or Suite())
+    grading.refuse_submitted_plugins()
     grading.start_worker()
     config.pluginmanager.register(grading, "course-grading")
 
@@ -96,6 +102,8 @@ class Submission:
                 self.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
             else:
                 self.sources[name] = path.read_bytes()
+        # anything else in the folder (a conftest.py, a torch.py, caches) is never read or run
+        self.ignored = sorted(p.name for p in folder.iterdir() if p.name not in names) if folder.is_dir() else []
 
     def hashes(self) -> dict[str, str]:
         return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.sources.items())}
@@ -104,13 +112,12 @@ class Submission:
 class Grading:
     """The state of one grading session: seed, submission, the manifest of tests and their results."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, suite: Suite) -> None:
         self.config = config
         self.started = time.monotonic()
         seed = config.getoption("grader_seed")
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
         self.timeout = config.getoption("grader_timeout")
-        suite = config.hook.pytest_grading_suite(config=config) or Suite()
         self.suite = suite
         self.tasks = suite.tasks
         self.solutions = suite.solutions
@@ -129,6 +136,15 @@ class Grading:
         self.errors: list[str] = []
         self._references: dict[str, tuple[str, bytes]] = {}
 
+    def refuse_submitted_plugins(self) -> None:
+        """Stop if anything pytest loaded (a conftest.py, a plugin, a shadowing module) came from the
+        submission folder: that code would have run in the judging process."""
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and Path(path).resolve().is_relative_to(self.path):
+                raise pytest.UsageError(f"refusing to grade: {path} from the submission folder was loaded "
+                                        f"into the grading process (as {name}); pass the folder as --submission only")
+
     def start_worker(self) -> Any:
         """The zygote for this session, hiding the references, the suite's secrets and the submission."""
         from course import worker
@@ -139,6 +155,15 @@ class Grading:
     def isolation(self) -> dict:
         """What containment the worker reached (the zygote's start-up self-test)."""
         return self.start_worker().wait_ready().get("isolation", {"level": "L1", "mechanisms": [], "problems": []})
+
+    def integrity(self) -> dict[str, list[dict]]:
+        """Constructs a correct solution never needs, per submitted file (informs; never scores)."""
+        from course import integrity
+
+        if not hasattr(self, "_integrity"):
+            self._integrity = {name: integrity.as_dicts(integrity.scan(source, name))
+                               for name, source in sorted(self.submission.sources.items())}
+        return self._integrity
 
     def reference_source(self, file: str) -> tuple[str, bytes]:
         """(path, bytes) of a reference file, read once per session."""
@@ -253,8 +278,9 @@ class Grading:
             "tasks": dict(sorted(tasks.items(), key=lambda kv: [int(p) for p in kv[0].split(".") if p.isdigit()])),
             "seed": self.seed,
             "submission": {"path": str(self.path), "files": self.submission.hashes(),
-                           "problems": dict(self.submission.problems)},
+                           "problems": dict(self.submission.problems), "ignored": self.submission.ignored},
             "isolation": self.isolation(),
+            "integrity": self.integrity(),
             "errors": list(self.errors),
             "seconds": round(time.monotonic() - self.started, 3),
         }
@@ -295,6 +321,11 @@ class Grading:
             mark = "" if entry["earned"] == entry["possible"] else "  <"
             write(f"{task_id:<6}{what[:43]:<44}{entry['earned']:>5g} / {entry['possible']:<3g}{mark}")
         write(f"{'total':<50}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
+        flags = [(name, flag) for name, found in grade["integrity"].items() for flag in found]
+        if flags:
+            write(f"integrity scan: {len(flags)} construct(s) a correct solution never needs (scores unchanged)")
+            for name, flag in flags[:20]:
+                write(f"  {name}:{flag['line']} [{flag['rule']}] {flag['detail']}")
         isolation = grade["isolation"]
         write(f"isolation {isolation['level']}: {', '.join(isolation['mechanisms'])}")
         for problem in isolation["problems"]:

@@ -11,6 +11,7 @@ pytest-json-report's report.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import sys
 import time
@@ -101,7 +102,11 @@ class Submission:
             elif path.stat().st_size > MAX_FILE_BYTES:
                 self.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
             else:
-                self.sources[name] = path.read_bytes()
+                data = path.read_bytes()
+                if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
+                    self.problems[name] = f"{name} holds a Jupyter notebook (JSON), not Python code"
+                else:
+                    self.sources[name] = data
         # anything else in the folder (a conftest.py, a torch.py, caches) is never read or run
         self.ignored = sorted(p.name for p in folder.iterdir() if p.name not in names) if folder.is_dir() else []
 
@@ -355,7 +360,7 @@ class Judge:
 
         problem = self.grading.submission.problems.get(self.file)
         if problem:
-            raise Mismatch(problem, "submit the file under exactly this name")
+            raise Mismatch(problem, "submit the exercise file itself, under exactly this name")
         pending = self.grading.start_worker().submit(probe, self.module, self.file, self.grading.submission.sources[self.file],
                                                 list(args), self.grading.timeout)
 
@@ -389,6 +394,9 @@ class Judge:
         code = f": {where['code']}" if where.get("code") else ""
         if error.get("stage") == "import":
             return f"could not import {self.file}: {error.get('type')}: {error.get('message')}{at}{code}"
+        missing = re.fullmatch(r"module '[\w.]+' has no attribute '(\w+)'", str(error.get("message")))
+        if error.get("type") == "AttributeError" and missing and not where:
+            return f"{self.file} defines no {missing[1]} (was it renamed or deleted?)"
         return f"raised {error.get('type')}: {error.get('message')}{at}{code}"
 
     def reference(self, probe: str, *args: Any) -> Any:

@@ -44,7 +44,9 @@ class TestTask1_2:
     def test_shapes_of_linear_11_64(self, judge):
         """parameter_shapes(nn.Linear(11, 64)) is {'weight': (64, 11), 'bias': (64,)}; nested modules use dotted names"""
         hint = "a Linear's weight is (out_features, in_features); use module.named_parameters() and tuple(p.shape)"
-        for spec, what in (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network")):
+        cases = (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network"),
+                 ({**LESSON_NET, "frozen": [1]}, "the 11-64-32-1 network with fc2 frozen (frozen parameters still have shapes)"))
+        for spec, what in cases:
             got, want = judge.run("parameter_shapes", spec, hint=hint)
             checks.equal(got, want, f"parameter_shapes({what})", hint)
 
@@ -78,15 +80,17 @@ class TestTask1_3:
     def test_in_features_from_data(self, judge, gen):
         """first_layer_for(data) is an nn.Linear with in_features = data.shape[-1], out_features = hidden"""
         hint = "in_features is the number of features, the size of data's last axis (not the number of samples)"
-        for shape, hidden in (((100, 11), None), ((30, 7), 5)):
+        for shape, hidden in (((100, 11), None), ((30, 7), 5), ((4, 6, 9), 3)):
             data = torch.rand(*shape, generator=gen)
             got, want = judge.run("first_layer", data, hidden, hint=hint)
             checks.equal(got, want, f"first_layer_for(data {shape}{'' if hidden is None else f', hidden={hidden}'})", hint)
 
     @pytest.mark.points(1)
-    def test_value_error_without_feature_axis(self, judge):
+    def test_value_error_without_feature_axis(self, judge, gen):
         """data with no feature axis (a scalar or a 1-D tensor) raises ValueError"""
         hint = "check data.dim() < 2 and raise ValueError with a message that says what shape was expected"
+        got, want = judge.run("first_layer", torch.rand(5, 11, generator=gen), None, hint=hint)
+        checks.equal(got, want, "first_layer_for(data (5, 11)) must still build the layer", hint)
         for data in (torch.tensor(3.0), torch.rand(11)):
             got = judge.student("raises", "first_layer_for", [data], {}, hint=hint)
             checks.that(got.get("value_error") is True,

@@ -73,11 +73,12 @@ class TestTask2_2:
 
     @pytest.mark.points(1)
     def test_input_unchanged(self, judge, gen):
-        """forward leaves its input tensor x as it was"""
+        """forward leaves its input tensor x as it was (and still computes the right output)"""
         state, x = simple_nn_state(LESSON, gen), torch.randn(4, 11, generator=gen)
-        got = judge.student("simple_nn_forward", LESSON, state, x)
+        got, want = judge.run("simple_nn_forward", LESSON, state, x)
         checks.that(got["input_unchanged"] is True, "forward(x) changed x in place",
                     "do not modify x (x.relu_(), x += ...): give each intermediate result a new name")
+        checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)")
 
 
 def mlp_case(gen, sizes=(6, 5, 3), n=8, classes=False):
@@ -112,8 +113,9 @@ class TestTask2_3:
 
     @pytest.mark.points(1)
     def test_parameters_unchanged(self, judge, gen):
-        """gradients() does not change the model's parameters"""
+        """gradients() does not change the model's parameters (and returns the right gradients)"""
         sizes, state, x, target = mlp_case(gen)
-        got = judge.student("gradients", sizes, state, x, target, False, "mse")
+        got, want = judge.run("gradients", sizes, state, x, target, False, "mse")
         checks.state(got["params"], state, "the model's parameters after gradients(...)",
                      "only compute gradients: no optimizer step and no in-place change of the weights")
+        checks.state(got["grads"], want["grads"], "gradients(...) with an MSE loss", "one backward pass, then collect p.grad")

@@ -113,7 +113,8 @@ class TestTask3_3:
     def test_disjoint_and_complete(self, judge):
         """every sample lands in exactly one part"""
         got = judge.student("split", 60, [{"val_fraction": 0.2, "seed": 3}, {"val_fraction": 0.35, "seed": 4}], hint=SPLIT_HINT)
-        for run in got:
+        for run, n_val in zip(got, (12, 21)):
+            checks.equal(len(run["val"]), n_val, "size of val for 60 samples", "n_val = round(n * val_fraction)")
             both = run["train"] + run["val"]
             checks.that(sorted(both) == list(range(60)),
                         f"train and val together should hold each of the 60 samples once; "

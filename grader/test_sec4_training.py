@@ -139,18 +139,22 @@ class TestTask4_3:
     def test_eval_mode(self, judge, gen):
         """the model runs in eval mode (it arrives in training mode); BatchNorm statistics stay as they were"""
         spec, state, data, labels = training_case(gen, 20, batchnorm=True)
-        got = judge.student("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
+        got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         hint = "call model.eval() before the loop: dropout and batch norm behave differently in training mode"
         checks.that(len(got["training"]) > 0 and not any(got["training"]), "a forward pass ran with the model in training mode", hint)
         checks.state(split_state(got["state"])[1], split_state(state)[1], "BatchNorm running statistics after evaluate", hint)
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)")
 
     @pytest.mark.points(1)
     def test_no_gradients_no_updates(self, judge, gen):
         """no gradient is tracked or stored, and no parameter changes"""
         spec, state, data, labels = training_case(gen, 20, batchnorm=True)
-        got = judge.student("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
+        got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         hint = "wrap the loop in `with torch.no_grad():`; never call backward() or an optimizer in evaluate"
         checks.that(len(got["grad_enabled"]) > 0 and not any(got["grad_enabled"]), "gradient tracking was on during a forward pass", hint)
+        checks.that(got["grad_enabled_after"] is True, "gradient tracking stayed off after evaluate returned",
+                    "use `with torch.no_grad():` (it switches tracking back on), not torch.set_grad_enabled(False)")
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)")
         checks.equal(got["grads_set"], [], "parameters that got a .grad during evaluate", hint)
         checks.state(split_state(got["state"])[0], split_state(state)[0], "parameters after evaluate", hint)
 
@@ -187,6 +191,7 @@ class TestTask4_4:
             for key in history:
                 checks.equal(len(history[key]) if isinstance(history[key], list) else None, epochs,
                              f"fit(..., epochs={epochs}): length of {key}", "append one value per epoch")
+            checks.equal(history, want["history"], f"fit(..., epochs={epochs})", FIT_HINT)
 
 
 @pytest.mark.task("4.5")

@@ -473,7 +473,7 @@ def test_a_missing_file_is_reported_and_only_its_tasks_lose_points(pytester):
     assert "note: mod.py is missing from the submission folder" in graded.out
     assert graded.feedback("test_triple") == ("Task 1.2 (triple), 1 pt: triple(4) is 12\n"
                                               "  mod.py is missing from the submission folder\n"
-                                              "  hint: submit the file under exactly this name")
+                                              "  hint: submit the exercise file itself, under exactly this name")
     assert earned(graded) == {"1.1": 0.0, "1.2": 0.0, "2.1": 1.0}
     assert graded.grade["submission"]["problems"] == {"mod.py": "mod.py is missing from the submission folder"}
 

@@ -66,10 +66,11 @@ def tensor(got: Any, want: torch.Tensor, what: str, hint: str | None = None,
                        known_mistake(got, mistakes, atol, rtol) or hint)
     if got.dtype != want.dtype:
         raise Mismatch(f"{what}: expected dtype {str(want.dtype).replace('torch.', '')}, "
-                       f"got {str(got.dtype).replace('torch.', '')}", hint)
+                       f"got {str(got.dtype).replace('torch.', '')}",
+                       "keep the dtype of the inputs: avoid .double(), .float() or torch.tensor(...) on the result")
     if want.is_floating_point():
         if not torch.isfinite(got).all() and torch.isfinite(want).all():
-            raise Mismatch(f"{what}: contains nan or inf, expected finite values like {_few(want)}",
+            raise Mismatch(f"{what}: contains nan or inf; expected {_few(want)}, got {_few(got)}",
                            known_mistake(got, mistakes, atol, rtol) or hint)
         if not _close(got, want, atol, rtol):
             diff = (got.double() - want.double()).abs().max().item()
@@ -85,6 +86,8 @@ def number(got: Any, want: float, what: str, hint: str | None = None,
     value = as_number(got)
     if value is None:
         raise Mismatch(f"{what}: expected a number like {want:.6g}, got {describe(got)}", hint)
+    if isinstance(want, int) and not isinstance(want, bool) and value != want:
+        raise Mismatch(f"{what}: expected {want}, got {value:.6g}", known_mistake(value, mistakes, atol, rtol) or hint)
     if not math.isclose(value, want, rel_tol=rtol, abs_tol=atol):
         raise Mismatch(f"{what}: expected {want:.6g}, got {value:.6g}", known_mistake(value, mistakes, atol, rtol) or hint)
     return value

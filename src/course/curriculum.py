@@ -45,8 +45,5 @@ TASKS: dict[str, Task] = {
     ]
 }
 
-SUBMISSION_FILES = tuple(sorted({t.file for t in TASKS.values()}))
-
-
 def total_points() -> int:
     return sum(t.points for t in TASKS.values())

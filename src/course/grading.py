@@ -139,6 +139,7 @@ class Grading:
         self.outcomes: dict[str, str] = {}
         self.feedback: dict[str, str] = {}
         self.errors: list[str] = []
+        self.not_collected: list[str] = []
         self._references: dict[str, tuple[str, bytes]] = {}
 
     def refuse_submitted_plugins(self) -> None:
@@ -205,8 +206,10 @@ class Grading:
             for task, points in self.manifest.values():
                 collected[task] = collected.get(task, 0) + points
             for task_id, task in self.tasks.items():
-                if collected.get(task_id, 0) != task.points:
-                    self.errors.append(f"task {task_id}: the suite holds {collected.get(task_id, 0):g} points, "
+                if task_id not in collected:
+                    self.not_collected.append(task_id)  # not selected in this run (say, one file): earns 0
+                elif collected[task_id] != task.points:
+                    self.errors.append(f"task {task_id}: the suite holds {collected[task_id]:g} points, "
                                        f"the curriculum {task.points}")
             for task_id in collected.keys() - self.tasks.keys():
                 self.errors.append(f"task {task_id} is not in the curriculum")
@@ -287,6 +290,7 @@ class Grading:
             "isolation": self.isolation(),
             "integrity": self.integrity(),
             "errors": list(self.errors),
+            "not_collected": list(self.not_collected),
             "seconds": round(time.monotonic() - self.started, 3),
         }
 
@@ -311,6 +315,11 @@ class Grading:
                     meta["feedback"] = self.feedback[test["nodeid"]]
         json_report["grade"] = self.grade()
 
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A suite that disagrees with its curriculum fails the run, whatever the tests did."""
+        if self.errors:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print the score table: per task earned/possible, then the total."""
         grade = self.grade()
@@ -320,6 +329,8 @@ class Grading:
             write(f"note: {problem}")
         for error in grade["errors"]:
             write(f"GRADER CONFIGURATION ERROR: {error}", red=True)
+        if grade["not_collected"]:
+            write(f"not in this run (earn 0): tasks {', '.join(grade['not_collected'])}")
         write(f"{'task':<6}{'what':<44}{'points':>10}")
         for task_id, entry in grade["tasks"].items():
             what = self.tasks[task_id].function if task_id in self.tasks else ""
@@ -361,11 +372,18 @@ class Judge:
         problem = self.grading.submission.problems.get(self.file)
         if problem:
             raise Mismatch(problem, "submit the exercise file itself, under exactly this name")
-        pending = self.grading.start_worker().submit(probe, self.module, self.file, self.grading.submission.sources[self.file],
-                                                list(args), self.grading.timeout)
+        source = self.grading.submission.sources[self.file]
+        try:
+            pending = self.grading.start_worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
+        except worker.WorkerFailure:  # an earlier call broke the zygote: a fresh one takes this call
+            self.grading.start_worker().close()
+            pending = self.grading.start_worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
 
         def wait() -> Any:
-            result = pending()
+            try:
+                result = pending()
+            except worker.WorkerFailure:
+                raise Mismatch("the worker process was killed while running this call", None) from None
             lines = result.output.strip().splitlines()[-5:]
             self.printed = ("  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in lines)
                             if lines else "")
@@ -388,12 +406,15 @@ class Judge:
             return f"returned something the grader could not read back ({result.error.get('message', '')})"
         error = result.error
         if error.get("not_implemented"):
-            return f"not implemented yet (Task {self.task})"
+            named = re.search(r"Task (\d+\.\d+)", str(error.get("message")))
+            return f"not implemented yet (Task {named[1] if named else self.task})"
         where = error.get("where") or {}
         at = f" at {self.file} line {where['line']}" if where.get("line") else ""
         code = f": {where['code']}" if where.get("code") else ""
         if error.get("stage") == "import":
-            return f"could not import {self.file}: {error.get('type')}: {error.get('message')}{at}{code}"
+            sibling = re.fullmatch(r"No module named '(exercises|solutions|sec\d\w*)\b.*", str(error.get("message")))
+            alone = " (each exercise file must stand alone: copy what you need instead of importing another)" if sibling else ""
+            return f"could not import {self.file}: {error.get('type')}: {error.get('message')}{at}{code}{alone}"
         missing = re.fullmatch(r"module '[\w.]+' has no attribute '(\w+)'", str(error.get("message")))
         if error.get("type") == "AttributeError" and missing and not where:
             return f"{self.file} defines no {missing[1]} (was it renamed or deleted?)"

@@ -94,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solutions", type=Path, default=Path("solutions"))
     parser.add_argument("--exercises", type=Path, default=Path("exercises"))
     parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
+    parser.add_argument("--prune", action="store_true", help="also delete .py files in exercises/ that no solution makes")
     args = parser.parse_args(argv)
+    if not any(p.name != "__init__.py" for p in args.solutions.glob("*.py")):
+        parser.error(f"{args.solutions}/ holds no solution files; run this in the course's own checkout")
     stale = stale_files(args.solutions, args.exercises)
     if args.check:
         for name in stale:
@@ -105,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in stale:
         if name in want:
             (args.exercises / name).write_text(want[name], encoding="utf-8")
-        else:
+        elif args.prune:
             (args.exercises / name).unlink()
+        else:
+            print(f"not generated (kept; --prune deletes it): {args.exercises / name}")
     print(f"wrote {args.exercises}/ from {args.solutions}/ ({len(stale)} file(s) changed)")
     return 0
 

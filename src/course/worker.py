@@ -108,7 +108,10 @@ class Zygote:
             sel.register(self.sock, selectors.EVENT_READ)
             if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
                 raise WorkerFailure(f"the zygote did not answer in time: {self.log_tail()}")
-        message, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
+        try:
+            message, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
+        except OSError as e:
+            raise WorkerFailure(f"lost the zygote: {e}") from None
         if not message:
             raise WorkerFailure(f"the zygote exited: {self.log_tail()}")
         return message, fds

@@ -99,6 +99,8 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     os.closerange(REQUEST_FD + 1, 1 << 16)
     os.chdir(workdir)
     sandbox.contain(policy, workdir)  # with namespaces, this continues as PID 1 of a new namespace
+    os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
+    tempfile.tempdir = None
     frame = read_frame(REQUEST_FD)
     if frame is None:  # never used: the zygote is shutting down
         os._exit(0)

@@ -11,6 +11,7 @@ pytest-json-report's report.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import sys
@@ -81,6 +82,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(grading, "course-grading")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from the submission with control characters (terminal escapes among them) made visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
 def _grading(config: pytest.Config) -> Grading:
     grading = config.pluginmanager.get_plugin("course-grading")
     if grading is None:
@@ -146,8 +155,8 @@ class Grading:
         """Stop if anything pytest loaded (a conftest.py, a plugin, a shadowing module) came from the
         submission folder: that code would have run in the judging process."""
         for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)
-            if isinstance(path, str) and Path(path).resolve().is_relative_to(self.path):
+            path = getattr(module, "__file__", None)  # some are relative (torch.ops: "_ops.py"): not loaded from here
+            if isinstance(path, str) and os.path.isabs(path) and Path(path).resolve().is_relative_to(self.path):
                 raise pytest.UsageError(f"refusing to grade: {path} from the submission folder was loaded "
                                         f"into the grading process (as {name}); pass the folder as --submission only")
 
@@ -384,12 +393,12 @@ class Judge:
                 result = pending()
             except worker.WorkerFailure:
                 raise Mismatch("the worker process was killed while running this call", None) from None
-            lines = result.output.strip().splitlines()[-5:]
+            lines = printable(result.output).strip().splitlines()[-5:]
             self.printed = ("  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in lines)
                             if lines else "")
             if result.status == "ok":
                 return result.value
-            message = self._explain(result) + (f"\n{self.printed}" if self.printed else "")
+            message = printable(self._explain(result)) + (f"\n{self.printed}" if self.printed else "")
             raise Mismatch(message, None if result.error.get("not_implemented") else hint)
 
         return wait

@@ -197,11 +197,12 @@ class Zygote:
             sel.register(pidfd, selectors.EVENT_READ, "exit")
         except ProcessLookupError:
             pidfd, exited = -1, True
-        while status == "ok" and not _complete(data):
+        result_open = True
+        while status == "ok" and result_open:  # to the end of the stream: exactly one frame may be in it
             left = deadline - time.monotonic()
             events = sel.select(timeout=left) if left > 0 else []
-            if not events:
-                status = "crashed" if exited else "timeout"
+            if not events:  # a child that sent its frame closes the stream at once, unless it is up to something
+                status = ("ok" if _complete(data) else "crashed") if exited else "timeout"
                 break
             for key, _ in events:
                 if key.data == "exit":
@@ -214,6 +215,7 @@ class Zygote:
                 if not chunk:
                     sel.unregister(key.fd)
                     if key.data == "result":
+                        result_open = False
                         status = "ok" if _complete(data) else "crashed"
                 elif key.data == "result":
                     data += chunk
@@ -230,9 +232,13 @@ class Zygote:
             os.close(pidfd)
         kill_group(child.pid)  # the call is over: the child and all of its process group die now
         _drain(child.output_r, output)
+        if status == "ok" and len(data) - 8 != struct.unpack("<Q", data[:8])[0]:
+            status = "malformed"  # more than one frame: something besides the probe wrote to the channel
         child.close()
         self.calls += 1
         base = {"output": output.decode("utf-8", "replace"), "seconds": round(time.monotonic() - started, 4)}
+        if status == "malformed":
+            return CallResult(status, error={"message": "more than one reply frame"}, **base)
         if status != "ok":
             return CallResult(status, exit_code=self._exit_code(child.pid), **base)
         try:
@@ -285,15 +291,15 @@ def _complete(data: bytearray) -> bool:
     return len(data) >= 8 and len(data) - 8 >= struct.unpack("<Q", data[:8])[0]
 
 
-def _drain(fd: int, output: bytearray) -> None:
-    """Read what is already in the output pipe without waiting for more."""
+def _drain(fd: int, output: bytearray, limit: int = OUTPUT_CAP) -> None:
+    """Read what is already in a pipe, up to limit bytes in all, without waiting for more."""
     os.set_blocking(fd, False)
     try:
-        while len(output) < OUTPUT_CAP:
+        while len(output) < limit:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 break
-            output += chunk[: OUTPUT_CAP - len(output)]
+            output += chunk[: limit - len(output)]
     except BlockingIOError:
         pass
 
@@ -313,10 +319,14 @@ _shared: Zygote | None = None
 def shared_zygote(secrets: tuple = (), cover: tuple = ()) -> Zygote:
     """The process's zygote, started on first use, and again if it died or must hide more folders."""
     global _shared
+    from course.sandbox import COVER
+
     wanted = tuple(map(str, secrets)), tuple(map(str, cover))
-    if _shared is not None and _shared.alive() and all(
-            set(w) <= set(h) for w, h in zip(wanted, (_shared.secrets, _shared.cover))):
-        return _shared
+    if _shared is not None and _shared.alive() and set(wanted[0]) <= set(_shared.secrets):
+        hidden = (*_shared.cover, *_shared.secrets, *COVER)
+        if all(any(os.path.realpath(p) == h or os.path.realpath(p).startswith(h.rstrip("/") + "/") for h in hidden)
+               for p in wanted[1]):
+            return _shared
     if _shared is not None:
         _shared.close()
     _shared = Zygote(*wanted)

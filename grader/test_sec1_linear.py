@@ -51,9 +51,12 @@ class TestTask1_2:
             checks.equal(got, want, f"parameter_shapes({what})", hint)
 
     @pytest.mark.points(1)
-    def test_count_lesson_layers(self, judge):
-        """count_parameters is 768 for nn.Linear(11, 64) and 2881 for the 11-64-32-1 network"""
-        for spec, what in (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network")):
+    def test_count_lesson_layers(self, judge, gen):
+        """count_parameters is 768 for nn.Linear(11, 64), 2881 for the 11-64-32-1 network, and right for other sizes"""
+        sizes = [int(n) for n in torch.randint(2, 40, (4,), generator=gen)]
+        cases = (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network"),
+                 ({"sizes": sizes}, f"a {'-'.join(map(str, sizes))} network"))
+        for spec, what in cases:
             got, want = judge.run("count_parameters", spec)
             checks.number(got, want, f"count_parameters({what})", "count every scalar: p.numel() of each weight and bias",
                           mistakes=[(want - sum(spec["sizes"][1:]), "the biases were not counted"),

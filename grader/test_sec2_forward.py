@@ -44,12 +44,14 @@ class TestTask2_1:
         checks.equal(got["layers"], want["layers"], "SimpleNN() layers", LAYERS)
 
     @pytest.mark.points(1)
-    def test_custom_sizes(self, judge):
-        """SimpleNN(5, (8, 4), 3) sizes its layers from the arguments"""
-        got, want = judge.run("simple_nn_init", SMALL, hint=LAYERS)
+    def test_custom_sizes(self, judge, gen):
+        """SimpleNN(in_features, (h1, h2), out_features) sizes its layers from the arguments"""
+        a, h1, h2, out = (int(n) for n in torch.randint(2, 20, (4,), generator=gen))
+        args = [a, (h1, h2), out]
+        got, want = judge.run("simple_nn_init", args, hint=LAYERS)
         hint = "use the arguments, not the numbers 11, 64, 32, 1: " + LAYERS
-        checks.equal(got["state"], want["state"], "SimpleNN(5, (8, 4), 3).state_dict() shapes", hint)
-        checks.equal(got["layers"], want["layers"], "SimpleNN(5, (8, 4), 3) layers", hint)
+        checks.equal(got["state"], want["state"], f"SimpleNN({a}, ({h1}, {h2}), {out}).state_dict() shapes", hint)
+        checks.equal(got["layers"], want["layers"], f"SimpleNN({a}, ({h1}, {h2}), {out}) layers", hint)
 
 
 @pytest.mark.task("2.2")

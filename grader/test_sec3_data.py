@@ -121,11 +121,12 @@ class TestTask3_3:
                         f"{len(both) - len(set(both))} repeated, {60 - len(set(both))} missing", SPLIT_HINT)
 
     @pytest.mark.points(1)
-    def test_random_but_seeded(self, judge):
+    def test_random_but_seeded(self, judge, gen):
         """the split is random, the same for the same seed and different for another seed"""
-        got = judge.student("split", 60, [{"seed": 5}, {"seed": 5}, {"seed": 6}], hint=SPLIT_HINT)
-        checks.that(got[0] == got[1], "two splits with seed=5 differ", SPLIT_HINT)
-        checks.that(got[0] != got[2], "seeds 5 and 6 give the same split: the seed is not used", SPLIT_HINT)
+        seed = int(torch.randint(0, 2**31, (), generator=gen))
+        got = judge.student("split", 60, [{"seed": seed}, {"seed": seed}, {"seed": seed + 1}], hint=SPLIT_HINT)
+        checks.that(got[0] == got[1], f"two splits with seed={seed} differ", SPLIT_HINT)
+        checks.that(got[0] != got[2], f"seeds {seed} and {seed + 1} give the same split: the seed is not used", SPLIT_HINT)
         val = got[0]["val"]
         checks.that(sorted(val) not in (list(range(len(val))), list(range(60 - len(val), 60))),
                     "the validation part is simply the first or last samples, not a random choice", SPLIT_HINT)

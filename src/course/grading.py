@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import secrets
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,13 +151,13 @@ class Grading:
         self._references: dict[str, tuple[str, bytes]] = {}
 
     def refuse_submitted_plugins(self) -> None:
-        """Stop if anything pytest loaded (a conftest.py, a plugin, a shadowing module) came from the
-        submission folder: that code would have run in the judging process."""
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)  # some are relative (torch.ops: "_ops.py"): not loaded from here
+        """Stop if pytest loaded a plugin or conftest.py from the submission folder: that code would have
+        run in the judging process."""
+        for plugin in self.config.pluginmanager.get_plugins():
+            path = getattr(plugin, "__file__", None)  # some are relative (torch.ops: "_ops.py"): not loaded from here
             if isinstance(path, str) and os.path.isabs(path) and Path(path).resolve().is_relative_to(self.path):
-                raise pytest.UsageError(f"refusing to grade: {path} from the submission folder was loaded "
-                                        f"into the grading process (as {name}); pass the folder as --submission only")
+                raise pytest.UsageError(f"refusing to grade: pytest loaded {path} from the submission folder "
+                                        "into the grading process; pass the folder as --submission only")
 
     def start_worker(self) -> Any:
         """The zygote for this session, hiding the references, the suite's secrets and the submission."""

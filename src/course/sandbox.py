@@ -8,9 +8,10 @@
                  network and IPC namespaces: the call's process is PID 1, so everything it starts dies
                  with it; no network interface is up; SysV and POSIX IPC are switched off (nothing can
                  be left for a later call); the file system is
-                 read-only except the working directory, and the course's references, hidden tests,
-                 submissions, temp folders and home directories are covered by empty folders, with only
-                 the interpreter, its packages and the course package shown again. Capabilities are
+                 read-only except the working directory, and every top-level folder but the system ones
+                 (/usr, /etc, /lib, ...) is covered by an empty one: the course, its references, hidden
+                 tests, submissions, temp and home folders, any other copy on the machine. Only the
+                 interpreter, its packages and the course package are shown again. Capabilities are
                  dropped and no_new_privs is set. Needs root or unprivileged user namespaces.
   L3 full        L2, plus student code runs as an unprivileged uid, in the zygote's memory and pids cgroup.
 
@@ -35,7 +36,20 @@ MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, AT_RECURSIVE = 1, 2, 4, 
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscall table)
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 NOBODY = 65534
-COVER = ("/root", "/home", "/tmp", "/var/tmp", "/mnt", "/media", "/srv", "/run/user")
+SYSTEM = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "sys"}
+
+
+def _top_level_folders() -> list[str]:
+    """Every folder at / but the system ones: all are covered, whatever else the machine keeps there
+    (another checkout of the course, other graders' files, /work, /opt, /tmp, /root, /home, /var, ...)."""
+    try:
+        names = os.listdir("/")
+    except OSError:
+        return []
+    return [f"/{n}" for n in names if n not in SYSTEM and os.path.isdir(f"/{n}") and not os.path.islink(f"/{n}")]
+
+
+COVER = ("/tmp", "/root", "/home")  # always among the covered folders (the judge relies on it)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -106,7 +120,7 @@ def default_policy(secrets: list[str], cover: list[str]) -> Policy:
               if p and os.path.isdir(p)}
     # never show a folder that holds a secret, or that sits inside one
     expose = sorted(p for p in expose if not any(_under(s, p) or _under(p, s) for s in secrets))
-    cover = sorted({os.path.realpath(p) for p in [*COVER, *cover, *secrets] if os.path.isdir(p)})
+    cover = sorted({os.path.realpath(p) for p in [*COVER, *_top_level_folders(), *cover, *secrets] if os.path.isdir(p)})
     cover = [c for c in cover if not any(c != o and _under(c, o) for o in cover)]  # outermost only
     root = os.geteuid() == 0
     return Policy(namespaces=True, user_namespace=not root, drop_uid=root, cgroup=root and _cgroups_writable(),

@@ -30,8 +30,9 @@ class TestTask1_1:
         """x of shape (2, 3, 11) and (11,) both work: the features are always the last axis"""
         w, b = torch.randn(6, 11, generator=gen), torch.randn(6, generator=gen)
         hint = "use operations that act on the last axis (x @ weight.T broadcasts); do not assume x is 2-D"
-        for x in (torch.randn(2, 3, 11, generator=gen), torch.randn(11, generator=gen)):
-            got, want = judge.run("call", "linear_forward", [x, w, b], {}, hint=hint)
+        xs = (torch.randn(2, 3, 11, generator=gen), torch.randn(11, generator=gen))
+        results = judge.run_each("call", [["linear_forward", [x, w, b], {}] for x in xs], hint=hint)
+        for x, (got, want) in zip(xs, results):
             checks.tensor(got, want, f"linear_forward(x {tuple(x.shape)}, weight (6, 11), bias (6,))", hint)
 
 
@@ -46,8 +47,7 @@ class TestTask1_2:
         hint = "a Linear's weight is (out_features, in_features); use module.named_parameters() and tuple(p.shape)"
         cases = (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network"),
                  ({**LESSON_NET, "frozen": [1]}, "the 11-64-32-1 network with fc2 frozen (frozen parameters still have shapes)"))
-        for spec, what in cases:
-            got, want = judge.run("parameter_shapes", spec, hint=hint)
+        for (spec, what), (got, want) in zip(cases, judge.run_each("parameter_shapes", [[c[0]] for c in cases], hint=hint)):
             checks.equal(got, want, f"parameter_shapes({what})", hint)
 
     @pytest.mark.points(1)
@@ -56,8 +56,7 @@ class TestTask1_2:
         sizes = [int(n) for n in torch.randint(2, 40, (4,), generator=gen)]
         cases = (({"sizes": [11, 64]}, "nn.Linear(11, 64)"), (LESSON_NET, "the 11-64-32-1 network"),
                  ({"sizes": sizes}, f"a {'-'.join(map(str, sizes))} network"))
-        for spec, what in cases:
-            got, want = judge.run("count_parameters", spec)
+        for (spec, what), (got, want) in zip(cases, judge.run_each("count_parameters", [[c[0]] for c in cases])):
             checks.number(got, want, f"count_parameters({what})", "count every scalar: p.numel() of each weight and bias",
                           mistakes=[(want - sum(spec["sizes"][1:]), "the biases were not counted"),
                                     (len(spec["sizes"]) * 2 - 2, "count numbers (p.numel()), not parameter tensors")])
@@ -83,9 +82,9 @@ class TestTask1_3:
     def test_in_features_from_data(self, judge, gen):
         """first_layer_for(data) is an nn.Linear with in_features = data.shape[-1], out_features = hidden"""
         hint = "in_features is the number of features, the size of data's last axis (not the number of samples)"
-        for shape, hidden in (((100, 11), None), ((30, 7), 5), ((4, 6, 9), 3)):
-            data = torch.rand(*shape, generator=gen)
-            got, want = judge.run("first_layer", data, hidden, hint=hint)
+        cases = (((100, 11), None), ((30, 7), 5), ((4, 6, 9), 3))
+        results = judge.run_each("first_layer", [[torch.rand(*shape, generator=gen), hidden] for shape, hidden in cases], hint=hint)
+        for (shape, hidden), (got, want) in zip(cases, results):
             checks.equal(got, want, f"first_layer_for(data {shape}{'' if hidden is None else f', hidden={hidden}'})", hint)
 
     @pytest.mark.points(1)

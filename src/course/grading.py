@@ -444,6 +444,21 @@ class Judge:
         want = self.reference(probe, *args)
         return wait(), want
 
+    def run_each(self, probe: str, cases: list[list], hint: str | None = None) -> list[tuple[Any, Any]]:
+        """run() for several cases in one worker call; a Mismatch for the first case that raised."""
+        from course.worker import CallResult
+
+        wait = self._submit("each", (probe, cases), hint)
+        wants = [self.reference(probe, *args) for args in cases]
+        pairs = []
+        for result, want in zip(wait(), wants):
+            if "error" in result:
+                error = result["error"] if isinstance(result["error"], dict) else {}
+                raise Mismatch(printable(self._explain(CallResult("error", error=error))),
+                               None if error.get("not_implemented") else hint)
+            pairs.append((result.get("value"), want))
+        return pairs
+
 
 @pytest.fixture
 def judge(request: pytest.FixtureRequest) -> Judge:

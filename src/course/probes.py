@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import linecache
 import sys
+import traceback
 import types
 from typing import Any, Callable
 
@@ -42,6 +43,22 @@ def load_module(name: str, filename: str, source: bytes, register: bool = True) 
     return module
 
 
+def describe_error(e: BaseException, stage: str, filename: str) -> dict:
+    """Plain data about an exception: its type, message and the last line of submitted code it passed."""
+    try:
+        message = str(e)[:500]
+    except Exception:
+        message = "<unprintable message>"
+    where = None
+    for frame in traceback.extract_tb(e.__traceback__):
+        if frame.filename == filename:
+            where = {"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200]}
+    if isinstance(e, SyntaxError) and e.filename == filename:
+        where = {"line": e.lineno, "function": "<module>", "code": (e.text or "").strip()[:200]}
+    return {"stage": stage, "type": type(e).__name__, "message": message, "where": where,
+            "not_implemented": isinstance(e, NotImplementedError)}
+
+
 def _state_of(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
     model.load_state_dict(state)
     return model
@@ -51,6 +68,20 @@ def _state_of(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
 def call(mod, name: str, args: list, kwargs: dict) -> Any:
     """Return mod.name(*args, **kwargs) as it is."""
     return getattr(mod, name)(*args, **kwargs)
+
+
+@probe
+def each(mod, name: str, cases: list) -> list:
+    """The probe name on each case's arguments, in one child: [{"value": ...}, ...], up to the first
+    {"error": ...} (the cases after it are not run)."""
+    out = []
+    for args in cases:
+        try:
+            out.append({"value": PROBES[name](mod, *args)})
+        except Exception as e:
+            out.append({"error": describe_error(e, "call", mod.__file__)})
+            break
+    return out
 
 
 @probe

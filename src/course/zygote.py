@@ -23,7 +23,6 @@ import socket
 import struct
 import sys
 import tempfile
-import traceback
 
 import torch
 
@@ -68,22 +67,6 @@ def write_frame(fd: int, frame: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def describe_error(e: BaseException, stage: str, filename: str) -> dict:
-    """Plain data about an exception: its type, message and the last line of submitted code it passed."""
-    try:
-        message = str(e)[:500]
-    except Exception:
-        message = "<unprintable message>"
-    where = None
-    for frame in traceback.extract_tb(e.__traceback__):
-        if frame.filename == filename:
-            where = {"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200]}
-    if isinstance(e, SyntaxError) and e.filename == filename:
-        where = {"line": e.lineno, "function": "<module>", "code": (e.text or "").strip()[:200]}
-    return {"stage": stage, "type": type(e).__name__, "message": message, "where": where,
-            "not_implemented": isinstance(e, NotImplementedError)}
-
-
 def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: sandbox.Policy,
            cgroup: sandbox.Cgroup | None) -> None:
     """Runs in a forked child: contain it, wait for its one request, run the probe, send one frame."""
@@ -120,12 +103,12 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     try:
         module = probes.load_module(request["module"], filename, request["source"])
     except BaseException as e:
-        reply = {"error": describe_error(e, "import", filename)}
+        reply = {"error": probes.describe_error(e, "import", filename)}
     else:
         try:
             reply = {"value": probes.PROBES[request["probe"]](module, *request["args"])}
         except BaseException as e:
-            reply = {"error": describe_error(e, "call", filename)}
+            reply = {"error": probes.describe_error(e, "call", filename)}
     try:
         frame = wire.dumps(reply)
     except BaseException as e:

@@ -104,7 +104,7 @@ class _MountAttr(ctypes.Structure):
 
 
 def _read_only_everywhere() -> None:
-    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)  # devices stay usable: /dev/null
     _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
            "read-only remount")
 
@@ -134,51 +134,60 @@ def _cgroups_writable() -> bool:
 IPC_LIMITS = {"kernel/shmmni": "0", "kernel/msgmni": "0", "kernel/sem": "0 0 0 0", "fs/mqueue/queues_max": "0"}
 
 
-def enter_shared_namespaces(policy: Policy) -> None:
-    """In the zygote: a network namespace with no interface up and an IPC namespace allowing no objects.
+SCRATCH = "/tmp/course-calls"  # inside the zygote's view: where the children's folders are made
 
-    Creating and destroying these per call costs several milliseconds each; every child shares
-    them instead. Without root this also enters a user namespace (uid mapped to itself), inside
-    which children can make their own mount and PID namespaces.
+
+def enter_shared_namespaces(policy: Policy) -> str | None:
+    """In the zygote: the namespaces and the file-system view every child shares, made once.
+
+    A network namespace with no interface up, an IPC namespace allowing no objects, and a mount
+    namespace holding the restricted view (covered folders, the interpreter shown again,
+    everything read-only) plus a writable scratch tmpfs for the children's folders. Made per call,
+    these cost several milliseconds each. Without root this also enters a user namespace (uid mapped
+    to itself). Returns the scratch folder, or None when namespaces are not available.
     """
     if not policy.namespaces:
-        return
+        return None
     uid, gid = os.getuid(), os.getgid()
     try:
-        _check(_libc.unshare(CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWUSER if policy.user_namespace else 0)),
-               "unshare network and IPC")
+        flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS | (CLONE_NEWUSER if policy.user_namespace else 0)
+        _check(_libc.unshare(flags), "unshare network, IPC and mount")
         if policy.user_namespace:
             Path("/proc/self/setgroups").write_text("deny")
             Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
             Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
         for name, value in IPC_LIMITS.items():
             Path("/proc/sys", name).write_text(value)
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        shown = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in policy.expose if any(_under(p, c) for c in policy.cover)}
+        for root in policy.cover:
+            _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+            for path, fd in shown.items():
+                if _under(path, root):
+                    os.makedirs(path, exist_ok=True)
+                    _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        for fd in shown.values():
+            os.close(fd)
+        os.makedirs(SCRATCH, exist_ok=True)
+        _read_only_everywhere()
+        _mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711")
+        return SCRATCH
     except OSError as e:
         policy.namespaces = policy.drop_uid = False
         policy.problems.append(f"namespaces: {e}")
+        return None
 
 
 def contain(policy: Policy, workdir: str) -> None:
-    """Apply the policy's namespaces and mount view in this (freshly forked) child.
+    """In a freshly forked child: its own mount and PID namespaces, a private tmpfs as working folder.
 
-    With namespaces, this forks once more: the caller continues as PID 1 of a new PID namespace,
-    while the process in between waits for it and exits with its status.
+    This forks once more: the caller continues as PID 1 of a new PID namespace (with a fresh /proc),
+    while the process in between waits for it and exits the way it did.
     """
     if not policy.namespaces:
         return
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID), "unshare mount and PID")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    shown = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in policy.expose if any(_under(p, c) for c in policy.cover)}
-    for root in policy.cover:
-        _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-        for path, fd in shown.items():
-            if _under(path, root):
-                os.makedirs(path, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-    for fd in shown.values():
-        os.close(fd)
-    os.makedirs(workdir, exist_ok=True)
-    _read_only_everywhere()
     owner = NOBODY if policy.drop_uid else os.getuid()
     _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
     os.chdir(workdir)
@@ -214,7 +223,10 @@ def drop_privileges(policy: Policy) -> None:
 
 
 class Cgroup:
-    """The memory and pids cgroup (v1) of a zygote's children: each child joins it before anything else."""
+    """The memory and pids cgroup (v1) of a zygote's children: each child joins it before anything else.
+
+    Its cgroup.procs files are opened before the zygote's view makes /sys read-only; the judge removes
+    the folders once the zygote has exited (remove_cgroups)."""
 
     def __init__(self, name: str, memory_bytes: int, pids: int) -> None:
         self.dirs = [CGROUP_ROOT / "memory" / "course" / name, CGROUP_ROOT / "pids" / "course" / name]
@@ -225,17 +237,20 @@ class Cgroup:
         if swap.exists():
             swap.write_text(str(memory_bytes))
         (self.dirs[1] / "pids.max").write_text(str(pids))
+        self.procs = [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
 
     def add(self, pid: int) -> None:
-        for d in self.dirs:
-            (d / "cgroup.procs").write_text(str(pid))
+        for fd in self.procs:
+            os.write(fd, str(pid).encode())
 
-    def remove(self) -> None:
-        for d in self.dirs:
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+
+def remove_cgroups(zygote_pid: int) -> None:
+    """Remove a zygote's cgroup folders once it and its children are gone (best effort)."""
+    for controller in ("memory", "pids"):
+        try:
+            (CGROUP_ROOT / controller / "course" / f"zygote-{zygote_pid}").rmdir()
+        except OSError:
+            pass
 
 
 def self_test(policy: Policy, workdir: str) -> Policy:
@@ -289,4 +304,5 @@ def _trial(policy: Policy, workdir: str) -> dict:
         return {"layer": "namespaces", "error": "the trial child died"}
 
 
-__all__ = ["Cgroup", "Policy", "SandboxError", "asdict", "contain", "default_policy", "drop_privileges", "self_test"]
+__all__ = ["Cgroup", "Policy", "SandboxError", "asdict", "contain", "default_policy", "drop_privileges",
+           "enter_shared_namespaces", "remove_cgroups", "self_test"]

@@ -278,6 +278,9 @@ class Zygote:
             self.proc.wait()
         self.log.close()
         shutil.rmtree(self.home, ignore_errors=True)
+        from course.sandbox import remove_cgroups
+
+        remove_cgroups(self.proc.pid)
 
 
 def _write_all(fd: int, data: bytes) -> None:

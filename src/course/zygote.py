@@ -126,8 +126,10 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
 class ForkServer:
     """The zygote's state: its control socket and the children it has forked and not yet reaped."""
 
-    def __init__(self, control: socket.socket, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None) -> None:
+    def __init__(self, control: socket.socket, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None,
+                 scratch: str | None) -> None:
         self.control = control
+        self.scratch = scratch
         self.policy = policy
         self.cgroup = cgroup
         self.workdirs: dict[int, str] = {}
@@ -138,7 +140,7 @@ class ForkServer:
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
-        workdir = tempfile.mkdtemp(prefix="course-call-")
+        workdir = tempfile.mkdtemp(prefix="course-call-", dir=self.scratch)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
@@ -146,6 +148,10 @@ class ForkServer:
                 for fd in (request_w, result_r, output_r):
                     os.close(fd)
                 _child(request_r, result_w, output_w, workdir, self.policy, self.cgroup)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()  # into the call's output: the judge shows it as a crash
             finally:
                 os._exit(70)
         self.workdirs[pid] = workdir
@@ -236,24 +242,20 @@ def main() -> None:
     policy = sandbox.default_policy(config.get("secrets", []), config.get("cover", []))
     if config.get("max_level") == "L1":
         policy.namespaces = policy.drop_uid = policy.cgroup = False
-    sandbox.enter_shared_namespaces(policy)
-    trial_dir = tempfile.mkdtemp(prefix="course-trial-")
-    policy = sandbox.self_test(policy, trial_dir)
-    shutil.rmtree(trial_dir, ignore_errors=True)
     cgroup = None
-    if policy.cgroup:
+    if policy.cgroup:  # made before the view turns /sys read-only
         try:
             cgroup = sandbox.Cgroup(f"zygote-{os.getpid()}", MEMORY_BYTES, MAX_PIDS)
         except OSError as e:
             policy.cgroup = False
             policy.problems.append(f"cgroup: {e}")
+    scratch = sandbox.enter_shared_namespaces(policy)
+    trial_dir = tempfile.mkdtemp(prefix="course-trial-", dir=scratch)
+    policy = sandbox.self_test(policy, trial_dir)
+    shutil.rmtree(trial_dir, ignore_errors=True)
     ready = {"pid": os.getpid(), "torch": str(torch.__version__), "isolation": policy.describe()}
     control.send(b"R" + json.dumps(ready).encode())
-    try:
-        ForkServer(control, policy, cgroup).serve()
-    finally:
-        if cgroup is not None:
-            cgroup.remove()
+    ForkServer(control, policy, cgroup, scratch).serve()
     os._exit(0)  # every child is reaped; skip tearing down torch's interpreter state
 
 

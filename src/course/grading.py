@@ -163,8 +163,11 @@ class Grading:
         """The zygote for this session, hiding the references, the suite's secrets and the submission."""
         from course import worker
 
-        secrets = tuple(str(p) for p in (self.solutions, *self.suite.secrets) if p)
-        return worker.shared_zygote(secrets, tuple(str(p) for p in (*self.suite.cover, self.path)))
+        zygote = getattr(self, "_zygote", None)
+        if zygote is None or not zygote.alive():
+            secrets = tuple(str(p) for p in (self.solutions, *self.suite.secrets) if p)
+            self._zygote = worker.shared_zygote(secrets, tuple(str(p) for p in (*self.suite.cover, self.path)))
+        return self._zygote
 
     def isolation(self) -> dict:
         """What containment the worker reached (the zygote's start-up self-test)."""

@@ -7,6 +7,7 @@ specs and states the judge sends, so both sides start from identical objects.
 """
 from __future__ import annotations
 
+import functools
 import linecache
 import sys
 import traceback
@@ -39,8 +40,14 @@ def load_module(name: str, filename: str, source: bytes, register: bool = True) 
     module.__file__ = filename
     if register:
         sys.modules[name] = module
-    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+    exec(_compiled(source, filename), module.__dict__)
     return module
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(source: bytes, filename: str) -> types.CodeType:
+    """The code object of a source (the judge runs each reference many times; a child, once)."""
+    return compile(source, filename, "exec", dont_inherit=True)
 
 
 def describe_error(e: BaseException, stage: str, filename: str) -> dict:

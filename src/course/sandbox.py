@@ -4,20 +4,20 @@
                  and capped, every other descriptor closed, rlimits on CPU, memory, file size, descriptors
                  and core dumps, one torch thread, a private working directory, a wall-clock deadline
                  enforced by the judge, a minimal environment.
-  L2 namespaces  L1, plus new PID and mount namespaces per call and, shared by the zygote's children,
-                 network and IPC namespaces: the call's process is PID 1, so everything it starts dies
-                 with it; no network interface is up; SysV and POSIX IPC are switched off (nothing can
-                 be left for a later call); the file system is
-                 read-only except the working directory, and every top-level folder but the system ones
-                 (/usr, /etc, /lib, ...) is covered by an empty one: the course, its references, hidden
-                 tests, submissions, temp and home folders, any other copy on the machine. Only the
-                 interpreter, its packages and the course package are shown again. Capabilities are
-                 dropped and no_new_privs is set. Needs root or unprivileged user namespaces.
+  L2 namespaces  L1, plus, built once by the zygote and shared by its children: a network namespace with
+                 no interface up, an IPC namespace with SysV and POSIX IPC switched off (nothing can be
+                 left for a later call), and a mount namespace whose view is read-only and covers every
+                 top-level folder but the system ones (/usr, /etc, /lib, ...) with an empty one (the
+                 course, its references, hidden tests, submissions, temp and home folders, any other copy
+                 on the machine), showing only the interpreter, its packages and the course package again.
+                 Per call: new mount and PID namespaces (the call is PID 1, so everything it starts dies
+                 with it), a private tmpfs as working folder, a fresh /proc; capabilities dropped,
+                 no_new_privs. Needs root or unprivileged user namespaces.
   L3 full        L2, plus student code runs as an unprivileged uid, in the zygote's memory and pids cgroup.
 
-The zygote calls enter_shared_namespaces() and self_test() once at start: it tries each layer in a
-throw-away child and keeps what works. contain() then runs in every child, before it reads its
-request.
+The zygote calls enter_shared_namespaces() and self_test() once at start (the self-test tries the
+layers in a throw-away child and keeps what works); contain() then runs in every child, before it
+reads its request.
 """
 from __future__ import annotations
 

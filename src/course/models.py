@@ -49,7 +49,7 @@ def plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 class SpySGD:
-    """Plain SGD (p -= lr * p.grad) that counts its calls; what train_one_epoch is handed.
+    """Plain SGD (p -= lr * p.grad) that counts its steps; what train_one_epoch is handed.
 
     It avoids torch.optim, whose first use costs about a second of imports in every process.
     """
@@ -59,10 +59,8 @@ class SpySGD:
         self.param_groups = [{"params": self.params, "lr": lr}]
         self.lr = lr
         self.steps = 0
-        self.zero_grads = 0
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        self.zero_grads += 1
         for p in self.params:
             if p.grad is not None:
                 if set_to_none:

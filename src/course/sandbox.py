@@ -27,7 +27,7 @@ import os
 import signal
 import site
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
@@ -304,5 +304,5 @@ def _trial(policy: Policy, workdir: str) -> dict:
         return {"layer": "namespaces", "error": "the trial child died"}
 
 
-__all__ = ["Cgroup", "Policy", "SandboxError", "asdict", "contain", "default_policy", "drop_privileges",
+__all__ = ["Cgroup", "Policy", "SandboxError", "contain", "default_policy", "drop_privileges",
            "enter_shared_namespaces", "remove_cgroups", "self_test"]

@@ -1,6 +1,6 @@
 """Speed of grading, measured in one run.
 
-    python scripts/bench_speed.py [--runs 5] [--submission solutions] [--calls 40]
+    python scripts/bench_speed.py [--runs 9] [--submission solutions] [--calls 40]
 
 1. `pytest grader --submission DIR` against `python -c "import torch"`, run alternately, medians
    compared (target: a ratio of at most 1.5; the torch import is paid once in the judge and once,
@@ -28,7 +28,7 @@ def wall(cmd: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--submission", default="solutions")
     parser.add_argument("--calls", type=int, default=40)
     args = parser.parse_args()

@@ -8,7 +8,8 @@ result, output) over the socket; the judge talks to the child directly. On "W" i
 child ended. It reaps children as they exit and removes their private directories.
 
 A child: new session, stdin from /dev/null, stdout and stderr into the output pipe, every other
-descriptor closed, a private empty working directory; then it reads one length-prefixed
+descriptor closed, a private empty working directory; it rehearses a call on a sample (so the
+fork's copy-on-write faults are paid before the judge waits), then it reads one length-prefixed
 course.wire request, sets its resource limits, executes exactly the submitted source bytes as a
 module, runs one probe, writes one length-prefixed frame to the result pipe and exits.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import json
+import linecache
 import os
 import resource
 import shutil
@@ -23,6 +25,7 @@ import socket
 import struct
 import sys
 import tempfile
+import threading
 
 import torch
 
@@ -67,6 +70,19 @@ def write_frame(fd: int, frame: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def rehearse() -> None:
+    """Walk a call's path once on a sample (decode, compile, run, encode) in a spare child, before its
+    request: the copy-on-write faults of a fresh fork are then paid before the judge's clock starts.
+    The global random state is put back, so the submission starts from the zygote's."""
+    state = torch.random.get_rng_state()
+    source = b"def f(x):\n    return x * 2\n"
+    request = wire.loads(wire.dumps({"probe": "call", "source": source, "args": ["f", [torch.ones(2, 3)], {}]}))
+    module = probes.load_module("rehearsal", "<rehearsal>", request["source"], register=False)
+    wire.dumps({"value": probes.PROBES[request["probe"]](module, *request["args"])})
+    linecache.cache.pop("<rehearsal>", None)
+    torch.random.set_rng_state(state)
+
+
 def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: sandbox.Policy,
            cgroup: sandbox.Cgroup | None) -> None:
     """Runs in a forked child: contain it, wait for its one request, run the probe, send one frame."""
@@ -84,6 +100,7 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     sandbox.contain(policy, workdir)  # with namespaces, this continues as PID 1 of a new namespace
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
     tempfile.tempdir = None
+    rehearse()
     frame = read_frame(REQUEST_FD)
     if frame is None:  # never used: the zygote is shutting down
         os._exit(0)
@@ -120,6 +137,7 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     except BaseException:
         pass
     write_frame(RESULT_FD, frame)
+    os.close(RESULT_FD)
     os._exit(0)
 
 
@@ -238,7 +256,6 @@ def main() -> None:
     os.dup2(2, 1)  # stray prints go to the zygote's log
     probes.warm_up()
     gc.freeze()  # children then never touch (and copy) the pages of everything loaded so far
-    collapse_to_huge_pages()
     policy = sandbox.default_policy(config.get("secrets", []), config.get("cover", []))
     if config.get("max_level") == "L1":
         policy.namespaces = policy.drop_uid = policy.cgroup = False
@@ -253,6 +270,9 @@ def main() -> None:
     trial_dir = tempfile.mkdtemp(prefix="course-trial-", dir=scratch)
     policy = sandbox.self_test(policy, trial_dir)
     shutil.rmtree(trial_dir, ignore_errors=True)
+    # Off the readiness path: the kernel sometimes compacts memory for a while first (0.04-0.3 s seen);
+    # children forked meanwhile just cost a few ms more.
+    threading.Thread(target=collapse_to_huge_pages, name="collapse", daemon=True).start()
     ready = {"pid": os.getpid(), "torch": str(torch.__version__), "isolation": policy.describe()}
     control.send(b"R" + json.dumps(ready).encode())
     ForkServer(control, policy, cgroup, scratch).serve()

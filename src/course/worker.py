@@ -28,6 +28,7 @@ STARTUP_SECONDS = 120.0
 SPARES = 2  # children forked ahead: each fork (about 5 ms) overlaps with two calls' work
 OUTPUT_CAP = 64 * 1024
 DEFAULT_LIMITS = {"cpu_seconds": 20, "address_space": 4 << 30, "file_size": 16 << 20}
+SESSION_LIMITS = {**DEFAULT_LIMITS, "cpu_seconds": 120}  # CPU time is counted over all of a session's calls
 
 
 class WorkerFailure(RuntimeError):
@@ -159,22 +160,13 @@ class Zygote:
         """Hand a call to a fresh child and return a function that waits for its result."""
         from course import wire
 
-        self.wait_ready()
-        while not self._spares:
-            self._take_reply(time.monotonic() + STARTUP_SECONDS)
-        child = self._spares.pop(0)
+        child = self.take_child()
         request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
                    "limits": DEFAULT_LIMITS}
         started = time.monotonic()
-        frame = wire.dumps(request)
-        try:
-            _write_all(child.request_w, struct.pack("<Q", len(frame)) + frame)
-            broken = False
-        except BrokenPipeError:
-            broken = True
+        broken = not _send_request(child, wire.dumps(request))
         os.close(child.request_w)
         child.request_w = -1
-        self._send(b"F", "F")  # the zygote forks the next call's child while this one works
         result: list[CallResult] = []
 
         def wait() -> CallResult:
@@ -184,9 +176,26 @@ class Zygote:
 
         return wait
 
-    def _collect(self, child: Child, started: float, timeout: float, broken: bool) -> CallResult:
+    def take_child(self) -> Child:
+        """A spare child, waiting for its first request; the zygote forks the next one meanwhile."""
+        self.wait_ready()
+        while not self._spares:
+            self._take_reply(time.monotonic() + STARTUP_SECONDS)
+        child = self._spares.pop(0)
+        self._send(b"F", "F")
+        return child
+
+    def session(self) -> Session:
+        """A worker for one submission: a single child answers its calls in turn (see Session)."""
+        return Session(self)
+
+    def _collect(self, child: Child, started: float, timeout: float, broken: bool, call: int | None = None) -> CallResult:
+        """Read a call's reply under its deadline. call=None: the child's one call, read to the end of
+        the stream, then its group is killed. call=n: the n-th call of a session child, one frame
+        tagged n; the child lives on if the call ended normally."""
         from course import wire
 
+        keep = call is not None
         deadline = started + timeout
         data, output, status, exited = bytearray(), bytearray(), "crashed" if broken else "ok", False
         sel = selectors.DefaultSelector()
@@ -198,7 +207,7 @@ class Zygote:
         except ProcessLookupError:
             pidfd, exited = -1, True
         result_open = True
-        while status == "ok" and result_open:  # to the end of the stream: exactly one frame may be in it
+        while status == "ok" and result_open and not (keep and _complete(data)):  # exactly one frame
             left = deadline - time.monotonic()
             events = sel.select(timeout=left) if left > 0 else []
             if not events:  # a child that sent its frame closes the stream at once, unless it is up to something
@@ -224,18 +233,23 @@ class Zygote:
             if len(data) >= 8 and struct.unpack("<Q", data[:8])[0] > wire.MAX_FRAME:
                 status = "too_large"
         sel.close()
+        if keep and status == "ok":
+            _drain(child.result_r, data, len(data) + 1)  # a byte past the frame: a second writer
         if pidfd >= 0:
             if status == "crashed" and not exited:  # let it finish dying, so its exit code is its own
                 with selectors.DefaultSelector() as grace:
                     grace.register(pidfd, selectors.EVENT_READ)
                     grace.select(timeout=0.5)
             os.close(pidfd)
-        kill_group(child.pid)  # the call is over: the child and all of its process group die now
-        _drain(child.output_r, output)
         if status == "ok" and len(data) - 8 != struct.unpack("<Q", data[:8])[0]:
             status = "malformed"  # more than one frame: something besides the probe wrote to the channel
-        child.close()
         self.calls += 1
+        ended = not keep or status != "ok"
+        if ended:
+            kill_group(child.pid)  # the call is over: the child and all of its process group die now
+        _drain(child.output_r, output)
+        if ended:
+            child.close()
         base = {"output": output.decode("utf-8", "replace"), "seconds": round(time.monotonic() - started, 4)}
         if status == "malformed":
             return CallResult(status, error={"message": "more than one reply frame"}, **base)
@@ -244,7 +258,14 @@ class Zygote:
         try:
             body = wire.loads(bytes(data[8:]))
         except wire.WireError as e:
+            if keep:
+                kill_group(child.pid)
+                child.close()
             return CallResult("malformed", error={"message": str(e)}, **base)
+        if keep and (type(body) is not dict or body.pop("call", None) != call):
+            kill_group(child.pid)
+            child.close()
+            return CallResult("malformed", error={"message": "a reply to another call"}, **base)
         if type(body) is not dict or len(body) != 1 or not ({"value", "error"} & body.keys()):
             return CallResult("malformed", error={"message": "the reply is neither a value nor an error"}, **base)
         if "error" in body:
@@ -281,6 +302,59 @@ class Zygote:
         from course.sandbox import remove_cgroups
 
         remove_cgroups(self.proc.pid)
+
+
+class Session:
+    """One submission's worker: a child forked from the clean zygote that answers the submission's
+    calls one after another (each call loads the module afresh from its bytes and starts from the
+    zygote's random state). A call that times out, crashes or garbles its reply ends the child, and
+    the next call gets a fresh one; close() kills it. Nothing passes from one session to the next."""
+
+    def __init__(self, zygote: Zygote) -> None:
+        self.zygote = zygote
+        self.child: Child | None = None
+        self.calls = 0
+        self.children = 0
+
+    def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
+               timeout: float) -> Callable[[], CallResult]:
+        """Hand a call to this session's child; the returned function waits for its reply."""
+        from course import wire
+
+        if self.child is None or self.child.request_w < 0:
+            self.child = self.zygote.take_child()
+            self.children += 1
+        child, call = self.child, self.calls
+        self.calls += 1
+        request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
+                   "limits": SESSION_LIMITS, "call": call}
+        started = time.monotonic()
+        broken = not _send_request(child, wire.dumps(request))
+        result: list[CallResult] = []
+
+        def wait() -> CallResult:
+            if not result:
+                result.append(self.zygote._collect(child, started, timeout, broken, call))
+                if result[0].status not in ("ok", "error") and self.child is child:
+                    self.child = None
+            return result[0]
+
+        return wait
+
+    def close(self) -> None:
+        if self.child is not None:
+            kill_group(self.child.pid)
+            self.child.close()
+            self.child = None
+
+
+def _send_request(child: Child, frame: bytes) -> bool:
+    """Write one length-prefixed request; False if the child is already gone."""
+    try:
+        _write_all(child.request_w, struct.pack("<Q", len(frame)) + frame)
+        return True
+    except BrokenPipeError:
+        return False
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -101,11 +101,14 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
     tempfile.tempdir = None
     rehearse()
+    state = torch.random.get_rng_state()
     frame = read_frame(REQUEST_FD)
     if frame is None:  # never used: the zygote is shutting down
         os._exit(0)
-    os.close(REQUEST_FD)
     request = wire.loads(frame)
+    keep = "call" in request  # a session child: it answers calls until the judge closes its request pipe
+    if not keep:
+        os.close(REQUEST_FD)
     limits = request["limits"]
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -116,29 +119,41 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     sandbox.drop_privileges(policy)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
+    while True:
+        tag = {"call": request["call"]} if keep else {}
+        try:
+            frame = wire.dumps({**answer(request), **tag})
+        except BaseException as e:
+            frame = wire.dumps({"error": {"stage": "reply", "type": type(e).__name__, "message": str(e)[:300],
+                                          "where": None, "not_implemented": False}, **tag})
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        write_frame(RESULT_FD, frame)
+        if not keep:
+            os.close(RESULT_FD)
+            os._exit(0)
+        frame = read_frame(REQUEST_FD)
+        if frame is None:
+            os._exit(0)
+        request = wire.loads(frame)
+        torch.random.set_rng_state(state)  # each call starts where the zygote left off
+        torch.set_grad_enabled(True)
+
+
+def answer(request: dict) -> dict:
+    """Load the submitted module from its bytes and run the probe: {"value": ...} or {"error": ...}."""
     filename = request["filename"]
     try:
         module = probes.load_module(request["module"], filename, request["source"])
     except BaseException as e:
-        reply = {"error": probes.describe_error(e, "import", filename)}
-    else:
-        try:
-            reply = {"value": probes.PROBES[request["probe"]](module, *request["args"])}
-        except BaseException as e:
-            reply = {"error": probes.describe_error(e, "call", filename)}
+        return {"error": probes.describe_error(e, "import", filename)}
     try:
-        frame = wire.dumps(reply)
+        return {"value": probes.PROBES[request["probe"]](module, *request["args"])}
     except BaseException as e:
-        frame = wire.dumps({"error": {"stage": "reply", "type": type(e).__name__, "message": str(e)[:300],
-                                      "where": None, "not_implemented": False}})
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        pass
-    write_frame(RESULT_FD, frame)
-    os.close(RESULT_FD)
-    os._exit(0)
+        return {"error": probes.describe_error(e, "call", filename)}
 
 
 class ForkServer:

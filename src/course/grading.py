@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="wall-clock limit for each call into the submission (default 10)")
     group.addoption("--grader-debug", action="store_true",
                     help="show full tracebacks for faults of the grader itself (never for the submission's)")
+    group.addoption("--submissions", metavar="DIR", default=None,
+                    help="grade a whole class: every entry of DIR (a folder or .zip of exercise files) is a student")
+    group.addoption("--out", metavar="OUT", default="grades",
+                    help="with --submissions: where results, feedback, the gradebook and exports go (default grades/)")
     group.addoption("--require-isolation", metavar="LEVEL", choices=("L1", "L2", "L3"), default=None,
                     help="refuse to grade unless student code is contained at least this well (L1, L2 or L3)")
 
@@ -71,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(id): the task a grader test belongs to, e.g. task('2.2')")
     config.addinivalue_line("markers", "points(n): points a grader test is worth")
     suite = config.hook.pytest_grading_suite(config=config)
-    if suite is None and config.getoption("submission") is None:
+    if suite is None and config.getoption("submission") is None and config.getoption("submissions") is None:
         return
     if config.option.collectonly or getattr(config.option, "help", False):
         return
@@ -99,24 +103,28 @@ def _grading(config: pytest.Config) -> Grading:
 class Submission:
     """The submitted files, read once: bytes and SHA-256 of each expected file name."""
 
-    def __init__(self, folder: Path, names: list[str]) -> None:
-        self.folder = folder
-        self.sources: dict[str, bytes] = {}
-        self.problems: dict[str, str] = {}
+    def __init__(self, sources: dict[str, bytes], problems: dict[str, str], ignored: list[str]) -> None:
+        self.sources = sources
+        self.problems = problems  # expected file name -> why it cannot be graded
+        self.ignored = ignored  # anything else in the folder (a conftest.py, a torch.py, caches): never read or run
+
+    @classmethod
+    def read(cls, folder: Path, names: list[str]) -> Submission:
+        sources, problems = {}, {}
         for name in names:
             path = folder / name
             if path.is_symlink() or not path.is_file():
-                self.problems[name] = f"{name} is missing from the submission folder"
+                problems[name] = f"{name} is missing from the submission folder"
             elif path.stat().st_size > MAX_FILE_BYTES:
-                self.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+                problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
             else:
                 data = path.read_bytes()
                 if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
-                    self.problems[name] = f"{name} holds a Jupyter notebook (JSON), not Python code"
+                    problems[name] = f"{name} holds a Jupyter notebook (JSON), not Python code"
                 else:
-                    self.sources[name] = data
-        # anything else in the folder (a conftest.py, a torch.py, caches) is never read or run
-        self.ignored = sorted(p.name for p in folder.iterdir() if p.name not in names) if folder.is_dir() else []
+                    sources[name] = data
+        ignored = sorted(p.name for p in folder.iterdir() if p.name not in names) if folder.is_dir() else []
+        return cls(sources, problems, ignored)
 
     def hashes(self) -> dict[str, str]:
         return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.sources.items())}
@@ -134,21 +142,34 @@ class Grading:
         self.suite = suite
         self.tasks = suite.tasks
         self.solutions = suite.solutions
-        folder = config.getoption("submission") or suite.default_submission
-        if not folder:
-            raise pytest.UsageError("no submission: pass --submission DIR")
-        path = Path(folder)
-        if not path.is_dir():
-            raise pytest.UsageError(f"--submission {folder}: no such folder")
-        self.path = path.resolve()
-        files = sorted({t.file for t in self.tasks.values()}) if self.tasks else None
-        self.submission = Submission(self.path, files or sorted(p.name for p in self.path.glob("*.py")))
+        self.files = sorted({t.file for t in self.tasks.values()}) if self.tasks else []
+        self.batch = None
+        self.session: Any = None  # in a batch, the current student's worker session
+        if config.getoption("submissions"):
+            from course.batch import Batch
+
+            self.batch = Batch(self, Path(config.getoption("submissions")), Path(config.getoption("out")))
+            self.path = self.batch.folder
+            self.submission = Submission({}, {}, [])
+        else:
+            folder = config.getoption("submission") or suite.default_submission
+            if not folder:
+                raise pytest.UsageError("no submission: pass --submission DIR")
+            path = Path(folder)
+            if not path.is_dir():
+                raise pytest.UsageError(f"--submission {folder}: no such folder")
+            self.path = path.resolve()
+            self.submission = Submission.read(self.path, self.files or sorted(p.name for p in self.path.glob("*.py")))
+        if self.batch and seed is None:
+            self.seed = self.batch.stored_seed() or self.seed
+        self.titles: dict[str, str] = {}
         self.manifest: dict[str, tuple[str, float]] = {}
         self.outcomes: dict[str, str] = {}
         self.feedback: dict[str, str] = {}
         self.errors: list[str] = []
         self.not_collected: list[str] = []
         self._references: dict[str, tuple[str, bytes]] = {}
+        self.reference_cache: dict[tuple, bytes] = {}
 
     def refuse_submitted_plugins(self) -> None:
         """Stop if pytest loaded a plugin or conftest.py from the submission folder: that code would have
@@ -166,8 +187,17 @@ class Grading:
         zygote = getattr(self, "_zygote", None)
         if zygote is None or not zygote.alive():
             secrets = tuple(str(p) for p in (self.solutions, *self.suite.secrets) if p)
-            self._zygote = worker.shared_zygote(secrets, tuple(str(p) for p in (*self.suite.cover, self.path)))
+            hidden = (self.path, self.batch.out) if self.batch else (self.path,)
+            self._zygote = worker.shared_zygote(secrets, tuple(str(p) for p in (*self.suite.cover, *hidden)))
         return self._zygote
+
+    def worker(self) -> Any:
+        """What runs the next call: the current student's session in a batch, else the zygote (a child per call)."""
+        if self.batch is None:
+            return self.start_worker()
+        if self.session is None or not self.session.zygote.alive():
+            self.session = self.start_worker().session()
+        return self.session
 
     def isolation(self) -> dict:
         """What containment the worker reached (the zygote's start-up self-test)."""
@@ -212,6 +242,8 @@ class Grading:
                 self.errors.append(f"{item.nodeid} has points {value!r}, not a positive number")
                 continue
             self.manifest[item.nodeid] = (str(task.args[0]), float(value))
+            doc = (getattr(item, "obj", None).__doc__ or "").strip()
+            self.titles[item.nodeid] = doc.splitlines()[0] if doc else item.name
         if self.tasks:
             collected: dict[str, float] = {}
             for task, points in self.manifest.values():
@@ -240,18 +272,77 @@ class Grading:
                 raise pytest.UsageError(f"refusing to grade: student code would run at isolation {reached['level']}, "
                                         f"below the required {required} ({'; '.join(reached['problems']) or 'no reason given'})")
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        """Replace the traceback of a failed check with its feedback; hide the grader's internals."""
-        outcome = yield
-        report = outcome.get_result()
-        if not report.failed or call.excinfo is None or item.nodeid not in self.manifest:
-            return
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """In a batch, run every collected test once per student, each student in a fresh worker,
+        and save each student's result the moment it is done."""
+        if self.batch is None:
+            return None
+        from _pytest.runner import runtestprotocol
+
+        from course import batch
+
+        if session.testsfailed and not self.config.option.continue_on_collection_errors:
+            raise session.Interrupted(f"{session.testsfailed} error(s) while collecting the grader's tests")
+        logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
+        if logging_plugin is not None:  # the judge logs nothing, and log capture costs ms per test and student
+            self.config.pluginmanager.unregister(logging_plugin)
+        roots = [p for p in (self.solutions, Path(__file__).parent, Path(str(self.config.rootpath)) / "grader") if p]
+        self.batch.prepare(roots)
+        todo = self.batch.pending()
+        items = session.items
+        with batch.Progress(self.config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
+            for entry, key in todo:
+                if entry.status != batch.STATUS_OK:
+                    result = batch.ungraded_result(entry, key, self.tasks)
+                else:
+                    self.begin(Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path)
+                    try:
+                        for i, item in enumerate(items):
+                            for report in runtestprotocol(item, nextitem=items[i + 1] if i + 1 < len(items) else None,
+                                                          log=False):
+                                self.pytest_runtest_logreport(report)
+                    finally:
+                        if self.session is not None:
+                            self.session.close()
+                            self.session = None
+                    result = self.student_result(entry, key)
+                self.batch.save(result, entry)
+                bar.update(entry.student, result)
+        self.batch_results = self.batch.finish()
+        return True
+
+    def begin(self, submission: Submission, path: Path) -> None:
+        """Start grading the next student of a batch: nothing of the previous one is kept."""
+        self.submission, self.path = submission, path
+        self.outcomes, self.feedback = {}, {}
+        self.__dict__.pop("_integrity", None)
+        self.started = time.monotonic()
+
+    def student_result(self, entry: Any, key: dict) -> dict:
+        """One student's result as the batch stores it: the grade and every test with its feedback."""
+        grade = self.grade()
+        grade["submission"].update(path=entry.name, kind=entry.kind)
+        tests = []
+        for nodeid, (task, points) in self.manifest.items():
+            outcome = self.outcomes.get(nodeid, "not run")
+            tests.append({"nodeid": nodeid, "name": f"Task {task}: {self.titles.get(nodeid, nodeid)}", "task": task,
+                          "points": points, "earned": points if outcome == "passed" else 0.0, "outcome": outcome,
+                          **({"feedback": self.feedback[nodeid]} if nodeid in self.feedback else {})})
+        return {"student": entry.student, "entry": entry.name, "status": entry.status, "message": entry.message,
+                "key": key, "grade": grade, "tests": tests}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+        """A failed check's report carries its feedback instead of a traceback: the grader's internals
+        stay hidden, and no time goes into rendering tracebacks nobody is shown."""
+        error = call.excinfo.value if call.excinfo is not None else None
+        if error is None or item.nodeid not in self.manifest or not isinstance(error, Exception) \
+                or isinstance(error, pytest.skip.Exception):
+            return None
         task, points = self.manifest[item.nodeid]
         title = self.tasks[task].function if task in self.tasks else ""
-        doc = ((getattr(item, "obj", None).__doc__ or "").strip() or item.name).splitlines()[0]
-        head = f"Task {task}{f' ({title})' if title else ''}, {points:g} pt: {doc}"
-        error = call.excinfo.value
+        head = f"Task {task}{f' ({title})' if title else ''}, {points:g} pt: {self.titles.get(item.nodeid, item.name)}"
         if isinstance(error, Mismatch):
             body = f"  {error.message}"
             judge = getattr(item, "funcargs", {}).get("judge")
@@ -260,11 +351,14 @@ class Grading:
                 body += "\n" + printed
             body += f"\n  hint: {error.hint}" if error.hint else ""
         elif self.config.getoption("grader_debug"):
-            return
+            return None
         else:  # the grader's own fault: its message could quote hidden tests, so only the type is shown
             body = f"  internal grader error ({type(error).__name__}); rerun with --grader-debug"
-        report.longrepr = f"{head}\n{body}"
-        self.feedback[item.nodeid] = report.longrepr
+        self.feedback[item.nodeid] = f"{head}\n{body}"
+        sections = [(f"Captured {key} {when}", content) for when, key, content in getattr(item, "_report_sections", [])]
+        return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords}, "failed",
+                                 self.feedback[item.nodeid], call.when, sections, call.duration, call.start, call.stop,
+                                 user_properties=item.user_properties)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each test's outcome: passed only when setup, call and teardown all passed."""
@@ -332,7 +426,14 @@ class Grading:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Print the score table: per task earned/possible, then the total."""
+        """Print the score table: per task earned/possible, then the total (in a batch: the gradebook)."""
+        if self.batch is not None:
+            from course.batch import summary_lines
+
+            terminalreporter.write_sep("=", f"gradebook: {self.batch.folder.name} (seed {self.seed})")
+            for line in summary_lines(getattr(self, "batch_results", []), self.batch):
+                terminalreporter.write_line(line)
+            return
         grade = self.grade()
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", f"grade: {self.path.name} (seed {self.seed})")
@@ -385,10 +486,10 @@ class Judge:
             raise Mismatch(problem, "submit the exercise file itself, under exactly this name")
         source = self.grading.submission.sources[self.file]
         try:
-            pending = self.grading.start_worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
+            pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
         except worker.WorkerFailure:  # an earlier call broke the zygote: a fresh one takes this call
             self.grading.start_worker().close()
-            pending = self.grading.start_worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
+            pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
 
         def wait() -> Any:
             try:
@@ -437,9 +538,16 @@ class Judge:
 
         if self.grading.solutions is None:
             raise pytest.UsageError("the grader suite names no solutions folder (pytest_grading_suite)")
-        module = probes.load_module(f"reference_{self.module}", *self.grading.reference_source(self.file), register=False)
-        args = wire.loads(wire.dumps(list(args)))  # the reference gets its own copies
-        return wire.loads(wire.dumps(probes.PROBES[probe](module, *args)))
+        encoded = wire.dumps(list(args))
+        cache = self.grading.reference_cache
+        key = (self.file, probe, hashlib.sha256(encoded).digest())
+        if key not in cache:  # a batch asks the same questions of every student: answer each once
+            module = probes.load_module(f"reference_{self.module}", *self.grading.reference_source(self.file),
+                                        register=False)
+            if len(cache) >= 1024:
+                cache.clear()
+            cache[key] = wire.dumps(probes.PROBES[probe](module, *wire.loads(encoded)))  # on its own copies
+        return wire.loads(cache[key])
 
     def run(self, probe: str, *args: Any, hint: str | None = None) -> tuple[Any, Any]:
         """(submission's result, reference's result) of the same probe on the same inputs."""

@@ -1,0 +1,449 @@
+"""Grading a whole class: read each student's entry, keep each result on disk, write the gradebook.
+
+``pytest grader --submissions DIR --out OUT`` grades every entry of DIR (a folder of exercise
+files, a .zip of them; the entry's name is the student id) in one pytest session: the grader's
+tests are collected once, torch is imported once, and each student gets a fresh worker forked
+from the clean zygote. The grading plugin runs the tests; this module does the rest:
+
+- intake: entries are read into memory, never extracted; unsafe, oversized or unreadable input
+  becomes a per-student status, and nothing is written outside OUT;
+- results: OUT/students/<id>.json (the grade, per-test feedback and the key it was graded under),
+  written atomically the moment a student is done; a rerun skips students whose key is unchanged;
+- OUT/feedback/<id>.md for the student, OUT/gradebook.csv for the instructor, and platform
+  exports under OUT/exports/ (Gradescope, PrairieLearn, GitHub Classroom), all rebuilt from the
+  per-student files, so an interrupted run followed by a rerun writes exactly what one run would.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import course
+
+MAX_FILE_BYTES = 1 << 20  # one exercise file
+MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
+STATUS_OK = "graded"
+
+
+@dataclass
+class Entry:
+    """One student's entry in the submissions folder, as read (never executed) by the batch."""
+
+    student: str  # the id: the entry's name without .zip
+    name: str  # the entry's name as shown (undecodable bytes made visible)
+    kind: str  # folder, zip or other
+    path: Path
+    status: str = STATUS_OK  # graded, or why the entry could not be graded
+    message: str = ""
+    sources: dict[str, bytes] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # per expected file: why it is not graded
+    ignored: list[str] = field(default_factory=list)  # other names in the entry, never read
+
+    @property
+    def slug(self) -> str:
+        """A file name for this student's outputs: the id where it is safe, else a sanitized id plus a hash."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.student).strip(".") or "student"
+        if safe == self.student:
+            return safe
+        digest = hashlib.sha256(os.fsencode(self.path.name)).hexdigest()[:8]
+        return f"{safe[:60]}-{digest}"
+
+    def content_hash(self) -> str:
+        """SHA-256 over what is graded: each expected file's bytes and each file-level problem."""
+        h = hashlib.sha256(self.status.encode())
+        for name in sorted(self.sources):
+            h.update(b"\0file\0" + name.encode() + b"\0" + hashlib.sha256(self.sources[name]).digest())
+        for name in sorted(self.problems):
+            h.update(b"\0problem\0" + name.encode() + b"\0" + self.problems[name].encode())
+        return h.hexdigest()
+
+
+def shown(name: str) -> str:
+    """A file name for messages: bytes that are not UTF-8 appear as \\xNN, control characters too."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+def discover(folder: Path, expected: list[str]) -> list[Entry]:
+    """Every student entry of folder, sorted by id, each read or given a status saying why not."""
+    entries: list[Entry] = []
+    for item in sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name)):
+        if item.name.startswith("."):
+            continue  # .DS_Store, .git and the like are not students
+        name = shown(item.name)
+        path = Path(item.path)
+        if item.is_symlink():
+            entries.append(Entry(_stem(name), name, "other", path, "unreadable",
+                                 "the entry is a symbolic link; links are not followed"))
+            continue
+        mode = item.stat(follow_symlinks=False).st_mode
+        if stat.S_ISDIR(mode):
+            entry = Entry(name, name, "folder", path)
+            _read_folder(entry, expected)
+        elif stat.S_ISREG(mode) and item.name.lower().endswith(".zip"):
+            entry = Entry(_stem(name), name, "zip", path)
+            _read_zip(entry, expected)
+        else:
+            entry = Entry(_stem(name), name, "other", path, "unsupported",
+                          "not a folder or a .zip of the exercise files")
+        if name != item.name:
+            entry.message = (entry.message + " " if entry.message else "") + \
+                f"the entry's name is not valid UTF-8 (shown as {name})"
+        entries.append(entry)
+    by_id: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.student, []).append(entry)
+    for same in by_id.values():
+        if len(same) > 1:  # which one is the student's work cannot be known: grade neither
+            names = ", ".join(e.name for e in same)
+            for entry in same:
+                entry.status, entry.message = "duplicate", f"two entries map to student {entry.student}: {names}"
+                entry.sources.clear()
+    for entry in entries:
+        if entry.status == STATUS_OK and not entry.sources:
+            entry.status = "empty"
+            entry.message = entry.message or f"none of the exercise files ({', '.join(expected)}) is in the entry"
+    return sorted(entries, key=lambda e: (e.student, e.name))
+
+
+def _stem(name: str) -> str:
+    return name[:-4] if name.lower().endswith(".zip") else name
+
+
+def _read_folder(entry: Entry, expected: list[str]) -> None:
+    for name in expected:
+        path = entry.path / name
+        if path.is_symlink():
+            entry.problems[name] = f"{name} is a symbolic link; links are not followed"
+        elif not path.is_file():
+            entry.problems[name] = f"{name} is missing from the submission"
+        elif path.stat().st_size > MAX_FILE_BYTES:
+            entry.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+        else:
+            _accept(entry, name, path.read_bytes())
+    entry.ignored = sorted(shown(p.name) for p in entry.path.iterdir() if p.name not in expected)
+
+
+def _read_zip(entry: Entry, expected: list[str]) -> None:
+    """Take the expected files from the zip's root, or from its one top folder; extract nothing."""
+    if entry.path.stat().st_size > MAX_ENTRY_BYTES:
+        entry.status, entry.message = "unreadable", f"the zip is larger than {MAX_ENTRY_BYTES >> 20} MiB"
+        return
+    try:
+        with zipfile.ZipFile(entry.path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            unsafe = [m.filename for m in members if _unsafe(m.filename)]
+            safe = [m for m in members if not _unsafe(m.filename) and "__MACOSX" not in m.filename]
+            tops = {PurePosixPath(m.filename).parts[0] for m in safe if len(PurePosixPath(m.filename).parts) > 1}
+            roots = {m.filename for m in safe if len(PurePosixPath(m.filename).parts) == 1}
+            prefix = f"{tops.pop()}/" if len(tops) == 1 and not roots & set(expected) else ""
+            wanted = {prefix + name: name for name in expected}
+            found = {}
+            for member in safe:
+                name = wanted.get(member.filename)
+                if name is None:
+                    entry.ignored.append(shown(member.filename))
+                elif member.file_size > MAX_FILE_BYTES:
+                    entry.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+                else:
+                    with zf.open(member) as f:
+                        data = f.read(MAX_FILE_BYTES + 1)
+                    if len(data) > MAX_FILE_BYTES:
+                        entry.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+                    else:
+                        found[name] = data
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
+        entry.status, entry.message = "unreadable", f"the zip cannot be read ({type(e).__name__}: {shown(str(e))[:120]})"
+        entry.sources.clear()
+        entry.problems.clear()
+        return
+    for name in expected:
+        if name in found:
+            _accept(entry, name, found[name])
+        elif name not in entry.problems:
+            entry.problems[name] = f"{name} is missing from the zip"
+    if unsafe:
+        entry.message = f"ignored {len(unsafe)} zip member(s) with absolute or '..' paths: " + \
+            ", ".join(shown(n) for n in unsafe[:3])
+    entry.ignored.sort()
+
+
+def _unsafe(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name) is not None
+
+
+def _accept(entry: Entry, name: str, data: bytes) -> None:
+    if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
+        entry.problems[name] = f"{name} holds a Jupyter notebook (JSON), not Python code"
+    else:
+        entry.sources[name] = data
+
+
+def grader_version(roots: list[Path]) -> str:
+    """The package version plus a hash of every file that decides a score (grader, references, engine)."""
+    h = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{course.__version__}+{h.hexdigest()[:12]}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path so that a reader (or a rerun after a crash) sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_result(out: Path, entry: Entry) -> dict | None:
+    path = out / "students" / f"{entry.slug}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def key_of(entry: Entry, version: str, seed: int) -> dict:
+    return {"content": entry.content_hash(), "grader": version, "seed": seed}
+
+
+def ungraded_result(entry: Entry, key: dict, tasks: dict) -> dict:
+    """The result of an entry that could not be graded at all: every task 0, the status says why."""
+    task_rows = {tid: {"earned": 0.0, "possible": float(t.points), "title": t.title} for tid, t in tasks.items()}
+    possible = sum(t["possible"] for t in task_rows.values())
+    return {"student": entry.student, "entry": entry.name, "status": entry.status, "message": entry.message,
+            "key": key, "grade": {"earned": 0.0, "possible": possible, "percent": 0.0, "tasks": task_rows,
+                                  "seed": key["seed"], "submission": submission_info(entry)},
+            "tests": []}
+
+
+def submission_info(entry: Entry) -> dict:
+    return {"entry": entry.name, "kind": entry.kind,
+            "files": {n: hashlib.sha256(d).hexdigest() for n, d in sorted(entry.sources.items())},
+            "problems": dict(entry.problems), "ignored": entry.ignored[:50]}
+
+
+def gradebook_csv(results: list[dict], tasks: dict) -> str:
+    """One row per student: points per task, total, percent, status, and how many integrity flags."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student", *tasks, "total", "possible", "percent", "status", "integrity_flags", "message"])
+    for r in results:
+        grade = r["grade"]
+        flags = sum(len(v) for v in grade.get("integrity", {}).values())
+        writer.writerow([r["student"], *(f"{grade['tasks'].get(t, {}).get('earned', 0.0):g}" for t in tasks),
+                         f"{grade['earned']:g}", f"{grade['possible']:g}", f"{grade['percent']:.2f}",
+                         r["status"], flags, r.get("message", "")])
+    return buf.getvalue()
+
+
+def feedback_markdown(result: dict, tasks: dict) -> str:
+    """What a student reads: the total, a table per task, and the feedback of every test that failed."""
+    grade = result["grade"]
+    lines = [f"# Feedback for {result['student']}", "",
+             f"**{grade['earned']:g} / {grade['possible']:g} points ({grade['percent']:.1f}%)**", ""]
+    if result["status"] != STATUS_OK:
+        lines += [f"Your entry was not graded: {result['message']}", ""]
+    elif result.get("message"):
+        lines += [f"Note: {result['message']}", ""]
+    for problem in grade.get("submission", {}).get("problems", {}).values():
+        lines.append(f"- {problem}")
+    if grade.get("submission", {}).get("problems"):
+        lines.append("")
+    lines += ["| Task | What | Points |", "|---|---|---|"]
+    for tid, row in grade["tasks"].items():
+        what = tasks[tid].function if tid in tasks else row.get("title", "")
+        mark = "" if row["earned"] == row["possible"] else " ✗"
+        lines.append(f"| {tid} | `{what}` | {row['earned']:g} / {row['possible']:g}{mark} |")
+    failed = [t for t in result.get("tests", []) if t["outcome"] != "passed"]
+    if failed:
+        lines += ["", "## What to fix", ""]
+        for test in failed:
+            text = test.get("feedback") or f"Task {test['task']}: {test['outcome']}"
+            lines += ["```text", text.replace("```", "'''"), "```", ""]
+    lines += ["", f"Graded with seed {grade['seed']} by grader {result['key']['grader']}."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def gradescope_results(result: dict) -> dict:
+    """Gradescope's results.json: a score and one entry per test (name, number, score, max_score, status,
+    output, visibility)."""
+    tests = []
+    for i, test in enumerate(result.get("tests", []), 1):
+        tests.append({"name": test["name"], "number": f"{test['task']}.{i}", "score": test["earned"],
+                      "max_score": test["points"], "status": "passed" if test["outcome"] == "passed" else "failed",
+                      "output": test.get("feedback", ""), "visibility": "visible"})
+    out = {"score": result["grade"]["earned"], "output": result.get("message", "") or f"status: {result['status']}",
+           "visibility": "visible", "tests": tests}
+    return out
+
+
+def prairielearn_results(result: dict) -> dict:
+    """PrairieLearn's external grading results.json: score as a fraction, gradable, tests with points."""
+    grade = result["grade"]
+    out = {"gradable": result["status"] in (STATUS_OK, "empty"),
+           "score": round(grade["earned"] / grade["possible"], 6) if grade["possible"] else 0.0,
+           "message": result.get("message", ""),
+           "tests": [{"name": t["name"], "points": t["earned"], "max_points": t["points"],
+                      "message": t.get("feedback", "")} for t in result.get("tests", [])]}
+    if not out["gradable"]:
+        out["format_errors"] = [result.get("message") or result["status"]]
+    return out
+
+
+def classroom_results(result: dict) -> dict:
+    """The result a GitHub Classroom grading step reports (version, status, max_score, tests)."""
+    tests = [{"name": t["name"], "status": "pass" if t["outcome"] == "passed" else "fail",
+              "score": t["earned"], "message": t.get("feedback", ""), "test_code": "", "filename": "",
+              "line_no": 0, "duration": 0} for t in result.get("tests", [])]
+    grade = result["grade"]
+    status = "pass" if grade["earned"] == grade["possible"] else ("error" if result["status"] != STATUS_OK else "fail")
+    return {"version": 1, "status": status, "max_score": grade["possible"], "tests": tests}
+
+
+EXPORTERS = {"gradescope": gradescope_results, "prairielearn": prairielearn_results, "classroom": classroom_results}
+
+
+def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
+    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk."""
+    results = []
+    for entry in entries:
+        result = load_result(out, entry)
+        if result is None:
+            continue
+        results.append(result)
+        write_atomic(out / "feedback" / f"{entry.slug}.md", feedback_markdown(result, tasks))
+        for platform, export in EXPORTERS.items():
+            write_atomic(out / "exports" / platform / f"{entry.slug}.json", json.dumps(export(result), indent=1) + "\n")
+    write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
+    return results
+
+
+class Batch:
+    """A class being graded: its entries, where results go, the seed and grader version they are keyed by."""
+
+    def __init__(self, grading, folder: Path, out: Path) -> None:
+        import pytest
+
+        if not folder.is_dir():
+            raise pytest.UsageError(f"--submissions {folder}: no such folder")
+        self.grading = grading
+        self.folder, self.out = folder.resolve(), out.resolve()
+        if self.out == self.folder or self.out.is_relative_to(self.folder):
+            raise pytest.UsageError(f"--out {out} is inside the submissions folder; put the results elsewhere")
+        if self.out.exists() and not self.out.is_dir():
+            raise pytest.UsageError(f"--out {out} exists and is not a folder")
+        self.entries: list[Entry] = []
+        self.version = ""
+
+    def stored_seed(self) -> int | None:
+        """The seed of an earlier run into the same OUT: a rerun keeps it, so results stay comparable."""
+        try:
+            seed = json.loads((self.out / "batch.json").read_text(encoding="utf-8"))["seed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return seed if type(seed) is int else None
+
+    def prepare(self, roots: list[Path]) -> None:
+        """Read every entry, fix the grader version, record the run's seed in OUT/batch.json."""
+        self.entries = discover(self.folder, self.grading.files)
+        self.version = grader_version(roots)
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.out / "batch.json", json.dumps(
+            {"seed": self.grading.seed, "grader": self.version, "submissions": str(self.folder)}, indent=1) + "\n")
+
+    def pending(self) -> list[tuple[Entry, dict]]:
+        """Entries whose stored result is missing or was graded under another key, with the key to grade under."""
+        todo = []
+        for entry in self.entries:
+            key = key_of(entry, self.version, self.grading.seed)
+            stored = load_result(self.out, entry)
+            if stored is None or stored.get("key") != key or stored.get("student") != entry.student:
+                todo.append((entry, key))
+        return todo
+
+    def save(self, result: dict, entry: Entry) -> None:
+        write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result, indent=1) + "\n")
+
+    def finish(self) -> list[dict]:
+        return write_outputs(self.out, self.entries, self.grading.tasks)
+
+
+class Progress:
+    """A progress bar with count and ETA on a terminal (tqdm), one plain line per student elsewhere.
+    Writes around pytest's output capture, to the real stderr."""
+
+    def __init__(self, config, total: int, done: int) -> None:
+        self.capman = config.pluginmanager.getplugin("capturemanager")
+        self.total, self.done, self.bar = total, done, None
+        with self._terminal():
+            self.tty = sys.__stderr__ is not None and sys.__stderr__.isatty()
+            if self.tty:
+                from tqdm import tqdm
+
+                tqdm.monitor_interval = 0  # no refresh thread: it would write while output is captured
+                self.bar = tqdm(total=total, initial=done, unit="student", file=sys.__stderr__, dynamic_ncols=True)
+            elif sys.__stderr__ is not None:
+                print(f"grading {total - done} of {total} entries ({done} unchanged since the last run)",
+                      file=sys.__stderr__, flush=True)
+
+    def _terminal(self):
+        return self.capman.global_and_fixture_disabled() if self.capman else contextlib.nullcontext()
+
+    def update(self, student: str, result: dict) -> None:
+        self.done += 1
+        grade = result["grade"]
+        with self._terminal():
+            if self.bar is not None:
+                self.bar.set_postfix_str(f"{student[:20]} {grade['earned']:g}/{grade['possible']:g}", refresh=False)
+                self.bar.update(1)
+            elif sys.__stderr__ is not None:
+                print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {shown(student)[:30]:<30} "
+                      f"{grade['earned']:>5g} / {grade['possible']:g}  {result['status']}", file=sys.__stderr__, flush=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            with self._terminal():
+                self.bar.close()
+
+
+def summary_lines(results: list[dict], batch: Batch) -> list[str]:
+    """The gradebook in short, for the terminal: one line per student, then the totals and where files went."""
+    lines = [f"{'student':<24}{'points':>12}{'percent':>9}  status"]
+    for r in results:
+        g = r["grade"]
+        lines.append(f"{shown(r['student'])[:23]:<24}{g['earned']:>6g} / {g['possible']:<3g}{g['percent']:>8.1f}%  "
+                     f"{r['status']}{': ' + r['message'] if r.get('message') else ''}"[:160])
+    graded = [r for r in results if r["status"] == STATUS_OK]
+    if graded:
+        mean = sum(r["grade"]["percent"] for r in graded) / len(graded)
+        lines.append(f"{len(results)} entries, {len(graded)} graded, mean {mean:.1f}%")
+    else:
+        lines.append(f"{len(results)} entries, none graded")
+    lines.append(f"gradebook: {batch.out / 'gradebook.csv'}; per student: {batch.out / 'students'}, "
+                 f"{batch.out / 'feedback'}, {batch.out / 'exports'}")
+    return lines

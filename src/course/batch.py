@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -383,6 +384,21 @@ class Batch:
                 todo.append((entry, key))
         return todo
 
+    def reset_claims(self) -> None:
+        self.clear_claims()
+        (self.out / ".claims").mkdir(parents=True)
+
+    def clear_claims(self) -> None:
+        shutil.rmtree(self.out / ".claims", ignore_errors=True)
+
+    def claim(self, entry: Entry) -> bool:
+        """Whether this judge process takes the entry: the first to create its claim file does."""
+        try:
+            os.close(os.open(self.out / ".claims" / entry.slug, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            return False
+
     def save(self, result: dict, entry: Entry) -> None:
         write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result, indent=1) + "\n")
 
@@ -447,3 +463,44 @@ def summary_lines(results: list[dict], batch: Batch) -> list[str]:
     lines.append(f"gradebook: {batch.out / 'gradebook.csv'}; per student: {batch.out / 'students'}, "
                  f"{batch.out / 'feedback'}, {batch.out / 'exports'}")
     return lines
+
+
+class Helper:
+    """The main judge's view of the helper judge: its pid and the pipe on which it reports each student
+    it finished (one JSON line: id, earned, possible, status). Both claim students through Batch.claim."""
+
+    def __init__(self, batch: Batch, pid: int | None, fd: int | None) -> None:
+        self.batch, self.pid, self.fd, self.buffer = batch, pid, fd, b""
+
+    @classmethod
+    def claiming(cls, batch: Batch) -> Helper:
+        """What the helper itself holds: claims only, nobody to report to through this object."""
+        return cls(batch, None, None)
+
+    def poll(self, bar: Progress | None, block: bool = False) -> None:
+        """Count the students the helper reported as done (without waiting, unless block)."""
+        if self.fd is None:
+            return
+        os.set_blocking(self.fd, block)
+        try:
+            while chunk := os.read(self.fd, 1 << 16):
+                self.buffer += chunk
+                if not block:
+                    break
+        except BlockingIOError:
+            pass
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            try:
+                student, earned, possible, status = json.loads(line)
+            except (ValueError, TypeError):
+                continue
+            if bar is not None:
+                bar.update(student, {"grade": {"earned": earned, "possible": possible}, "status": status})
+
+    def finish(self, bar: Progress | None) -> None:
+        """Wait for the helper to finish its claims and exit."""
+        self.poll(bar, block=True)
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        self.batch.clear_claims()

@@ -11,6 +11,7 @@ pytest-json-report's report.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -170,6 +171,7 @@ class Grading:
         self.not_collected: list[str] = []
         self._references: dict[str, tuple[str, bytes]] = {}
         self.reference_cache: dict[tuple, bytes] = {}
+        self.report_to: int | None = None  # in a batch's helper judge: the pipe to the main one
 
     def refuse_submitted_plugins(self) -> None:
         """Stop if pytest loaded a plugin or conftest.py from the submission folder: that code would have
@@ -290,27 +292,73 @@ class Grading:
         roots = [p for p in (self.solutions, Path(__file__).parent, Path(str(self.config.rootpath)) / "grader") if p]
         self.batch.prepare(roots)
         todo = self.batch.pending()
-        items = session.items
         with batch.Progress(self.config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
-            for entry, key in todo:
-                if entry.status != batch.STATUS_OK:
-                    result = batch.ungraded_result(entry, key, self.tasks)
-                else:
-                    self.begin(Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path)
-                    try:
-                        for i, item in enumerate(items):
-                            for report in runtestprotocol(item, nextitem=items[i + 1] if i + 1 < len(items) else None,
-                                                          log=False):
-                                self.pytest_runtest_logreport(report)
-                    finally:
-                        if self.session is not None:
-                            self.session.close()
-                            self.session = None
-                    result = self.student_result(entry, key)
-                self.batch.save(result, entry)
-                bar.update(entry.student, result)
+            helper = self._fork_helper(todo, session.items) if len(todo) >= 4 and (os.cpu_count() or 1) > 1 else None
+            self._grade_entries(todo, session.items, bar, helper)
+            if helper is not None:
+                helper.finish(bar)
+                self._grade_entries(self.batch.pending(), session.items, bar, None)  # anything it left undone
         self.batch_results = self.batch.finish()
         return True
+
+    def _grade_entries(self, todo: list, items: list[pytest.Item], bar: Any, helper: Any) -> None:
+        """Grade each entry this process claims (all of them when no helper process shares the work)."""
+        from _pytest.runner import runtestprotocol
+
+        from course import batch
+
+        for entry, key in todo:
+            if helper is not None:
+                helper.poll(bar)
+                if not self.batch.claim(entry):
+                    continue
+            if entry.status != batch.STATUS_OK:
+                result = batch.ungraded_result(entry, key, self.tasks)
+            else:
+                self.begin(Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path)
+                try:
+                    for i, item in enumerate(items):
+                        nextitem = items[i + 1] if i + 1 < len(items) else None
+                        for report in runtestprotocol(item, nextitem=nextitem, log=False):
+                            self.pytest_runtest_logreport(report)
+                finally:
+                    if self.session is not None:
+                        self.session.close()
+                        self.session = None
+                result = self.student_result(entry, key)
+            self.batch.save(result, entry)
+            if bar is not None:
+                bar.update(entry.student, result)
+            if self.report_to is not None:
+                os.write(self.report_to, (json.dumps([entry.student, result["grade"]["earned"],
+                                                      result["grade"]["possible"], result["status"]]) + "\n").encode())
+
+    def _fork_helper(self, todo: list, items: list[pytest.Item]) -> Any:
+        """Fork a second judge process (torch is already imported: nothing is paid twice) that claims
+        students from the same list through its own handle on the zygote; it reports each one done."""
+        from course.batch import Helper
+
+        twin = self.start_worker().split()
+        self.batch.reset_claims()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper judge
+            code = 0
+            try:
+                os.close(read_end)
+                self._zygote.forget()
+                self._zygote, self.report_to = twin, write_end
+                worker_module = __import__("course.worker", fromlist=["_shared"])
+                worker_module._shared = twin
+                helper_claims = Helper.claiming(self.batch)
+                self._grade_entries(todo, items, None, helper_claims)
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        twin.forget()
+        return Helper(self.batch, pid, read_end)
 
     def begin(self, submission: Submission, path: Path) -> None:
         """Start grading the next student of a batch: nothing of the previous one is kept."""
@@ -494,8 +542,8 @@ class Judge:
         def wait() -> Any:
             try:
                 result = pending()
-            except worker.WorkerFailure:
-                raise Mismatch("the worker process was killed while running this call", None) from None
+            except worker.WorkerFailure as e:
+                raise Mismatch(f"the worker process was killed while running this call ({e})"[:600], None) from None
             lines = printable(result.output).strip().splitlines()[-5:]
             self.printed = ("  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in lines)
                             if lines else "")

@@ -99,6 +99,7 @@ class Zygote:
         )
         theirs.close()
         self.ready: dict | None = None
+        self.owner = os.getpid()
         self.calls = 0
         self._replies: list[str] = []  # kinds of the replies the zygote still owes, in order
         self._spares: list[Child] = []
@@ -123,6 +124,8 @@ class Zygote:
         kind = self._replies.pop(0)
         if kind == "F" and message[:1] == b"F" and len(fds) == 3:
             self._spares.append(Child(struct.unpack("<q", message[1:9])[0], *fds))
+        elif kind == "S" and message[:1] == b"S" and len(fds) == 1:
+            self._split = fds[0]
         elif kind == "W" and message[:1] == b"W":
             pid, code = struct.unpack("<qq", message[1:17])
             self._statuses[pid] = code
@@ -175,6 +178,29 @@ class Zygote:
             return result[0]
 
         return wait
+
+    def split(self) -> Zygote:
+        """A second handle on this zygote, with its own control socket and spares, for a judge process
+        forked from this one (each process then talks to the zygote only through its own handle)."""
+        self.wait_ready()
+        self._send(b"S", "S")
+        self._split = -1
+        while self._split < 0:
+            self._take_reply(time.monotonic() + STARTUP_SECONDS)
+        twin = object.__new__(Zygote)
+        twin.__dict__.update(self.__dict__)
+        twin.sock = socket.socket(fileno=self._split)
+        twin.calls, twin._replies, twin._spares, twin._statuses = 0, [], [], {}
+        for _ in range(SPARES):
+            twin._send(b"F", "F")
+        return twin
+
+    def forget(self) -> None:
+        """In a forked judge: close this process's copies of a handle that belongs to the other process."""
+        for child in self._spares:
+            child.close()
+        self._spares.clear()
+        self.sock.close()
 
     def take_child(self) -> Child:
         """A spare child, waiting for its first request; the zygote forks the next one meanwhile."""
@@ -284,6 +310,12 @@ class Zygote:
         return self._statuses.pop(pid)
 
     def alive(self) -> bool:
+        if os.getpid() != self.owner:  # a judge forked off with split(): the zygote is not its child
+            try:
+                os.kill(self.proc.pid, 0)
+                return True
+            except ProcessLookupError:
+                return False
         return self.proc.poll() is None
 
     def close(self) -> None:

@@ -162,6 +162,7 @@ class ForkServer:
     def __init__(self, control: socket.socket, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None,
                  scratch: str | None) -> None:
         self.control = control
+        self.controls = [control]  # the judge's socket, and one more per judge process it split off
         self.scratch = scratch
         self.policy = policy
         self.cgroup = cgroup
@@ -177,7 +178,8 @@ class ForkServer:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
-                self.control.close()
+                for control in self.controls:
+                    control.close()
                 for fd in (request_w, result_r, output_r):
                     os.close(fd)
                 _child(request_r, result_w, output_w, workdir, self.policy, self.cgroup)
@@ -216,19 +218,41 @@ class ForkServer:
         code = os.waitstatus_to_exitcode(self.statuses.pop(pid)) if pid in self.statuses else 0
         self.control.send(b"W" + struct.pack("<qq", pid, code))
 
+    def split(self) -> None:
+        """Open one more control socket for a second judge process and hand the judge its end."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        socket.send_fds(self.control, [b"S"], [theirs.fileno()])
+        theirs.close()
+        self.controls.append(mine)
+
     def serve(self) -> None:
-        """Answer commands until the judge hangs up; then kill and reap every child left."""
+        """Answer commands until every judge has hung up; then kill and reap every child left."""
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        for control in self.controls:
+            sel.register(control, selectors.EVENT_READ)
         try:
-            while True:
-                message = self.control.recv(64)
-                self.reap()
-                if not message:
-                    break
-                if message == b"F":
-                    self.fork()
-                elif message[:1] == b"W" and len(message) == 9:
-                    self.status(struct.unpack("<q", message[1:])[0])
-        except OSError:  # the judge went away mid-answer
+            while self.controls:
+                for key, _ in sel.select():
+                    self.control = key.fileobj
+                    try:
+                        message = self.control.recv(64)
+                    except ConnectionResetError:  # that judge left with replies unread: a hang-up too
+                        message = b""
+                    self.reap()
+                    if not message:
+                        sel.unregister(self.control)
+                        self.controls.remove(self.control)
+                        self.control.close()
+                    elif message == b"F":
+                        self.fork()
+                    elif message[:1] == b"W" and len(message) == 9:
+                        self.status(struct.unpack("<q", message[1:])[0])
+                    elif message == b"S":
+                        self.split()
+                        sel.register(self.controls[-1], selectors.EVENT_READ)
+        except OSError:  # a judge went away mid-answer
             pass
         finally:
             for pid in list(self.workdirs):

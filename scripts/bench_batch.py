@@ -1,0 +1,135 @@
+"""Speed and memory of grading a class, measured in one run.
+
+    python scripts/bench_batch.py [--students 200] [--loop-sample 5]
+
+Builds a class of N students from the sample class (each copy made unique by a comment line, so
+no two submissions hash alike), then prints:
+1. `pytest grader --submissions` on all N, against a loop running `pytest grader --submission X`
+   once per student (timed on a sample, scaled to N): the ratio (target: at least 20x);
+2. seconds per submission against nbgrader's autograde: measured when nbgrader is installed,
+   otherwise against the figure quoted in the batch issue (about 4 s per torch notebook);
+3. peak memory of the whole batch (judge, zygote and workers: the sum of their proportional set
+   sizes, sampled every 50 ms) for N = 50 and N = N (target: under 1 GiB, flat in N).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "class"
+QUOTED_NBGRADER_SECONDS = 4.0  # per torch notebook, from the batch issue
+
+
+def make_class(target: Path, n: int) -> list[Path]:
+    """N entries cycling through the sample class's folders, each with its own comment line."""
+    sources = sorted(p for p in SAMPLE.iterdir() if p.is_dir())
+    target.mkdir(parents=True)
+    entries = []
+    for i in range(n):
+        src = sources[i % len(sources)]
+        dst = target / f"s{i:04d}-{src.name}"
+        shutil.copytree(src, dst)
+        for path in sorted(dst.glob("*.py"))[:1]:
+            path.write_bytes(path.read_bytes() + f"\n# submission {i}\n".encode())
+        entries.append(dst)
+    return entries
+
+
+def tree_pss(root_pid: int) -> int:
+    """Sum of the proportional set size of a process and all its descendants, in bytes."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
+def run_batch(folder: Path, out: Path) -> tuple[float, int]:
+    """Wall seconds and peak memory of one batch run."""
+    cmd = [sys.executable, "-m", "pytest", "grader", "--submissions", str(folder), "--out", str(out), "-q"]
+    peak, done = [0], threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], tree_pss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = proc.wait()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if code != 0:
+        raise SystemExit(f"batch run failed with exit code {code}")
+    return seconds, peak[0]
+
+
+def loop_seconds(entries: list[Path]) -> float:
+    """Mean wall seconds of one `pytest grader --submission X` run."""
+    times = []
+    for entry in entries:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "grader", "--submission", str(entry), "-q"],
+                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return sum(times) / len(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--loop-sample", type=int, default=5)
+    args = parser.parse_args()
+    n = args.students
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
+        tmp = Path(tmp)
+        entries = make_class(tmp / "class", n)
+        small = tmp / "small"
+        small.mkdir()
+        for entry in entries[:50]:
+            shutil.copytree(entry, small / entry.name)
+        run_batch(small, tmp / "warm")  # file cache
+        seconds_50, peak_50 = run_batch(small, tmp / "out50")
+        seconds, peak = run_batch(tmp / "class", tmp / "out")
+        per_loop = loop_seconds(entries[: args.loop_sample])
+    loop_total = per_loop * n
+    print(f"batch of {n}: {seconds:.2f} s ({seconds / n * 1000:.0f} ms a submission)")
+    print(f"loop of `pytest grader --submission X`: {per_loop:.2f} s each over {args.loop_sample}, "
+          f"{loop_total:.0f} s for {n}")
+    print(f"speed-up over the loop: {loop_total / seconds:.1f}x (target >= 20x)")
+    try:
+        import nbgrader  # noqa: F401
+        print("nbgrader is installed, but no notebook release exists yet to autograde: compared with the quoted figure")
+    except ImportError:
+        print("nbgrader is not installed here: compared with the issue's quoted figure")
+    print(f"per submission against nbgrader autograde (~{QUOTED_NBGRADER_SECONDS:g} s a torch notebook): "
+          f"{QUOTED_NBGRADER_SECONDS / (seconds / n):.0f}x (target >= 100x)")
+    print(f"peak memory of the whole batch: {peak_50 / 2**20:.0f} MiB for N=50 ({seconds_50:.1f} s), "
+          f"{peak / 2**20:.0f} MiB for N={n} (target < 1024 MiB, flat in N)")
+
+
+if __name__ == "__main__":
+    main()

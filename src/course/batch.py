@@ -202,15 +202,17 @@ def grader_version(roots: list[Path]) -> str:
     return f"{course.__version__}+{h.hexdigest()[:12]}"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path so that a reader (or a rerun after a crash) sees the old file or the new one."""
+def write_atomic(path: Path, text: str, sync: bool = False) -> None:
+    """Write text to path so that a reader (or a rerun after a killed run) sees the old file or the new
+    one; sync also survives a power cut (for results, not for files rebuilt from them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -400,7 +402,7 @@ class Batch:
             return False
 
     def save(self, result: dict, entry: Entry) -> None:
-        write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result, indent=1) + "\n")
+        write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result, indent=1) + "\n", sync=True)
 
     def finish(self) -> list[dict]:
         return write_outputs(self.out, self.entries, self.grading.tasks)

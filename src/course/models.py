@@ -10,6 +10,10 @@ from typing import Iterable
 import torch
 from torch import nn
 
+# Taken at import, in the zygote before any submission runs: a submission that reassigns
+# torch.is_grad_enabled in its own process does not change what the probes observe through this.
+_grad_enabled = torch._C.is_grad_enabled
+
 
 def mlp(sizes: list[int], batchnorm: bool = False, frozen: Iterable[int] = ()) -> nn.Sequential:
     """Linear layers of the given widths with ReLU (and optional BatchNorm1d) between them.
@@ -79,5 +83,5 @@ class SpySGD:
 def record_modes(model: nn.Module) -> list[tuple[bool, bool]]:
     """Attach a hook logging (model.training, torch.is_grad_enabled()) at every forward call."""
     log: list[tuple[bool, bool]] = []
-    model.register_forward_pre_hook(lambda module, args: log.append((module.training, torch.is_grad_enabled())))
+    model.register_forward_pre_hook(lambda module, args: log.append((module.training, _grad_enabled())))
     return log

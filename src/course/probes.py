@@ -18,7 +18,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.models import SpySGD, mlp, plain_state, record_modes
+from course.models import SpySGD, _grad_enabled, mlp, plain_state, record_modes
+
+# The probes' own observations use these originals, taken before any submission runs; a submission
+# that patches torch.equal or Tensor.clone in its process then fools only itself. (It can still rewrite
+# the probes themselves: what is observed inside its process is trusted only that far; see README.)
+_equal, _clone = torch.equal, torch.Tensor.clone
 
 PROBES: dict[str, Callable[..., Any]] = {}
 
@@ -185,9 +190,9 @@ def _simple_nn_with(mod, args: list, state: dict[str, torch.Tensor]) -> nn.Modul
 def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor) -> dict:
     """Run SimpleNN.forward with known weights; report the output and whether x was changed."""
     model = _simple_nn_with(mod, args, state)
-    before = x.clone()
+    before = _clone(x)
     out = model(x)
-    return {"out": out, "input_unchanged": torch.equal(x, before)}
+    return {"out": out, "input_unchanged": _equal(x, before)}
 
 
 LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
@@ -288,7 +293,7 @@ def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int) -> dic
     result = mod.evaluate(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss())
     return {
         "result": result,
-        "grad_enabled_after": torch.is_grad_enabled(),
+        "grad_enabled_after": _grad_enabled(),
         "state": plain_state(model),
         "training": [m[0] for m in modes],
         "grad_enabled": [m[1] for m in modes],

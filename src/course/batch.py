@@ -53,16 +53,18 @@ class Entry:
 
     @property
     def slug(self) -> str:
-        """A file name for this student's outputs: the id where it is safe, else a sanitized id plus a hash."""
+        """A file name for this entry's outputs: the id where it is safe and short, else a sanitized id
+        plus a hash of the entry's name (which also keeps two entries for one id apart)."""
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.student).strip(".") or "student"
-        if safe == self.student:
+        if safe == self.student and len(safe) <= 100 and self.status != "duplicate":
             return safe
         digest = hashlib.sha256(os.fsencode(self.path.name)).hexdigest()[:8]
         return f"{safe[:60]}-{digest}"
 
     def content_hash(self) -> str:
-        """SHA-256 over what is graded: each expected file's bytes and each file-level problem."""
-        h = hashlib.sha256(self.status.encode())
+        """SHA-256 over everything a result depends on: status, message, kind, each expected file's bytes,
+        each file-level problem and the ignored names."""
+        h = hashlib.sha256("\0".join([self.status, self.message, self.kind, *self.ignored]).encode())
         for name in sorted(self.sources):
             h.update(b"\0file\0" + name.encode() + b"\0" + hashlib.sha256(self.sources[name]).digest())
         for name in sorted(self.problems):
@@ -109,12 +111,16 @@ def discover(folder: Path, expected: list[str]) -> list[Entry]:
         if len(same) > 1:  # which one is the student's work cannot be known: grade neither
             names = ", ".join(e.name for e in same)
             for entry in same:
-                entry.status, entry.message = "duplicate", f"two entries map to student {entry.student}: {names}"
+                entry.status, entry.message = "duplicate", f"{len(same)} entries map to student {entry.student}: {names}"
                 entry.sources.clear()
+                entry.problems.clear()
     for entry in entries:
         if entry.status == STATUS_OK and not entry.sources:
             entry.status = "empty"
-            entry.message = entry.message or f"none of the exercise files ({', '.join(expected)}) is in the entry"
+            refused = [p for p in entry.problems.values() if "is missing" not in p]
+            reason = ("no exercise file could be graded: " + "; ".join(refused) if refused
+                      else f"none of the exercise files ({', '.join(expected)}) is in the entry")
+            entry.message = f"{entry.message} {reason}" if entry.message else reason
     return sorted(entries, key=lambda e: (e.student, e.name))
 
 
@@ -164,7 +170,8 @@ def _read_zip(entry: Entry, expected: list[str]) -> None:
                         entry.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
                     else:
                         found[name] = data
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
+            RuntimeError) as e:  # RuntimeError: an encrypted member
         entry.status, entry.message = "unreadable", f"the zip cannot be read ({type(e).__name__}: {shown(str(e))[:120]})"
         entry.sources.clear()
         entry.problems.clear()
@@ -370,6 +377,7 @@ class Batch:
 
     def prepare(self, roots: list[Path]) -> None:
         """Read every entry, fix the grader version, record the run's seed in OUT/batch.json."""
+        self.clear_claims()  # left by a run that was killed
         self.entries = discover(self.folder, self.grading.files)
         self.version = grader_version(roots)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -405,6 +413,7 @@ class Batch:
         write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result, indent=1) + "\n", sync=True)
 
     def finish(self) -> list[dict]:
+        self.clear_claims()
         return write_outputs(self.out, self.entries, self.grading.tasks)
 
 

@@ -162,8 +162,8 @@ class Grading:
                 raise pytest.UsageError(f"--submission {folder}: no such folder")
             self.path = path.resolve()
             self.submission = Submission.read(self.path, self.files or sorted(p.name for p in self.path.glob("*.py")))
-        if self.batch and seed is None:
-            self.seed = self.batch.stored_seed() or self.seed
+        if self.batch and seed is None and self.batch.stored_seed() is not None:
+            self.seed = self.batch.stored_seed()
         self.titles: dict[str, str] = {}
         self.manifest: dict[str, tuple[str, float]] = {}
         self.outcomes: dict[str, str] = {}

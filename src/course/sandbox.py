@@ -27,6 +27,7 @@ import os
 import signal
 import site
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,6 +239,24 @@ class Cgroup:
             swap.write_text(str(memory_bytes))
         (self.dirs[1] / "pids.max").write_text(str(pids))
         self.procs = [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
+        self.name = name
+        self.parents = [os.open(d.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) for d in self.dirs]
+
+    def remove(self, wait: float = 1.0) -> None:
+        """Remove the folders once every child has left (best effort; works behind a read-only /sys
+        through the descriptors opened before it)."""
+        deadline = time.monotonic() + wait
+        for fd in self.parents:
+            while True:
+                try:
+                    os.rmdir(self.name, dir_fd=fd)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # EBUSY: a process is still leaving
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
 
     def add(self, pid: int) -> None:
         for fd in self.procs:

@@ -150,9 +150,11 @@ class Zygote:
         return self.ready
 
     def log_tail(self) -> str:
-        self.log.flush()
-        with open(self.log.name, "rb") as f:
-            return f.read()[-2000:].decode("utf-8", "replace").strip() or "(no log)"
+        try:  # through the open file: the zygote removes its folder when it exits
+            self.log.seek(0)
+            return self.log.read()[-2000:].decode("utf-8", "replace").strip() or "(no log)"
+        except (OSError, ValueError):
+            return "(no log)"
 
     def call(self, probe: str, module: str, filename: str, source: bytes, args: list, timeout: float) -> CallResult:
         """Run probe on the submitted module in a fresh child; never raises for the submission's faults."""

@@ -306,6 +306,8 @@ def main() -> None:
         except OSError as e:
             policy.cgroup = False
             policy.problems.append(f"cgroup: {e}")
+    home = os.getcwd()  # the judge's folder for this zygote: removed on the way out, even if the judge was killed
+    home_parent = os.open(os.path.dirname(home), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     scratch = sandbox.enter_shared_namespaces(policy)
     trial_dir = tempfile.mkdtemp(prefix="course-trial-", dir=scratch)
     policy = sandbox.self_test(policy, trial_dir)
@@ -316,6 +318,9 @@ def main() -> None:
     ready = {"pid": os.getpid(), "torch": str(torch.__version__), "isolation": policy.describe()}
     control.send(b"R" + json.dumps(ready).encode())
     ForkServer(control, policy, cgroup, scratch).serve()
+    if cgroup is not None:
+        cgroup.remove()
+    shutil.rmtree(os.path.basename(home), dir_fd=home_parent, ignore_errors=True)
     os._exit(0)  # every child is reaped; skip tearing down torch's interpreter state
 
 

@@ -633,3 +633,40 @@ def test_one_student_cannot_change_the_next_ones_score(graded_class, tmp_path):
             [(t["nodeid"], t["outcome"]) for t in without[sid]["tests"]]
     if attacker["grade"]["isolation"]["level"] >= "L2":  # L2 hides home and temp folders behind a read-only view
         assert not list(home.rglob("planted.txt")) and not list(tmp.rglob("planted.txt"))
+
+
+# --- progress -------------------------------------------------------------------------------------------------
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(tmp_path):
+    """On a terminal (a pty 100 columns wide) the batch shows tqdm's bar with count and rate; piped, one line
+    per student."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    subs = make_class(tmp_path / "subs", ["ada", "jon"])
+    main, side = pty.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(command(subs, tmp_path / "out"), cwd=ROOT, env=environment(), stdin=subprocess.DEVNULL,
+                            stdout=side, stderr=side)
+    os.close(side)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 1 << 16)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) == 0
+    text = seen.decode("utf-8", "replace")
+    assert re.search(r"100%\|.*\| 2/2 \[", text), text[-2000:]
+    assert "student/s" in text
+    assert "[1/2]" not in text  # the plain lines are for pipes only
+
+    piped = batch(subs, tmp_path / "out2")
+    assert re.search(r"^\[1/2\] \w+ +\d+ / 41  graded$", piped.stderr, re.MULTILINE), piped
+    assert re.search(r"^\[2/2\] ", piped.stderr, re.MULTILINE), piped

@@ -623,7 +623,9 @@ def test_one_student_cannot_change_the_next_ones_score(graded_class, tmp_path):
     assert [r["student"] for r in gradebook_rows(out)] == ["aaa_attacker", *honest]
     book, alone = gradebook(out), gradebook(graded_class.out)
     attacker = results(out)["aaa_attacker"]
-    assert attacker["grade"]["tasks"]["2.2"]["earned"] == 0  # the attack is live: it broke its own relu
+    # its patches run with every call into sec1_linear.py, but each call starts from a pristine torch: the
+    # calls into its own sec2_forward.py (Task 2.2, relu) are untouched too
+    assert attacker["grade"]["tasks"]["2.2"]["earned"] == 3
     assert int(book["aaa_attacker"]["integrity_flags"]) > 0
     with_attacker, without = results(out), results(graded_class.out)
     for sid in honest:

@@ -32,6 +32,7 @@ import uuid
 from importlib._bootstrap_external import _code_to_timestamp_pyc
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 from conftest import EXERCISES, GRADER, SOLUTIONS, Graded, mutate, submission_from_solutions
@@ -119,6 +120,19 @@ def marked_processes(mark: str) -> list[int]:
         if state not in (b"Z", b"X") and (needle in cmdline or needle in comm):
             found.append(int(entry.name))
     return found
+
+
+def describe(pids: list[int]) -> list[str]:
+    """Each pid with the start of its command line, for a failure message."""
+    described = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().replace(b"\0", b" ").decode(errors="replace")
+            described.append(f"{pid}: {argv[:60]}")
+        except OSError:
+            described.append(str(pid))
+    return described
 
 
 def kill_marked(mark: str) -> None:
@@ -229,14 +243,7 @@ class RedTeam:
             if not pids or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        described = []
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    argv = f.read().replace(b"\0", b" ").decode(errors="replace")
-                described.append(f"{pid}: {argv[:60]}")
-            except OSError:
-                described.append(str(pid))
+        described = describe(pids)
         kill_marked(self.mark)
         return described
 
@@ -396,24 +403,18 @@ MUTATES_INPUT = mutate(S2, "        return self.output(h)  #",
                        "        return out  #")
 
 
-@gap("the probe checks input_unchanged with torch.equal inside the worker, where the submission patched it: "
-     "observations made in the submission's process are forgeable; compare x judge-side (e.g. hand x over "
-     "in a read-only shared mapping the judge inspects) or make such checks advisory")
+PATCHED_EQUAL = "import torch as _rt_torch\n_rt_torch.equal = lambda *args, **kwargs: True\n"
+
+
 def test_patched_torch_equal_hides_a_changed_input(rt):
     """torch.equal patched in the worker makes forward's in-place change of its input invisible (Task 2.2)"""
     honest = rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT)}))
     assert honest.earned("2.2") < TASKS["2.2"].points  # the honest code loses the input_unchanged point
-    attack = with_prelude(MUTATES_INPUT, "import torch as _rt_torch\n_rt_torch.equal = lambda *args, **kwargs: True\n")
+    attack = with_prelude(MUTATES_INPUT, PATCHED_EQUAL)
     rt.verdict(rt.grade(rt.folder({S2: attack})), attacked={"2.2"}, honest=honest)
 
 
-@gap("the trusted probe runs in the submission's process: the submission replaces "
-     "course.probes.PROBES['simple_nn_forward'] and reports input_unchanged=True; only results the judge "
-     "can check against the reference are trustworthy, in-worker observations need a judge-side check")
-def test_probe_replaced_through_sys_modules(rt):
-    """the submission wraps the worker's own probe (found in sys.modules) to forge its observation (Task 2.2)"""
-    honest = rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT)}))
-    prelude = '''\
+PROBE_FORGERY = '''\
     import sys as _rt_sys
     _rt_probes = _rt_sys.modules.get("course.probes")
     if _rt_probes is not None:
@@ -426,27 +427,32 @@ def test_probe_replaced_through_sys_modules(rt):
 
         _rt_probes.PROBES["simple_nn_forward"] = _rt_forged
     '''
-    rt.verdict(rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT, prelude)})), attacked={"2.2"}, honest=honest)
+
+
+def test_probe_replaced_through_sys_modules(rt):
+    """the submission wraps the worker's own probe (found in sys.modules) to forge its observation (Task 2.2)"""
+    honest = rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT)}))
+    rt.verdict(rt.grade(rt.folder({S2: with_prelude(MUTATES_INPUT, PROBE_FORGERY)})), attacked={"2.2"}, honest=honest)
 
 
 # evaluate without torch.no_grad(): honestly, test_no_gradients_no_updates fails
 EVAL_WITHOUT_NO_GRAD = mutate(S4, "    with torch.no_grad():\n", "    if True:  # forgot torch.no_grad()\n")
 
 
-@gap("the probe's forward hook asks torch.is_grad_enabled() inside the worker, where the submission patched "
-     "it to say False: grad mode is observed in the submission's process; infer it from returned data or "
-     "make the check advisory")
+FAKES_NO_GRAD = EVAL_WITHOUT_NO_GRAD.replace(
+    "    model.eval()\n",
+    "    model.eval()\n    _rt_real = torch.is_grad_enabled\n"
+    "    torch.is_grad_enabled = lambda: False  # what the probe's forward hook asks\n", 1).replace(
+    "    return total / count, correct / count\n",
+    "    torch.is_grad_enabled = _rt_real  # and the truth again for the probe's check afterwards\n"
+    "    return total / count, correct / count\n", 1)
+
+
 def test_patched_grad_mode_fakes_no_grad(rt):
     """evaluate forgets torch.no_grad() but patches torch.is_grad_enabled to answer False (Task 4.3)"""
     honest = rt.grade(rt.folder({S4: with_prelude(EVAL_WITHOUT_NO_GRAD)}))
     assert honest.earned("4.3") < TASKS["4.3"].points
-    attack = EVAL_WITHOUT_NO_GRAD.replace(
-        "    model.eval()\n",
-        "    model.eval()\n    _rt_real = torch.is_grad_enabled\n"
-        "    torch.is_grad_enabled = lambda: False  # what the probe's forward hook asks\n", 1).replace(
-        "    return total / count, correct / count\n",
-        "    torch.is_grad_enabled = _rt_real  # and the truth again for the probe's check afterwards\n"
-        "    return total / count, correct / count\n", 1)
+    attack = FAKES_NO_GRAD
     assert attack.count("_rt_real") == 2
     rt.verdict(rt.grade(rt.folder({S4: with_prelude(attack)})), attacked={"4.3"}, honest=honest)
 
@@ -454,9 +460,7 @@ def test_patched_grad_mode_fakes_no_grad(rt):
 # ---------------------------------------------------------------- subverting pytest
 
 
-def test_patched_pytest_test_report(rt):
-    """_pytest.reports.TestReport patched at import to report every test as passed"""
-    prelude = '''\
+PATCHED_TEST_REPORT = '''\
     import _pytest.reports as _rt_reports
 
     _rt_reports.TestReport.outcome = property(lambda self: "passed", lambda self, value: None)
@@ -464,7 +468,11 @@ def test_patched_pytest_test_report(rt):
     _rt_reports.TestReport.failed = property(lambda self: False)
     _rt_reports.BaseReport.failed = property(lambda self: False)
     '''
-    rt.verdict(rt.grade(rt.folder(sec1(prelude=prelude))), attacked=tasks_of(S1))
+
+
+def test_patched_pytest_test_report(rt):
+    """_pytest.reports.TestReport patched at import to report every test as passed"""
+    rt.verdict(rt.grade(rt.folder(sec1(prelude=PATCHED_TEST_REPORT))), attacked=tasks_of(S1))
 
 
 PLANTED_CONFTEST = '''\
@@ -507,14 +515,18 @@ def test_planted_conftest_and_ini_in_the_working_directory(rt):
     rt.verdict(rt.grade(folder), attacked=tasks_of(S1))
 
 
+OS_EXIT = "import os as _rt_os\n_rt_os._exit(0)\n"
+SYS_EXIT = "import sys as _rt_sys\n_rt_sys.exit(0)\n"
+
+
 def test_os_exit_at_import(rt):
     """os._exit(0) at import: the process ends with status 0 and no reply"""
-    rt.verdict(rt.grade(rt.folder(sec1(prelude="import os as _rt_os\n_rt_os._exit(0)\n"))), attacked=tasks_of(S1))
+    rt.verdict(rt.grade(rt.folder(sec1(prelude=OS_EXIT))), attacked=tasks_of(S1))
 
 
 def test_sys_exit_at_import(rt):
     """sys.exit(0) at import"""
-    rt.verdict(rt.grade(rt.folder(sec1(prelude="import sys as _rt_sys\n_rt_sys.exit(0)\n"))), attacked=tasks_of(S1))
+    rt.verdict(rt.grade(rt.folder(sec1(prelude=SYS_EXIT))), attacked=tasks_of(S1))
 
 
 DAEMON = '''\
@@ -553,9 +565,7 @@ while time.time() < end:
 '''
 
 
-def test_double_forked_daemon_rewrites_the_report(rt):
-    """a setsid daemon, double-forked, that looks for the JSON report under /tmp and the cwd and forges the grade"""
-    body = then_wrong('''\
+LAUNCH_DAEMON = then_wrong('''\
     import os, sys
     pid = os.fork()
     if pid == 0:
@@ -567,7 +577,11 @@ def test_double_forked_daemon_rewrites_the_report(rt):
             os._exit(0)
     os.waitpid(pid, 0)
     ''')
-    folder = rt.folder(sec1(body, prelude=f"_RT_DAEMON = {DAEMON!r}\n"), where=rt.tmp / rt.tag)
+
+
+def test_double_forked_daemon_rewrites_the_report(rt):
+    """a setsid daemon, double-forked, that looks for the JSON report under /tmp and the cwd and forges the grade"""
+    folder = rt.folder(sec1(LAUNCH_DAEMON, prelude=f"_RT_DAEMON = {DAEMON!r}\n"), where=rt.tmp / rt.tag)
     graded = rt.grade(folder)
     written = rt.report_path(folder).read_bytes()
     time.sleep(2)
@@ -639,9 +653,7 @@ def test_forged_frames_on_every_other_descriptor(rt):
 # ---------------------------------------------------------------- stealing answers
 
 
-def test_sys_modules_hunt_for_the_reference(rt):
-    """any loaded module named like a solution, reference or test, or holding another linear_forward"""
-    body = then_wrong('''\
+SYS_MODULES_HUNT = then_wrong('''\
     import sys
     found = []
     for name, module in list(sys.modules.items()):
@@ -657,14 +669,16 @@ def test_sys_modules_hunt_for_the_reference(rt):
                 pass
     print("RT-FOUND", found)
     ''')
-    graded = rt.grade(rt.folder(sec1(body)))
+
+
+def test_sys_modules_hunt_for_the_reference(rt):
+    """any loaded module named like a solution, reference or test, or holding another linear_forward"""
+    graded = rt.grade(rt.folder(sec1(SYS_MODULES_HUNT)))
     rt.verdict(graded, attacked=tasks_of(S1))
     assert any("RT-FOUND []" in text for text in graded.feedback("1.1"))
 
 
-def test_gc_and_frames_hunt_for_the_reference(rt):
-    """gc.get_objects() (after gc.unfreeze()), linecache and the caller frames searched for reference code"""
-    body = then_wrong('''\
+GC_HUNT = then_wrong('''\
     import gc, linecache, sys
     pattern = "BEGIN " + "SOLUTION"
     sources, calls = [], []
@@ -704,7 +718,11 @@ def test_gc_and_frames_hunt_for_the_reference(rt):
             pass
     print("RT-FOUND", len(sources), len(calls))
     ''')
-    graded = rt.grade(rt.folder(sec1(body)))
+
+
+def test_gc_and_frames_hunt_for_the_reference(rt):
+    """gc.get_objects() (after gc.unfreeze()), linecache and the caller frames searched for reference code"""
+    graded = rt.grade(rt.folder(sec1(GC_HUNT)))
     rt.verdict(graded, attacked=tasks_of(S1))
     assert any("RT-FOUND 0 0" in text for text in graded.feedback("1.1"))
 
@@ -730,9 +748,7 @@ def _rt_find(relative):
 '''
 
 
-def test_reads_the_reference_from_disk(rt):
-    """solutions/sec1_linear.py found by glob and module paths, executed, and its linear_forward answers"""
-    body = then_wrong('''\
+READ_THE_REFERENCE = then_wrong('''\
     for path in _rt_find("solutions/sec1_linear.py"):
         try:
             namespace = {}
@@ -741,25 +757,29 @@ def test_reads_the_reference_from_disk(rt):
         except Exception:
             pass
     ''')
-    rt.verdict(rt.grade(rt.folder(sec1(body, prelude=FIND_ON_DISK))), attacked=tasks_of(S1))
 
 
-def test_reads_the_hidden_tests_from_disk(rt):
-    """grader/test_sec1_linear.py found and read; the attack prints how much it got"""
-    body = then_wrong('''\
+def test_reads_the_reference_from_disk(rt):
+    """solutions/sec1_linear.py found by glob and module paths, executed, and its linear_forward answers"""
+    rt.verdict(rt.grade(rt.folder(sec1(READ_THE_REFERENCE, prelude=FIND_ON_DISK))), attacked=tasks_of(S1))
+
+
+READ_THE_HIDDEN_TESTS = then_wrong('''\
     for path in _rt_find("grader/test_sec1_linear.py"):
         try:
             print("RT-GRADER-LEAK", len(open(path).read()), path)
         except OSError:
             pass
     ''')
-    graded = rt.grade(rt.folder(sec1(body, prelude=FIND_ON_DISK)))
+
+
+def test_reads_the_hidden_tests_from_disk(rt):
+    """grader/test_sec1_linear.py found and read; the attack prints how much it got"""
+    graded = rt.grade(rt.folder(sec1(READ_THE_HIDDEN_TESTS, prelude=FIND_ON_DISK)))
     rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("RT-GRADER-LEAK",))
 
 
-def test_reads_the_reference_from_the_judges_memory(rt):
-    """the judge (the zygote's parent) holds the reference source in memory; /proc/<pid>/mem gives it away"""
-    prelude = '''\
+STEAL_FROM_MEMORY_PRELUDE = '''\
     def _rt_steal():
         """Every copy of Task 1.1's reference body found in the judge's writable memory."""
         import os
@@ -790,7 +810,9 @@ def test_reads_the_reference_from_the_judges_memory(rt):
                             yield chunk[at + len(begin):stop].decode("utf-8", "replace")
                         at = chunk.find(begin, at + 1)
     '''
-    body = then_wrong('''\
+
+
+STEAL_FROM_MEMORY = then_wrong('''\
     import time
     for _ in range(3):
         for solution in _rt_steal():
@@ -802,7 +824,24 @@ def test_reads_the_reference_from_the_judges_memory(rt):
                 pass
         time.sleep(0.2)
     ''')
-    rt.verdict(rt.grade(rt.folder(sec1(body, prelude=prelude))), attacked=tasks_of(S1))
+
+
+def test_reads_the_reference_from_the_judges_memory(rt):
+    """the judge (the zygote's parent) holds the reference source in memory; /proc/<pid>/mem gives it away"""
+    rt.verdict(rt.grade(rt.folder(sec1(STEAL_FROM_MEMORY, prelude=STEAL_FROM_MEMORY_PRELUDE))), attacked=tasks_of(S1))
+
+
+def network_body(port: int) -> str:
+    """linear_forward connects to 127.0.0.1:port and sends the marker, then returns a wrong answer."""
+    return then_wrong(f'''\
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", {port}), timeout=1) as s:
+            s.sendall(b"__MARK__ exfiltrated")
+        print("RT-NET-OPEN")
+    except OSError as e:
+        print("RT-NET-BLOCKED", type(e).__name__)
+    ''')
 
 
 def test_network_connection(rt):
@@ -810,16 +849,7 @@ def test_network_connection(rt):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(8)
-        body = then_wrong(f'''\
-        import socket
-        try:
-            with socket.create_connection(("127.0.0.1", {server.getsockname()[1]}), timeout=1) as s:
-                s.sendall(b"__MARK__ exfiltrated")
-            print("RT-NET-OPEN")
-        except OSError as e:
-            print("RT-NET-BLOCKED", type(e).__name__)
-        ''')
-        graded = rt.grade(rt.folder(sec1(body)))
+        graded = rt.grade(rt.folder(sec1(network_body(server.getsockname()[1]))))
         server.settimeout(0.2)
         try:
             connection, _ = server.accept()
@@ -831,9 +861,7 @@ def test_network_connection(rt):
     rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("RT-NET-OPEN",))
 
 
-def test_signal_the_judge(rt):
-    """the worker finds the judge (its parent's parent) and checks it may signal it, with signal 0"""
-    body = then_wrong('''\
+SIGNAL_THE_JUDGE = then_wrong('''\
     import os
     try:
         with open(f"/proc/{os.getppid()}/status") as f:
@@ -844,18 +872,24 @@ def test_signal_the_judge(rt):
     except (OSError, StopIteration, ValueError) as e:
         print("RT-CANNOT-SIGNAL", type(e).__name__)
     ''')
-    graded = rt.grade(rt.folder(sec1(body)))
+
+
+def test_signal_the_judge(rt):
+    """the worker finds the judge (its parent's parent) and checks it may signal it, with signal 0"""
+    graded = rt.grade(rt.folder(sec1(SIGNAL_THE_JUDGE)))
     rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=(f"RT-CAN-SIGNAL-JUDGE {os.getpid()}",))
 
 
-def test_kills_the_zygote(rt):
-    """SIGKILL to the worker's parent (the zygote, unless a PID namespace hides it) once: later calls still graded"""
-    body = then_wrong('''\
+KILL_THE_ZYGOTE = then_wrong('''\
     import os, signal
     if x.dim() == 3:
         os.kill(os.getppid(), signal.SIGKILL)
     ''')
-    rt.verdict(rt.grade(rt.folder(sec1(body))), attacked=tasks_of(S1))
+
+
+def test_kills_the_zygote(rt):
+    """SIGKILL to the worker's parent (the zygote, unless a PID namespace hides it) once: later calls still graded"""
+    rt.verdict(rt.grade(rt.folder(sec1(KILL_THE_ZYGOTE))), attacked=tasks_of(S1))
 
 
 # ---------------------------------------------------------------- resource abuse
@@ -950,16 +984,15 @@ def test_resource_abuse(rt, name):
     assert rt.report_path(folder).stat().st_size < 1 << 20, "the submission's output reached the report uncapped"
 
 
-def test_thread_outlives_the_call(rt):
-    """a non-daemon thread that keeps appending to a file (where the worker can write) for 10 s after returning"""
-    log = rt.scratch / "thread.log"
-    body = f'''\
+def thread_body(log: str) -> str:
+    """A non-daemon thread that appends to log and to ./thread.log for 10 s after the call returns."""
+    return f'''\
         import threading, time
 
         def scribble():
             end = time.time() + 10
             while time.time() < end:
-                for path in ({str(log)!r}, "thread.log"):
+                for path in ({log!r}, "thread.log"):
                     try:
                         with open(path, "a") as f:
                             f.write("still here\\n")
@@ -969,6 +1002,12 @@ def test_thread_outlives_the_call(rt):
 
         threading.Thread(target=scribble).start()
         '''
+
+
+def test_thread_outlives_the_call(rt):
+    """a non-daemon thread that keeps appending to a file (where the worker can write) for 10 s after returning"""
+    log = rt.scratch / "thread.log"
+    body = thread_body(str(log))
     graded = rt.grade(rt.folder(on_3d_call(body)), *SLOW)
     time.sleep(0.3)
     size = log.stat().st_size if log.exists() else 0
@@ -980,9 +1019,8 @@ def test_thread_outlives_the_call(rt):
 # ---------------------------------------------------------------- supply chain and deserialization
 
 
-def test_stale_pyc_of_the_reference(rt):
-    """__pycache__ holds the reference compiled with the stub's mtime and size: an import would run it"""
-    folder = rt.folder({S1: (EXERCISES / S1).read_text(encoding="utf-8")})
+def plant_stale_pyc(folder: Path) -> Path:
+    """Write __pycache__ for folder's sec1_linear.py: the reference compiled with that file's mtime and size."""
     source = folder / S1
     st = source.stat()
     code = compile((SOLUTIONS / S1).read_bytes(), str(source), "exec")
@@ -990,6 +1028,13 @@ def test_stale_pyc_of_the_reference(rt):
     pyc.parent.mkdir(exist_ok=True)
     pyc.write_bytes(_code_to_timestamp_pyc(code, int(st.st_mtime), st.st_size))
     os.utime(source, (st.st_atime, st.st_mtime))
+    return source
+
+
+def test_stale_pyc_of_the_reference(rt):
+    """__pycache__ holds the reference compiled with the stub's mtime and size: an import would run it"""
+    folder = rt.folder({S1: (EXERCISES / S1).read_text(encoding="utf-8")})
+    source = plant_stale_pyc(folder)
     # the forgery is live: Python's own loader accepts the .pyc for the stub and finds the reference in it
     loaded = SourceFileLoader("sec1_linear", str(source)).get_code("sec1_linear")
     forward = next(c for c in loaded.co_consts if getattr(c, "co_name", "") == "linear_forward")
@@ -1004,28 +1049,30 @@ pathlib.Path("__SIDE__", "{name}-imported").write_text("ran")
 '''
 
 
+SHADOW_MODULES = {f"{name}.py": SHADOW.format(name=name) + "raise SystemExit(0)\n"
+                  for name in ("torch", "pytest", "numpy")}
+SHADOW_MODULES["course/__init__.py"] = SHADOW.format(name="course")
+SHADOW_MODULES["course/probes.py"] = SHADOW.format(name="course-probes")
+
+
 def test_shadow_modules_planted(rt):
     """torch.py, pytest.py, numpy.py and a course/ package in the submission folder: none may run"""
-    planted = {f"{name}.py": SHADOW.format(name=name) + "raise SystemExit(0)\n"
-               for name in ("torch", "pytest", "numpy")}
-    planted["course/__init__.py"] = SHADOW.format(name="course")
-    planted["course/probes.py"] = SHADOW.format(name="course-probes")
-    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, planted)), attacked=tasks_of(S1))
+    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, SHADOW_MODULES)), attacked=tasks_of(S1))
+
+
+SITE_HOOKS = {
+    "sitecustomize.py": SHADOW.format(name="sitecustomize"),
+        "usercustomize.py": SHADOW.format(name="usercustomize"),
+        "x.pth": 'import pathlib; pathlib.Path("__SIDE__", "pth-imported").write_text("ran")\n',
+    }
 
 
 def test_site_hooks_planted(rt):
     """sitecustomize.py, usercustomize.py and x.pth in the submission folder: none may run"""
-    planted = {
-        "sitecustomize.py": SHADOW.format(name="sitecustomize"),
-        "usercustomize.py": SHADOW.format(name="usercustomize"),
-        "x.pth": 'import pathlib; pathlib.Path("__SIDE__", "pth-imported").write_text("ran")\n',
-    }
-    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, planted)), attacked=tasks_of(S1))
+    rt.verdict(rt.grade(rt.folder({S1: stub(S1)}, SITE_HOOKS)), attacked=tasks_of(S1))
 
 
-def test_pickle_payload_in_the_result(rt):
-    """linear_forward returns pickle bytes whose __reduce__ would write a file when unpickled"""
-    body = '''\
+PICKLE_PAYLOAD = '''\
     import pickle
 
     class Payload:
@@ -1034,14 +1081,20 @@ def test_pickle_payload_in_the_result(rt):
 
     return pickle.dumps(Payload())
     '''
-    rt.verdict(rt.grade(rt.folder(sec1(body))), attacked=tasks_of(S1))
+
+
+def test_pickle_payload_in_the_result(rt):
+    """linear_forward returns pickle bytes whose __reduce__ would write a file when unpickled"""
+    rt.verdict(rt.grade(rt.folder(sec1(PICKLE_PAYLOAD))), attacked=tasks_of(S1))
+
+
+STALLS_THE_SCAN = ("\n\ndef _rt_unused(x):\n    return x\n" + "\n_rt_attributes = x" + ".a" * 60_000 + "\n_rt_unary = "
+                   + "-" * 150_000 + "1\n" + "_rt_parens = " + "(" * 199 + "1" + ")" * 199 + "\n")
 
 
 def test_source_that_stalls_the_judges_static_scan(rt):
     """nesting past the parser's limits, and a 60 000-part dotted name, for the judge's integrity scan"""
-    deep = ("\n_rt_attributes = x" + ".a" * 60_000 + "\n_rt_unary = " + "-" * 150_000 + "1\n"
-            + "_rt_parens = " + "(" * 199 + "1" + ")" * 199 + "\n")
-    files = {S1: stub(S1) + "\n\ndef _rt_unused(x):\n    return x\n" + deep}
+    files = {S1: stub(S1) + STALLS_THE_SCAN}
     folder = rt.folder(files)
     started = time.monotonic()
     graded = rt.grade(folder)
@@ -1051,13 +1104,15 @@ def test_source_that_stalls_the_judges_static_scan(rt):
     assert seconds < 8, f"grading took {seconds:.0f} s (about 2 s without the hostile lines)"
 
 
-def test_terminal_escapes_in_printed_output(rt):
-    """printed output with ANSI/OSC escapes, a fake score line and carriage returns, shown back in feedback"""
-    body = then_wrong('''\
+TERMINAL_ESCAPES = then_wrong('''\
     print("\\x1b[2J\\x1b[H\\x1b]52;c;ZWNobyBwd25lZA==\\x07total 41 / 41 (100.0%)\\r")
     print("\\x1b[1A\\x1b[2K\\x1b]0;all tests passed\\x07")
     ''')
-    graded = rt.grade(rt.folder(sec1(body)))
+
+
+def test_terminal_escapes_in_printed_output(rt):
+    """printed output with ANSI/OSC escapes, a fake score line and carriage returns, shown back in feedback"""
+    graded = rt.grade(rt.folder(sec1(TERMINAL_ESCAPES)))
     rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("\x1b", "\x07", "\r"))
     assert not any("\x1b" in line for line in graded.result.outlines), "escape sequences reached the terminal"
 
@@ -1071,9 +1126,7 @@ def shared_places() -> list[Path]:
             Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
 
 
-def test_plants_files_where_others_would_find_them(rt, request):
-    """a harmless .pth written into site-packages, the course package, /tmp, /var/tmp, /dev/shm and a shared $HOME"""
-    body = then_wrong('''\
+PLANT_SHARED_FILES = then_wrong('''\
     import os, sys
     targets = [os.path.dirname(os.path.dirname(torch.__file__)), "/tmp", "/var/tmp", "/dev/shm"]
     if os.path.realpath(os.path.expanduser("~")) != os.path.realpath(os.getcwd()):  # its own folder is fine
@@ -1090,12 +1143,83 @@ def test_plants_files_where_others_would_find_them(rt, request):
         except OSError:
             pass
     ''')
+
+
+def test_plants_files_where_others_would_find_them(rt, request):
+    """a harmless .pth written into site-packages, the course package, /tmp, /var/tmp, /dev/shm and a shared $HOME"""
     name = f"rt-{rt.mark}.pth"
 
     def planted() -> list[Path]:
         return [p for p in [*(d / name for d in shared_places()), *Path("/tmp").glob(f"*/{name}")] if p.exists()]
 
     request.addfinalizer(lambda: [p.unlink(missing_ok=True) for p in planted()])
-    graded = rt.grade(rt.folder(sec1(body)))
+    graded = rt.grade(rt.folder(sec1(PLANT_SHARED_FILES)))
     assert not planted(), f"the worker left files where others read: {planted()}"
     rt.verdict(graded, attacked=tasks_of(S1), not_in_feedback=("RT-WROTE",))
+
+
+# ---------------------------------------------------------------- every attack, for reuse
+# tests/test_redteam_batch.py grades these same submissions inside one batch. ATTACKS: name -> build(rt) ->
+# (files, planted, attacked tasks), as the test of that name grades them, before rt.fill. rt is a RedTeam or
+# anything with the attributes a build reads: scratch (thread_outlives_the_call) and port (network_connection,
+# a TCP port the caller listens on). Not here: planted_conftest_and_ini_in_the_working_directory (the folder
+# must be the grading run's working directory). AFTER_WRITING: what to do once the folder is written.
+# HONEST_BASELINES: for attacks on honest-but-buggy code, that code without the attack (its grade is the bound).
+
+Build = Callable[[Any], tuple[dict[str, str], dict[str, str | bytes], set[str]]]
+
+
+def _on_sec1(files: dict[str, str], planted: dict | None = None) -> tuple[dict[str, str], dict, set[str]]:
+    return files, planted or {}, tasks_of(S1)
+
+
+ATTACKS: dict[str, Build] = {
+    "patched_comparisons_at_import": lambda rt: _on_sec1(sec1(prelude=CHEAT + "_rt_cheat()\n", **WRONG_REST)),
+    "patched_comparisons_inside_the_call": lambda rt: _on_sec1(sec1(
+        "_rt_cheat()\n" + WRONG_LINEAR, prelude=CHEAT,
+        **{name: "_rt_cheat()\n" + body for name, body in WRONG_REST.items()})),
+    "always_equal_objects": lambda rt: _on_sec1(sec1(
+        "return _RtAnything()\n", prelude=ALWAYS_EQUAL, parameter_shapes="return _RtEqualDict()\n",
+        count_parameters="return _RtEqualInt(0)\n", first_layer_for="return _RtAnything()\n")),
+    "lying_tensor_subclass": lambda rt: _on_sec1(sec1(
+        "return torch.zeros(*x.shape[:-1], weight.shape[0]).as_subclass(_RtLiar)\n", prelude=LIAR,
+        count_parameters="return torch.tensor(0).as_subclass(_RtLiar)\n")),
+    "patched_torch_equal_hides_a_changed_input": lambda rt: (
+        {S2: with_prelude(MUTATES_INPUT, PATCHED_EQUAL)}, {}, {"2.2"}),
+    "probe_replaced_through_sys_modules": lambda rt: ({S2: with_prelude(MUTATES_INPUT, PROBE_FORGERY)}, {}, {"2.2"}),
+    "patched_grad_mode_fakes_no_grad": lambda rt: ({S4: with_prelude(FAKES_NO_GRAD)}, {}, {"4.3"}),
+    "patched_pytest_test_report": lambda rt: _on_sec1(sec1(prelude=PATCHED_TEST_REPORT)),
+    "planted_conftest_and_ini_beside_the_exercises": lambda rt: _on_sec1({S1: stub(S1)}, PLANTED_CONFIG),
+    "os_exit_at_import": lambda rt: _on_sec1(sec1(prelude=OS_EXIT)),
+    "sys_exit_at_import": lambda rt: _on_sec1(sec1(prelude=SYS_EXIT)),
+    "double_forked_daemon_rewrites_the_report": lambda rt: _on_sec1(sec1(
+        LAUNCH_DAEMON, prelude=f"_RT_DAEMON = {DAEMON!r}\n")),
+    "forged_frame_on_stdout": lambda rt: _on_sec1(sec1(forged_then_wrong("[1, 2]"), prelude=FORGE)),
+    "forged_frame_on_the_result_descriptor": lambda rt: _on_sec1(sec1(forged_then_wrong("[3]"), prelude=FORGE)),
+    "forged_frames_on_every_other_descriptor": lambda rt: _on_sec1(sec1(
+        forged_then_wrong("[fd for fd in range(51) if fd not in (1, 3)]"), prelude=FORGE)),
+    "sys_modules_hunt_for_the_reference": lambda rt: _on_sec1(sec1(SYS_MODULES_HUNT)),
+    "gc_and_frames_hunt_for_the_reference": lambda rt: _on_sec1(sec1(GC_HUNT)),
+    "reads_the_reference_from_disk": lambda rt: _on_sec1(sec1(READ_THE_REFERENCE, prelude=FIND_ON_DISK)),
+    "reads_the_hidden_tests_from_disk": lambda rt: _on_sec1(sec1(READ_THE_HIDDEN_TESTS, prelude=FIND_ON_DISK)),
+    "reads_the_reference_from_the_judges_memory": lambda rt: _on_sec1(sec1(
+        STEAL_FROM_MEMORY, prelude=STEAL_FROM_MEMORY_PRELUDE)),
+    "network_connection": lambda rt: _on_sec1(sec1(network_body(rt.port))),
+    "signal_the_judge": lambda rt: _on_sec1(sec1(SIGNAL_THE_JUDGE)),
+    "kills_the_zygote": lambda rt: _on_sec1(sec1(KILL_THE_ZYGOTE)),
+    **{name: (lambda body: lambda rt: _on_sec1(on_3d_call(body)))(body) for name, body in RESOURCE_ATTACKS.items()},
+    "thread_outlives_the_call": lambda rt: _on_sec1(on_3d_call(thread_body(str(rt.scratch / "thread.log")))),
+    "stale_pyc_of_the_reference": lambda rt: _on_sec1({S1: (EXERCISES / S1).read_text(encoding="utf-8")}),
+    "shadow_modules_planted": lambda rt: _on_sec1({S1: stub(S1)}, SHADOW_MODULES),
+    "site_hooks_planted": lambda rt: _on_sec1({S1: stub(S1)}, SITE_HOOKS),
+    "pickle_payload_in_the_result": lambda rt: _on_sec1(sec1(PICKLE_PAYLOAD)),
+    "source_that_stalls_the_judges_static_scan": lambda rt: _on_sec1({S1: stub(S1) + STALLS_THE_SCAN}),
+    "terminal_escapes_in_printed_output": lambda rt: _on_sec1(sec1(TERMINAL_ESCAPES)),
+    "plants_files_where_others_would_find_them": lambda rt: _on_sec1(sec1(PLANT_SHARED_FILES)),
+}
+AFTER_WRITING: dict[str, Callable[[Path], Any]] = {"stale_pyc_of_the_reference": plant_stale_pyc}
+HONEST_BASELINES: dict[str, dict[str, str]] = {
+    "patched_torch_equal_hides_a_changed_input": {S2: with_prelude(MUTATES_INPUT)},
+    "probe_replaced_through_sys_modules": {S2: with_prelude(MUTATES_INPUT)},
+    "patched_grad_mode_fakes_no_grad": {S4: with_prelude(EVAL_WITHOUT_NO_GRAD)},
+}

@@ -532,9 +532,10 @@ def f():
 def test_only_a_few_descriptors_are_open(zyg):
     result = run(zyg, src("import os\ndef f():\n    return sorted(int(n) for n in os.listdir('/proc/self/fd'))\n"))
     assert result.status == "ok"
-    # 0-2, the result pipe (3) and the fd listdir itself holds open: no judge or zygote channel
-    assert set(result.value) - {0, 1, 2, 3} <= {max(result.value)}
-    assert len(result.value) <= 5
+    # 0-2, this call's result pipe, the child's own socket (it carries only each call's fresh pipes) and
+    # the fd listdir itself holds open: no channel of the zygote or of another call
+    assert len(set(result.value) - {0, 1, 2, zygote_module.RESULT_FD, zygote_module.CONTROL_FD}) <= 1
+    assert len(result.value) <= 6
 
 
 def marked(marker: str) -> list[int]:
@@ -547,6 +548,17 @@ def marked(marker: str) -> list[int]:
                     found.append(int(entry))
             except OSError:
                 pass
+    return found
+
+
+def leftovers(marker: str, wait: float = 3.0) -> list[int]:
+    """Processes carrying marker still alive after up to wait seconds (then killed)."""
+    deadline = time.monotonic() + wait
+    while marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = marked(marker)
+    for pid in found:
+        os.kill(pid, signal.SIGKILL)
     return found
 
 
@@ -569,13 +581,7 @@ def f():
     assert result.status == "ok", result
     if escape == "setsid" and level(zyg) == "L1":
         pytest.skip("an escaped session outlives the call without a PID namespace (L1)")
-    deadline = time.monotonic() + 3
-    while marked(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    leftovers = marked(marker)
-    for pid in leftovers:
-        os.kill(pid, signal.SIGKILL)
-    assert leftovers == []
+    assert leftovers(marker) == []
 
 
 def test_grandchild_holding_the_pipes_does_not_delay_a_crash(zyg):
@@ -782,3 +788,120 @@ def test_closing_a_zygote_removes_its_temporary_directories():
     time.sleep(0.5)
     leftovers = [d for d in [z.home, cwd, *spare_dirs] if os.path.exists(d)]
     assert leftovers == []
+
+
+# ---------------------------------------------------------------- sessions: one child answers a submission's calls
+
+
+def scall(session: worker.Session, source: bytes, *args, fn: str = "f", timeout: float = 10.0) -> worker.CallResult:
+    return session.submit("call", MODULE, FILENAME, source, [fn, list(args), {}], timeout)()
+
+
+@pytest.fixture(params=["L3", "L1"])
+def session(request, zyg, zyg_l1):
+    """A session on the strongest zygote and on one held to L1 (where the call's processes have no namespace)."""
+    s = (zyg if request.param == "L3" else zyg_l1).session()
+    yield s
+    s.close()
+
+
+def test_session_answers_many_calls_with_one_child(session):
+    source = src("import os\ndef f(i):\n    return i * 2, os.getpid()\n")
+    results = [scall(session, source, i) for i in range(20)]
+    assert [r.value[0] for r in results] == [2 * i for i in range(20)]
+    assert len({r.value[1] for r in results}) == 1
+    assert session.children == 1
+
+
+def test_each_call_starts_from_a_pristine_torch(session):
+    """What one call does to torch (patches, grad mode, default dtype, the random state) is undone before the next."""
+    source = src('''
+import torch
+import torch.nn.functional as F
+
+def spoil():
+    torch.relu = lambda x: x * 0
+    F.relu = lambda x, inplace=False: x * 0
+    torch.Tensor.__add__ = lambda a, b: a
+    torch.Tensor.extra = 1
+    torch.set_default_dtype(torch.float64)
+    torch.set_grad_enabled(False)
+    torch.manual_seed(1234)
+    return torch.rand(1)
+
+def look(x):
+    return torch.relu(x), F.relu(x), x + 1, str(torch.zeros(1).dtype), torch.is_grad_enabled(), hasattr(torch.Tensor, "extra"), torch.rand(1)
+''')
+    x = torch.tensor([1.0, -2.0])
+    before = scall(session, source, x, fn="look").value
+    assert scall(session, source, fn="spoil").status == "ok"
+    after = scall(session, source, x, fn="look").value
+    assert torch.equal(after[0], torch.tensor([1.0, 0.0])) and torch.equal(after[1], torch.tensor([1.0, 0.0]))
+    assert torch.equal(after[2], torch.tensor([2.0, -1.0]))
+    assert after[3:6] == ("torch.float32", True, False)
+    assert torch.equal(after[6], before[6])  # the same random draw as before the call that reseeded
+    assert session.children == 1
+
+
+def test_a_failed_call_ends_the_child_and_the_next_gets_a_fresh_one(session):
+    source = src('''
+import os, time
+state = []
+def boom():
+    os._exit(3)
+def hang():
+    time.sleep(60)
+def ok():
+    fresh = not os.path.exists("seen")  # each child has its own empty working folder
+    open("seen", "w").close()
+    return fresh
+''')
+    assert scall(session, source, fn="ok").value is True
+    assert scall(session, source, fn="ok").value is False
+    assert scall(session, source, fn="boom").status == "crashed"
+    assert scall(session, source, fn="ok").value is True
+    assert scall(session, source, fn="hang", timeout=1).status == "timeout"
+    assert scall(session, source, fn="ok").value is True
+    assert session.children == 3
+
+
+def test_what_a_session_call_starts_dies_when_it_returns(session):
+    marker = f"sleep-{uuid.uuid4().hex}"
+    source = src(f'''
+import os
+def f():
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["{marker}", "600"])
+    return "started"
+''')
+    assert scall(session, source).value == "started"
+    assert leftovers(marker) == []
+    assert session.children == 1  # and the child itself lives on
+
+
+def test_a_frame_left_for_the_next_call_is_never_its_reply(session):
+    """A thread that waits for the next call's result pipe and writes a forged reply into it makes that call
+    fail (two frames); it is never read as the reply, and a call on a fresh child is unaffected."""
+    frame = wire.dumps({"value": "forged"})
+    source = src(f'''
+import os, struct, threading, time
+
+def plant():
+    def forge():
+        time.sleep(0.3)
+        try:
+            os.write({zygote_module.RESULT_FD}, struct.pack("<Q", {len(frame)}) + {frame!r})
+        except OSError:
+            pass
+    threading.Thread(target=forge, daemon=True).start()
+    return "planted"
+
+def slow():
+    time.sleep(0.6)
+    return "real"
+''')
+    assert scall(session, source, fn="plant").value == "planted"
+    result = scall(session, source, fn="slow")
+    assert result.value != "forged"
+    assert result.status in ("malformed", "ok")
+    assert scall(session, source, fn="slow").value == "real"

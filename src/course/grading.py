@@ -146,7 +146,7 @@ class Grading:
         self.solutions = suite.solutions
         self.files = sorted({t.file for t in self.tasks.values()}) if self.tasks else []
         self.batch = None
-        self.session: Any = None  # in a batch, the current student's worker session
+        self.session: Any = None  # the current submission's worker session
         if config.getoption("submissions"):
             from course.batch import Batch
 
@@ -195,9 +195,8 @@ class Grading:
         return self._zygote
 
     def worker(self) -> Any:
-        """What runs the next call: the current student's session in a batch, else the zygote (a child per call)."""
-        if self.batch is None:
-            return self.start_worker()
+        """The current submission's worker session: one child from the clean zygote answers its calls,
+        each call on fresh pipes and from a pristine torch state; a call that fails ends the child."""
         if self.session is None or not self.session.zygote.alive():
             self.session = self.start_worker().session()
         return self.session
@@ -469,7 +468,10 @@ class Grading:
         json_report["grade"] = self.grade()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """A suite that disagrees with its curriculum fails the run, whatever the tests did."""
+        """End the worker session; a suite that disagrees with its curriculum fails the run, whatever the tests did."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
         if self.errors:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 

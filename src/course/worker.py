@@ -49,18 +49,48 @@ class CallResult:
 
 @dataclass
 class Child:
-    """A forked child waiting for its request, as the judge sees it: a pid and three pipe ends."""
+    """A forked child waiting for calls, as the judge sees it: a pid, its socket and its output pipe.
+
+    Each call sends the child, over the socket, the read end of a fresh request pipe and the write end
+    of a fresh result pipe: a call's reply is whatever arrives on its own result pipe before that
+    pipe's end of file, so nothing written for one call can be read as the reply to another."""
 
     pid: int
-    request_w: int
-    result_r: int
+    control: int
     output_r: int
 
     def close(self) -> None:
-        for fd in (self.request_w, self.result_r, self.output_r):
+        for fd in (self.control, self.output_r):
             if fd >= 0:
                 os.close(fd)
-        self.request_w = self.result_r = self.output_r = -1
+        self.control = self.output_r = -1
+
+    @property
+    def open(self) -> bool:
+        return self.control >= 0
+
+    def start(self, frame: bytes) -> tuple[int, bool]:
+        """Send one call: returns the read end of its result pipe, and whether the child was still there."""
+        request_r, request_w = os.pipe()
+        result_r, result_w = os.pipe()
+        sock = socket.socket(fileno=self.control)
+        try:
+            socket.send_fds(sock, [b"C"], [request_r, result_w])
+            sent = True
+        except OSError:
+            sent = False
+        finally:
+            sock.detach()
+            os.close(request_r)
+            os.close(result_w)
+        try:
+            if sent:
+                _write_all(request_w, struct.pack("<Q", len(frame)) + frame)
+        except BrokenPipeError:
+            sent = False
+        finally:
+            os.close(request_w)
+        return result_r, sent
 
 
 def _environment(home: str) -> dict[str, str]:
@@ -106,6 +136,8 @@ class Zygote:
         self._statuses: dict[int, int] = {}
 
     def _recv(self, deadline: float) -> tuple[bytes, list[int]]:
+        if self.sock.fileno() < 0:
+            raise WorkerFailure("this handle on the zygote is closed")
         with selectors.DefaultSelector() as sel:
             sel.register(self.sock, selectors.EVENT_READ)
             if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
@@ -122,7 +154,7 @@ class Zygote:
         """Read the next reply the zygote owes and file it (a spare child, or an exit code)."""
         message, fds = self._recv(deadline)
         kind = self._replies.pop(0)
-        if kind == "F" and message[:1] == b"F" and len(fds) == 3:
+        if kind == "F" and message[:1] == b"F" and len(fds) == 2:
             self._spares.append(Child(struct.unpack("<q", message[1:9])[0], *fds))
         elif kind == "S" and message[:1] == b"S" and len(fds) == 1:
             self._split = fds[0]
@@ -133,6 +165,8 @@ class Zygote:
             raise WorkerFailure(f"unexpected reply from the zygote: {message[:20]!r}")
 
     def _send(self, command: bytes, kind: str) -> None:
+        if self.sock.fileno() < 0:
+            raise WorkerFailure("this handle on the zygote is closed")
         try:
             self.sock.send(command)
         except OSError as e:
@@ -169,14 +203,12 @@ class Zygote:
         request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
                    "limits": DEFAULT_LIMITS}
         started = time.monotonic()
-        broken = not _send_request(child, wire.dumps(request))
-        os.close(child.request_w)
-        child.request_w = -1
+        result_r, sent = child.start(wire.dumps(request))
         result: list[CallResult] = []
 
         def wait() -> CallResult:
             if not result:
-                result.append(self._collect(child, started, timeout, broken))
+                result.append(self._collect(child, result_r, started, timeout, not sent))
             return result[0]
 
         return wait
@@ -217,17 +249,16 @@ class Zygote:
         """A worker for one submission: a single child answers its calls in turn (see Session)."""
         return Session(self)
 
-    def _collect(self, child: Child, started: float, timeout: float, broken: bool, call: int | None = None) -> CallResult:
-        """Read a call's reply under its deadline. call=None: the child's one call, read to the end of
-        the stream, then its group is killed. call=n: the n-th call of a session child, one frame
-        tagged n; the child lives on if the call ended normally."""
+    def _collect(self, child: Child, result_r: int, started: float, timeout: float, broken: bool,
+                 keep: bool = False) -> CallResult:
+        """Read a call's reply, to the end of its own result pipe, under the call's deadline. Then the
+        child's process group is killed, unless keep (a session's child) and the call ended normally."""
         from course import wire
 
-        keep = call is not None
         deadline = started + timeout
         data, output, status, exited = bytearray(), bytearray(), "crashed" if broken else "ok", False
         sel = selectors.DefaultSelector()
-        sel.register(child.result_r, selectors.EVENT_READ, "result")
+        sel.register(result_r, selectors.EVENT_READ, "result")
         sel.register(child.output_r, selectors.EVENT_READ, "output")
         try:
             pidfd = os.pidfd_open(child.pid)  # readable once the child has exited
@@ -235,10 +266,10 @@ class Zygote:
         except ProcessLookupError:
             pidfd, exited = -1, True
         result_open = True
-        while status == "ok" and result_open and not (keep and _complete(data)):  # exactly one frame
+        while status == "ok" and result_open:  # to the end of the stream: exactly one frame may be in it
             left = deadline - time.monotonic()
             events = sel.select(timeout=left) if left > 0 else []
-            if not events:  # a child that sent its frame closes the stream at once, unless it is up to something
+            if not events:  # a child that sent its frame closes the pipe at once, unless it is up to something
                 status = ("ok" if _complete(data) else "crashed") if exited else "timeout"
                 break
             for key, _ in events:
@@ -261,8 +292,7 @@ class Zygote:
             if len(data) >= 8 and struct.unpack("<Q", data[:8])[0] > wire.MAX_FRAME:
                 status = "too_large"
         sel.close()
-        if keep and status == "ok":
-            _drain(child.result_r, data, len(data) + 1)  # a byte past the frame: a second writer
+        os.close(result_r)
         if pidfd >= 0:
             if status == "crashed" and not exited:  # let it finish dying, so its exit code is its own
                 with selectors.DefaultSelector() as grace:
@@ -272,28 +302,29 @@ class Zygote:
         if status == "ok" and len(data) - 8 != struct.unpack("<Q", data[:8])[0]:
             status = "malformed"  # more than one frame: something besides the probe wrote to the channel
         self.calls += 1
-        ended = not keep or status != "ok"
-        if ended:
+        base = {"output": "", "seconds": round(time.monotonic() - started, 4)}
+        result = self._read_reply(status, data, child, base)
+        if not keep or result.status not in ("ok", "error"):
             kill_group(child.pid)  # the call is over: the child and all of its process group die now
-        _drain(child.output_r, output)
-        if ended:
+            _drain(child.output_r, output)
             child.close()
-        base = {"output": output.decode("utf-8", "replace"), "seconds": round(time.monotonic() - started, 4)}
+        else:
+            _drain(child.output_r, output)
+        result.output = output.decode("utf-8", "replace")
+        return result
+
+    def _read_reply(self, status: str, data: bytearray, child: Child, base: dict) -> CallResult:
+        from course import wire
+
         if status == "malformed":
             return CallResult(status, error={"message": "more than one reply frame"}, **base)
         if status != "ok":
+            kill_group(child.pid)
             return CallResult(status, exit_code=self._exit_code(child.pid), **base)
         try:
             body = wire.loads(bytes(data[8:]))
         except wire.WireError as e:
-            if keep:
-                kill_group(child.pid)
-                child.close()
             return CallResult("malformed", error={"message": str(e)}, **base)
-        if keep and (type(body) is not dict or body.pop("call", None) != call):
-            kill_group(child.pid)
-            child.close()
-            return CallResult("malformed", error={"message": "a reply to another call"}, **base)
         if type(body) is not dict or len(body) != 1 or not ({"value", "error"} & body.keys()):
             return CallResult("malformed", error={"message": "the reply is neither a value nor an error"}, **base)
         if "error" in body:
@@ -313,19 +344,24 @@ class Zygote:
 
     def alive(self) -> bool:
         if os.getpid() != self.owner:  # a judge forked off with split(): the zygote is not its child
+            if self.sock.fileno() < 0:
+                return False
             try:
-                os.kill(self.proc.pid, 0)
-                return True
-            except ProcessLookupError:
+                with open(f"/proc/{self.proc.pid}/stat", "rb") as f:
+                    return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")  # a zombie is dead
+            except (OSError, IndexError):
                 return False
         return self.proc.poll() is None
 
     def close(self) -> None:
-        """Stop the zygote (it reaps its children on the way out) and remove its directory."""
+        """Stop the zygote (it reaps its children on the way out) and remove its directory. In a judge
+        forked off with split(), only this process's handle closes: the zygote belongs to the other."""
         for child in self._spares:
             child.close()
         self._spares.clear()
         self.sock.close()
+        if os.getpid() != self.owner:
+            return
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -355,21 +391,21 @@ class Session:
         """Hand a call to this session's child; the returned function waits for its reply."""
         from course import wire
 
-        if self.child is None or self.child.request_w < 0:
+        if self.child is None or not self.child.open:
             self.child = self.zygote.take_child()
             self.children += 1
-        child, call = self.child, self.calls
+        child = self.child
         self.calls += 1
         request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
-                   "limits": SESSION_LIMITS, "call": call}
+                   "limits": SESSION_LIMITS}
         started = time.monotonic()
-        broken = not _send_request(child, wire.dumps(request))
+        result_r, sent = child.start(wire.dumps(request))
         result: list[CallResult] = []
 
         def wait() -> CallResult:
             if not result:
-                result.append(self.zygote._collect(child, started, timeout, broken, call))
-                if result[0].status not in ("ok", "error") and self.child is child:
+                result.append(self.zygote._collect(child, result_r, started, timeout, not sent, keep=True))
+                if not child.open and self.child is child:
                     self.child = None
             return result[0]
 
@@ -380,15 +416,6 @@ class Session:
             kill_group(self.child.pid)
             self.child.close()
             self.child = None
-
-
-def _send_request(child: Child, frame: bytes) -> bool:
-    """Write one length-prefixed request; False if the child is already gone."""
-    try:
-        _write_all(child.request_w, struct.pack("<Q", len(frame)) + frame)
-        return True
-    except BrokenPipeError:
-        return False
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import gc
 import json
 import linecache
+import operator
 import os
 import resource
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -35,7 +37,7 @@ torch.set_num_interop_threads(1)
 from course import probes, sandbox, wire  # noqa: E402  (after the thread settings on purpose)
 from course.worker import kill_group  # noqa: E402
 
-RESULT_FD, REQUEST_FD = 3, 4
+RESULT_FD, REQUEST_FD, CONTROL_FD = 3, 4, 5  # the current call's result and request pipes; the child's socket
 MEMORY_BYTES, MAX_PIDS = 3 << 30, 128  # for all of a zygote's children together, where cgroups are writable
 
 
@@ -83,9 +85,54 @@ def rehearse() -> None:
     torch.random.set_rng_state(state)
 
 
-def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: sandbox.Policy,
-           cgroup: sandbox.Cgroup | None) -> None:
-    """Runs in a forked child: contain it, wait for its one request, run the probe, send one frame."""
+_MISSING = object()
+
+
+class Pristine:
+    """What each call of a child starts from, whatever earlier calls did: torch's random state, grad
+    mode, default dtype and thread count; the namespaces of torch, torch.nn, torch.nn.functional,
+    builtins, math and of the trusted modules in the child (this loop, the probes, the wire format);
+    and the classes the probes build. A call that reassigns torch.relu, Tensor.__add__ or a probe
+    affects that call only."""
+
+    def __init__(self) -> None:
+        import builtins
+        import math
+
+        from torch.utils import data
+
+        from course import models
+
+        trusted = (sys.modules[__name__], probes, models, wire)  # this loop, the probes and what they use
+        modules = (torch, torch.nn, torch.nn.functional, torch.nn.init, torch.linalg, builtins, math, *trusted)
+        classes = (torch.Tensor, torch.nn.Module, torch.nn.Linear, torch.nn.ReLU, torch.nn.Sequential,
+                   torch.nn.BatchNorm1d, torch.nn.CrossEntropyLoss, torch.nn.MSELoss, data.DataLoader,
+                   data.Dataset, data.TensorDataset, data.Subset)
+        self.modules = [(m.__dict__, dict(m.__dict__)) for m in modules] + [(probes.PROBES, dict(probes.PROBES))]
+        self.module_items = [(namespace, list(saved), list(saved.values())) for namespace, saved in self.modules]
+        self.classes = [(c, dict(c.__dict__)) for c in classes]
+        self.rng = torch.random.get_rng_state()
+        self.dtype = torch.get_default_dtype()
+
+    def restore(self) -> None:
+        for (namespace, saved), (_, keys, values) in zip(self.modules, self.module_items):
+            if len(namespace) != len(keys) or not all(map(operator.is_, map(namespace.get, keys), values)):
+                namespace.clear()
+                namespace.update(saved)
+        for cls, saved in self.classes:
+            for name in [k for k in cls.__dict__ if k not in saved]:
+                delattr(cls, name)
+            for name, value in saved.items():
+                if cls.__dict__.get(name, _MISSING) is not value:
+                    setattr(cls, name, value)
+        torch.random.set_rng_state(self.rng)
+        torch.set_grad_enabled(True)
+        torch.set_default_dtype(self.dtype)
+        torch.set_num_threads(1)
+
+
+def _child(control: int, output_w: int, workdir: str, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None) -> None:
+    """Runs in a forked child: contain it, then answer calls until the judge hangs up (see next_call)."""
     os.setsid()
     if cgroup is not None:
         cgroup.add(os.getpid())  # before anything forks, so every descendant is inside
@@ -93,22 +140,17 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     os.dup2(devnull, 0)
     os.dup2(output_w, 1)
     os.dup2(output_w, 2)
-    os.dup2(result_w, RESULT_FD)
-    os.dup2(request_r, REQUEST_FD)
-    os.closerange(REQUEST_FD + 1, 1 << 16)
+    os.dup2(control, CONTROL_FD)
+    os.closerange(3, CONTROL_FD)
+    os.closerange(CONTROL_FD + 1, 1 << 16)
     os.chdir(workdir)
     sandbox.contain(policy, workdir)  # with namespaces, this continues as PID 1 of a new namespace
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
     tempfile.tempdir = None
     rehearse()
-    state = torch.random.get_rng_state()
-    frame = read_frame(REQUEST_FD)
-    if frame is None:  # never used: the zygote is shutting down
-        os._exit(0)
-    request = wire.loads(frame)
-    keep = "call" in request  # a session child: it answers calls until the judge closes its request pipe
-    if not keep:
-        os.close(REQUEST_FD)
+    _control()  # before the snapshot: the module's globals stay as they are from here on
+    pristine = Pristine()
+    request = next_call()
     limits = request["limits"]
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -120,27 +162,86 @@ def _child(request_r: int, result_w: int, output_w: int, workdir: str, policy: s
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
     while True:
-        tag = {"call": request["call"]} if keep else {}
         try:
-            frame = wire.dumps({**answer(request), **tag})
+            frame = wire.dumps(answer(request))
         except BaseException as e:
             frame = wire.dumps({"error": {"stage": "reply", "type": type(e).__name__, "message": str(e)[:300],
-                                          "where": None, "not_implemented": False}, **tag})
+                                          "where": None, "not_implemented": False}})
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         except BaseException:
             pass
         write_frame(RESULT_FD, frame)
-        if not keep:
-            os.close(RESULT_FD)
-            os._exit(0)
-        frame = read_frame(REQUEST_FD)
-        if frame is None:
-            os._exit(0)
-        request = wire.loads(frame)
-        torch.random.set_rng_state(state)  # each call starts where the zygote left off
-        torch.set_grad_enabled(True)
+        os.close(RESULT_FD)  # the end of this call's channel: the judge reads to here
+        end_of_call()
+        request = next_call()
+        try:
+            pristine.restore()
+        except BaseException as e:  # something an earlier call did cannot be undone: end this child
+            print(f"cannot restore the state before the call: {type(e).__name__}: {e}", file=sys.stderr)
+            os._exit(71)
+
+
+def end_of_call() -> None:
+    """Whatever a call started dies when it returns (and lets go of the call's result pipe). As PID 1 of
+    the call's own PID namespace, every other process in it is the call's; without one (L1), the
+    processes of the child's process group are (one that left the group escapes: a limit of L1)."""
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    else:
+        me, group = os.getpid(), os.getpgrp()
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and int(entry.name) != me:
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as f:
+                        if int(f.read().rsplit(b")", 1)[1].split()[2]) == group:
+                            os.kill(int(entry.name), signal.SIGKILL)
+                except (OSError, ValueError, IndexError):
+                    continue
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
+def next_call() -> dict:
+    """Wait for the judge's next call: a message on the child's socket carrying the call's own fresh request
+    and result pipes (placed at REQUEST_FD and RESULT_FD), then the request read from its pipe. Exits when
+    the judge hangs up."""
+    try:
+        message, fds, _, _ = socket.recv_fds(_control(), 16, 2)
+    except OSError:
+        message, fds = b"", []
+    if message != b"C" or len(fds) != 2:
+        os._exit(0)
+    request, result = fds
+    if result == REQUEST_FD:  # out of the way first
+        result, _ = os.dup(result), os.close(result)
+    for fd, target in ((request, REQUEST_FD), (result, RESULT_FD)):
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
+    frame = read_frame(REQUEST_FD)
+    os.close(REQUEST_FD)
+    if frame is None:
+        os._exit(0)
+    return wire.loads(frame)
+
+
+_sock: socket.socket | None = None
+
+
+def _control() -> socket.socket:
+    global _sock
+    if _sock is None:
+        _sock = socket.socket(fileno=CONTROL_FD)
+    return _sock
 
 
 def answer(request: dict) -> dict:
@@ -171,9 +272,8 @@ class ForkServer:
         self.statuses: dict[int, int] = {}
 
     def fork(self) -> None:
-        """Fork a child and send the judge its pid and its three pipe ends."""
-        request_r, request_w = os.pipe()
-        result_r, result_w = os.pipe()
+        """Fork a child and send the judge its pid, its socket and its output pipe."""
+        theirs, mine = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         output_r, output_w = os.pipe()
         workdir = tempfile.mkdtemp(prefix="course-call-", dir=self.scratch)
         pid = os.fork()
@@ -181,9 +281,9 @@ class ForkServer:
             try:
                 for control in self.controls:
                     control.close()
-                for fd in (request_w, result_r, output_r):
-                    os.close(fd)
-                _child(request_r, result_w, output_w, workdir, self.policy, self.cgroup)
+                theirs.close()
+                os.close(output_r)
+                _child(mine.detach(), output_w, workdir, self.policy, self.cgroup)
             except BaseException:
                 import traceback
 
@@ -191,11 +291,11 @@ class ForkServer:
             finally:
                 os._exit(70)
         self.workdirs[pid] = workdir
-        for fd in (request_r, result_w, output_w):
-            os.close(fd)
-        socket.send_fds(self.control, [b"F" + struct.pack("<q", pid)], [request_w, result_r, output_r])
-        for fd in (request_w, result_r, output_r):
-            os.close(fd)
+        mine.close()
+        os.close(output_w)
+        socket.send_fds(self.control, [b"F" + struct.pack("<q", pid)], [theirs.fileno(), output_r])
+        theirs.close()
+        os.close(output_r)
 
     def reap(self, pid: int = -1, block: bool = False) -> None:
         """Collect exited children (or wait for one pid) and remove their directories."""

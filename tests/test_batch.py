@@ -672,3 +672,13 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(tmp_path):
     piped = batch(subs, tmp_path / "out2")
     assert re.search(r"^\[1/2\] \w+ +\d+ / 41  graded$", piped.stderr, re.MULTILINE), piped
     assert re.search(r"^\[2/2\] ", piped.stderr, re.MULTILINE), piped
+
+
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_any_number_of_judges_writes_the_same_gradebook(graded_class, tmp_path, jobs):
+    """One judge process, or three sharing the class through claims: the gradebook is byte for byte the same."""
+    out = tmp_path / "out"
+    ran = batch(graded_class.subs, out, "--grader-seed", str(graded_class.seed), "--grader-jobs", jobs)
+    assert ran.clean, ran
+    assert (out / "gradebook.csv").read_bytes() == graded_class.gradebook
+    assert not (out / ".claims").exists()

@@ -477,16 +477,11 @@ def summary_lines(results: list[dict], batch: Batch) -> list[str]:
 
 
 class Helper:
-    """The main judge's view of the helper judge: its pid and the pipe on which it reports each student
-    it finished (one JSON line: id, earned, possible, status). Both claim students through Batch.claim."""
+    """The main judge's view of a helper judge: its pid and the pipe on which it reports each student it
+    finished (one JSON line: id, earned, possible, status). All judges claim students through Batch.claim."""
 
     def __init__(self, batch: Batch, pid: int | None, fd: int | None) -> None:
         self.batch, self.pid, self.fd, self.buffer = batch, pid, fd, b""
-
-    @classmethod
-    def claiming(cls, batch: Batch) -> Helper:
-        """What the helper itself holds: claims only, nobody to report to through this object."""
-        return cls(batch, None, None)
 
     def poll(self, bar: Progress | None, block: bool = False) -> None:
         """Count the students the helper reported as done (without waiting, unless block)."""
@@ -514,4 +509,3 @@ class Helper:
         self.poll(bar, block=True)
         os.close(self.fd)
         os.waitpid(self.pid, 0)
-        self.batch.clear_claims()

@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="grade a whole class: every entry of DIR (a folder or .zip of exercise files) is a student")
     group.addoption("--out", metavar="OUT", default="grades",
                     help="with --submissions: where results, feedback, the gradebook and exports go (default grades/)")
+    group.addoption("--grader-jobs", metavar="N", type=int, default=None,
+                    help="with --submissions: judge processes sharing the class (default: one per core)")
     group.addoption("--require-isolation", metavar="LEVEL", choices=("L1", "L2", "L3"), default=None,
                     help="refuse to grade unless student code is contained at least this well (L1, L2 or L3)")
 
@@ -292,25 +294,33 @@ class Grading:
         self.batch.prepare(roots)
         todo = self.batch.pending()
         with batch.Progress(self.config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
-            helper = self._fork_helper(todo, session.items) if len(todo) >= 4 and (os.cpu_count() or 1) > 1 else None
-            self._grade_entries(todo, session.items, bar, helper)
-            if helper is not None:
-                helper.finish(bar)
-                self._grade_entries(self.batch.pending(), session.items, bar, None)  # anything it left undone
+            jobs = self.config.getoption("grader_jobs") or len(os.sched_getaffinity(0))
+            helpers: list = []
+            if jobs > 1 and len(todo) >= 2 * jobs:
+                self.batch.reset_claims()
+                helpers = [self._fork_helper(todo, session.items) for _ in range(jobs - 1)]
+            self._grade_entries(todo, session.items, bar, helpers, claim=bool(helpers))
+            if helpers:
+                for helper in helpers:
+                    helper.finish(bar)
+                self.batch.clear_claims()
+                self._grade_entries(self.batch.pending(), session.items, bar, [])  # anything a helper left undone
         self.batch_results = self.batch.finish()
         return True
 
-    def _grade_entries(self, todo: list, items: list[pytest.Item], bar: Any, helper: Any) -> None:
-        """Grade each entry this process claims (all of them when no helper process shares the work)."""
+    def _grade_entries(self, todo: list, items: list[pytest.Item], bar: Any, helpers: list,
+                       claim: bool = False) -> None:
+        """Grade each entry of todo, or with claim, each entry this process claims first (judge processes
+        share a batch that way); meanwhile count what the helpers report done."""
         from _pytest.runner import runtestprotocol
 
         from course import batch
 
         for entry, key in todo:
-            if helper is not None:
+            for helper in helpers:
                 helper.poll(bar)
-                if not self.batch.claim(entry):
-                    continue
+            if claim and not self.batch.claim(entry):
+                continue
             if entry.status != batch.STATUS_OK:
                 result = batch.ungraded_result(entry, key, self.tasks)
             else:
@@ -333,12 +343,11 @@ class Grading:
                                                       result["grade"]["possible"], result["status"]]) + "\n").encode())
 
     def _fork_helper(self, todo: list, items: list[pytest.Item]) -> Any:
-        """Fork a second judge process (torch is already imported: nothing is paid twice) that claims
+        """Fork a helper judge process (torch is already imported: nothing is paid twice) that claims
         students from the same list through its own handle on the zygote; it reports each one done."""
         from course.batch import Helper
 
         twin = self.start_worker().split()
-        self.batch.reset_claims()
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the helper judge
@@ -349,8 +358,7 @@ class Grading:
                 self._zygote, self.report_to = twin, write_end
                 worker_module = __import__("course.worker", fromlist=["_shared"])
                 worker_module._shared = twin
-                helper_claims = Helper.claiming(self.batch)
-                self._grade_entries(todo, items, None, helper_claims)
+                self._grade_entries(todo, items, None, [], claim=True)
             except BaseException:
                 code = 70
             finally:

@@ -126,6 +126,7 @@ class _Scan:
 
     def __init__(self, tree: ast.AST) -> None:
         self.found: list[tuple[tuple[int, str, str], str]] = []
+        self.names: dict[int, str | None] = {}  # id(node) -> its dotted name (the tree outlives the scan)
         self.alias: dict[str, str] = {}  # local name -> the dotted name it stands for
         self.star: list[str] = []  # modules imported with *
         self.modules = {"torch", "sys", "os"}  # top-level modules it imports (attributes stored on them patch them)
@@ -155,6 +156,7 @@ class _Scan:
                 target = self.dotted(node.value)
                 if target:
                     self.alias[node.targets[0].id] = target  # m = sys.modules; t = torch
+        self.names.clear()  # worked out before every alias was known
         for node in nodes:
             self.visit(node)
 
@@ -162,7 +164,14 @@ class _Scan:
         self.found.append(((getattr(node, "lineno", 0), rule, key), detail))
 
     def dotted(self, node: ast.AST) -> str | None:
-        """The dotted name an expression stands for ("os._exit"), or None for anything else."""
+        """The dotted name an expression stands for ("os._exit"), or None for anything else (each node
+        worked out once: a chain a.b.c is asked about from every one of its links)."""
+        key = id(node)
+        if key not in self.names:
+            self.names[key] = self._dotted(node)
+        return self.names[key]
+
+    def _dotted(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Name):
             if node.id in self.alias or node.id in self.bound:
                 return self.alias.get(node.id)

@@ -345,7 +345,7 @@ def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
         results.append(result)
         write_atomic(out / "feedback" / f"{entry.slug}.md", feedback_markdown(result, tasks))
         for platform, export in EXPORTERS.items():
-            write_atomic(out / "exports" / platform / f"{entry.slug}.json", json.dumps(export(result), indent=1) + "\n")
+            write_atomic(out / "exports" / platform / f"{entry.slug}.json", json.dumps(export(result)) + "\n")
     write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
     return results
 
@@ -410,7 +410,7 @@ class Batch:
             return False
 
     def save(self, result: dict, entry: Entry) -> None:
-        write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result, indent=1) + "\n", sync=True)
+        write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result) + "\n", sync=True)
 
     def finish(self) -> list[dict]:
         self.clear_claims()

@@ -531,3 +531,15 @@ def test_a_given_seed_replays_the_inputs(pytester):
     other_values, other_seeds = inputs("124")
     assert other_values["test_first"] != values["test_first"]
     assert other_seeds["test_first"] != seeds["test_first"]
+
+
+def test_environment_that_steers_pytest_is_reported(pytester, monkeypatch):
+    """PYTEST_ADDOPTS in the judge's environment (the instructor's, never the student's) is named in the
+    report and the terminal, and the grade is still computed from the manifest."""
+    submission = make_suite(pytester)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    monkeypatch.delenv("PYTEST_PLUGINS", raising=False)
+    graded = run(pytester, "--submission", str(submission))
+    assert re.search(r"warning: PYTEST_ADDOPTS=-p no:randomly was set", graded.out), graded.out
+    assert graded.grade["environment"] == {"PYTEST_ADDOPTS": "-p no:randomly"}
+    assert graded.grade["earned"] == graded.grade["possible"]

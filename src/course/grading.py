@@ -26,6 +26,7 @@ import pytest
 from course.feedback import Mismatch
 
 MAX_FILE_BYTES = 1 << 20
+STEERING = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -166,6 +167,8 @@ class Grading:
             self.submission = Submission.read(self.path, self.files or sorted(p.name for p in self.path.glob("*.py")))
         if self.batch and seed is None and self.batch.stored_seed() is not None:
             self.seed = self.batch.stored_seed()
+        # what in the judge's own environment changes its pytest session (the worker never sees any of it)
+        self.steering = {name: os.environ[name] for name in STEERING if os.environ.get(name)}
         self.titles: dict[str, str] = {}
         self.manifest: dict[str, tuple[str, float]] = {}
         self.outcomes: dict[str, str] = {}
@@ -451,6 +454,7 @@ class Grading:
             "integrity": self.integrity(),
             "errors": list(self.errors),
             "not_collected": list(self.not_collected),
+            "environment": self.steering,
             "seconds": round(time.monotonic() - self.started, 3),
         }
 
@@ -516,6 +520,9 @@ class Grading:
         write(f"isolation {isolation['level']}: {', '.join(isolation['mechanisms'])}")
         for problem in isolation["problems"]:
             write(f"  not available: {problem}")
+        for name, value in self.steering.items():
+            write(f"warning: {name}={printable(value)[:80]} was set: it changes how pytest runs the grader; "
+                  "grade with a clean environment", yellow=True)
 
 
 @functools.lru_cache(maxsize=256)

@@ -21,6 +21,17 @@ def simple_nn_state(args, gen):
     return state
 
 
+def both_signs(state, x):
+    """state with the output bias shifted so that each output column of forward(x) has values below and
+    above zero: a ReLU on the output then always shows."""
+    def layer(name, h):
+        return h @ state[f"{name}.weight"].T + state[f"{name}.bias"]
+
+    out = layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))  # (N, out)
+    middle = (out.max(dim=0).values + out.min(dim=0).values) / 2
+    return {**state, "output.bias": state["output.bias"] - middle}
+
+
 def forward_mistakes(state, x):
     """Outputs of the usual wrong forwards, each with its hint."""
     def layer(name, h):
@@ -59,7 +70,8 @@ class TestTask2_2:
     @pytest.mark.points(1)
     def test_lesson_forward(self, judge, gen):
         """SimpleNN.forward on a (N, 11) batch with known weights gives the reference (N, 1)"""
-        state, x = simple_nn_state(LESSON, gen), torch.rand(6, 11, generator=gen)
+        x = torch.rand(6, 11, generator=gen)
+        state = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x)
         checks.tensor(got["out"], want["out"], "forward(x (6, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
                       mistakes=forward_mistakes(state, x))
@@ -67,7 +79,8 @@ class TestTask2_2:
     @pytest.mark.points(1)
     def test_custom_sizes_forward(self, judge, gen):
         """forward works for SimpleNN(5, (8, 4), 3) and a (N, 5) batch"""
-        state, x = simple_nn_state(SMALL, gen), torch.randn(7, 5, generator=gen)
+        x = torch.randn(7, 5, generator=gen)
+        state = both_signs(simple_nn_state(SMALL, gen), x)
         got, want = judge.run("simple_nn_forward", SMALL, state, x)
         checks.tensor(got["out"], want["out"], "forward(x (7, 5)) of SimpleNN(5, (8, 4), 3)",
                       "use the layers self.fc1, self.fc2, self.output; nothing hard-wired to 11 features",
@@ -76,7 +89,8 @@ class TestTask2_2:
     @pytest.mark.points(1)
     def test_input_unchanged(self, judge, gen):
         """forward leaves its input tensor x as it was (and still computes the right output)"""
-        state, x = simple_nn_state(LESSON, gen), torch.randn(4, 11, generator=gen)
+        x = torch.randn(4, 11, generator=gen)
+        state = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x)
         checks.that(got["input_unchanged"] is True, "forward(x) changed x in place",
                     "do not modify x (x.relu_(), x += ...): give each intermediate result a new name")

@@ -480,13 +480,11 @@ class Helper:
     """The main judge's view of a helper judge: its pid and the pipe on which it reports each student it
     finished (one JSON line: id, earned, possible, status). All judges claim students through Batch.claim."""
 
-    def __init__(self, batch: Batch, pid: int | None, fd: int | None) -> None:
-        self.batch, self.pid, self.fd, self.buffer = batch, pid, fd, b""
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd, self.buffer = pid, fd, b""
 
     def poll(self, bar: Progress | None, block: bool = False) -> None:
         """Count the students the helper reported as done (without waiting, unless block)."""
-        if self.fd is None:
-            return
         os.set_blocking(self.fd, block)
         try:
             while chunk := os.read(self.fd, 1 << 16):

@@ -368,7 +368,7 @@ class Grading:
                 os._exit(code)
         os.close(write_end)
         twin.forget()
-        return Helper(self.batch, pid, read_end)
+        return Helper(pid, read_end)
 
     def begin(self, submission: Submission, path: Path) -> None:
         """Start grading the next student of a batch: nothing of the previous one is kept."""

@@ -22,14 +22,18 @@ def simple_nn_state(args, gen):
 
 
 def both_signs(state, x):
-    """state with the output bias shifted so that each output column of forward(x) has values below and
-    above zero: a ReLU on the output then always shows."""
-    def layer(name, h):
-        return h @ state[f"{name}.weight"].T + state[f"{name}.bias"]
-
-    out = layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))  # (N, out)
-    middle = (out.max(dim=0).values + out.min(dim=0).values) / 2
-    return {**state, "output.bias": state["output.bias"] - middle}
+    """state with the bias of every layer shifted, fc1 first, so that on the batch x each unit of fc1, fc2
+    and output takes values below and above zero (the middle of its range moves to 0): a ReLU left out
+    after fc1 or fc2, or added after the output, then always shows. Shifting the output alone is not
+    enough: when every fc2 unit is negative for the whole batch (SimpleNN(5, (8, 4), 3) at some seeds),
+    the output is the same for every sample, the shift makes it 0, and a ReLU on 0 changes nothing."""
+    state, h = dict(state), x
+    for name in ("fc1", "fc2", "output"):
+        pre = h @ state[f"{name}.weight"].T + state[f"{name}.bias"]  # (N, units)
+        middle = (pre.max(dim=0).values + pre.min(dim=0).values) / 2
+        state[f"{name}.bias"] = state[f"{name}.bias"] - middle
+        h = torch.relu(pre - middle)
+    return state
 
 
 def forward_mistakes(state, x):

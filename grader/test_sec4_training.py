@@ -4,7 +4,7 @@ import torch
 
 from course import checks
 from course.data import make_classification
-from course.models import mlp, random_state
+from course.models import SpySGD, mlp, random_state
 
 STABLE_HINT = ("subtract each row's own max (logits.max(dim=1, keepdim=True)) before exp, the log-sum-exp trick; "
                "or use torch.logsumexp / torch.log_softmax")
@@ -63,6 +63,19 @@ def training_case(gen, n, sizes=(11, 16, 2), batchnorm=False):
     return spec, random_state(mlp(spec["sizes"], batchnorm=batchnorm), gen), data, labels
 
 
+def hardest_last(spec, state, data, labels):
+    """data and labels ordered by the loss of the model with weights state, the highest last. With lr 0 the
+    weights never move, so the short last batch holds the samples with the highest losses and its loss is
+    above the other batches' mean: the mean of the batch means then differs from the per-sample mean at every
+    seed (in random order it equals it by chance when the last batch's loss is the others' mean)."""
+    model = mlp(spec["sizes"], batchnorm=spec["batchnorm"])
+    model.load_state_dict(state)
+    with torch.no_grad():
+        losses = torch.nn.functional.cross_entropy(model(data), labels, reduction="none")  # (N,)
+    order = losses.argsort()
+    return data[order], labels[order]
+
+
 TRAIN_STEPS = "for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()"
 PER_SAMPLE = "add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less"
 
@@ -80,6 +93,7 @@ class TestTask4_2:
     def test_mean_loss_short_last_batch(self, judge, gen):
         """the mean is per sample: 30 samples in batches of 8, 8, 8 and 6"""
         spec, state, data, labels = training_case(gen, 30)  # lr 0: the losses depend on the averaging alone
+        data, labels = hardest_last(spec, state, data, labels)  # the short batch's loss is not the others' mean
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 8, 0.0, False, hint=TRAIN_STEPS)
         checks.number(got["loss"], want["loss"], "train_one_epoch(...) with a last batch of 6", PER_SAMPLE)
 
@@ -99,6 +113,36 @@ class TestTask4_2:
         got = judge.student("train_one_epoch", spec, state, data, labels, 10, 0.1, True, hint=TRAIN_STEPS)
         checks.that(len(got["training"]) > 0 and all(got["training"]),
                     "a forward pass ran with the model in eval mode", "call model.train() before the loop")
+
+
+def stepped_eval_loss(spec, state, data, labels, batch_size, lr):
+    """The per-sample mean loss over the batches in order, in eval mode, with an SGD step of lr after each
+    batch's loss: lr 0 is the right evaluation, lr 0.1 the mistake of training inside evaluate."""
+    model = mlp(spec["sizes"], batchnorm=spec["batchnorm"])
+    model.load_state_dict(state)
+    model.eval()
+    optimizer = SpySGD(model.parameters(), lr)
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        inputs, targets = data[start:start + batch_size], labels[start:start + batch_size]
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(targets)
+    return total / len(data)
+
+
+def evaluation_case(gen, n, batch_size, margin=1e-3):
+    """training_case(gen, n, batchnorm=True), drawn again (from the same gen) until an evaluate that takes an
+    SGD step on every batch reports a mean loss at least margin (10x the tolerance) away from the right one.
+    Otherwise the steps can move the later batches' losses by less than the tolerance (the first batch's
+    loss never moves), and with the same accuracy such an evaluate passes by chance of the seed."""
+    for _ in range(50):
+        case = training_case(gen, n, batchnorm=True)
+        if abs(stepped_eval_loss(*case, batch_size, 0.1) - stepped_eval_loss(*case, batch_size, 0.0)) > margin:
+            return case
+    raise RuntimeError(f"no evaluation case in 50 draws shows an SGD step ({n} samples, batches of {batch_size})")
 
 
 EVAL_HINT = "model.eval(); with torch.no_grad(): add up loss.item() * len(targets) and the correct predictions"
@@ -124,21 +168,21 @@ class TestTask4_3:
     @pytest.mark.points(1)
     def test_loss_and_accuracy(self, judge, gen):
         """(mean loss, accuracy) match the reference for 40 samples in batches of 10"""
-        spec, state, data, labels = training_case(gen, 40, batchnorm=True)
+        spec, state, data, labels = evaluation_case(gen, 40, 10)
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         loss_and_accuracy(got["result"], want["result"], "evaluate(...)")
 
     @pytest.mark.points(1)
     def test_short_last_batch(self, judge, gen):
         """the mean is per sample: 37 samples in batches of 10"""
-        spec, state, data, labels = training_case(gen, 37, batchnorm=True)
+        spec, state, data, labels = evaluation_case(gen, 37, 10)
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         loss_and_accuracy(got["result"], want["result"], "evaluate(...) with a last batch of 7")
 
     @pytest.mark.points(1)
     def test_eval_mode(self, judge, gen):
         """the model runs in eval mode (it arrives in training mode); BatchNorm statistics stay as they were"""
-        spec, state, data, labels = training_case(gen, 20, batchnorm=True)
+        spec, state, data, labels = evaluation_case(gen, 20, 10)
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         hint = "call model.eval() before the loop: dropout and batch norm behave differently in training mode"
         checks.that(len(got["training"]) > 0 and not any(got["training"]), "a forward pass ran with the model in training mode", hint)

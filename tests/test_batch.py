@@ -104,7 +104,8 @@ def gradebook_rows(out: Path) -> list[dict]:
 def results(out: Path) -> dict[str, dict]:
     """The stored per-student results (never a leftover temporary file), by student id."""
     found = {}
-    for path in sorted((out / "students").iterdir()):
+    folder = out / "students"
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         if path.suffix == ".json" and not path.name.startswith("."):
             data = json.loads(path.read_text(encoding="utf-8"))
             found[data["student"]] = data

@@ -43,6 +43,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import EXERCISES, ROOT, mutate, submission_from_solutions
+from test_batch import results
 from test_redteam import (AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, S1, S2, S4, SURVIVOR_WAIT,
                           describe, kill_marked, marked_processes, on_3d_call, shared_places)
 
@@ -139,16 +140,6 @@ def run_batch(cls: Path, out: Path, *args: str, path: tuple[Path, ...] = ()) -> 
         output.seek(0)
         text = output.read().decode("utf-8", "replace")
     return SimpleNamespace(returncode=proc.returncode, output=text, seconds=time.monotonic() - started, out=out)
-
-
-def results(out: Path) -> dict[str, dict]:
-    found = {}
-    folder = out / "students"
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.suffix == ".json" and not path.name.startswith("."):
-            data = json.loads(path.read_text(encoding="utf-8"))
-            found[data["student"]] = data
-    return found
 
 
 def gradebook_ids(out: Path) -> list[str]:

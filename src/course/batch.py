@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import course
+from course.grading import MAX_FILE_BYTES, Submission, not_python
 
-MAX_FILE_BYTES = 1 << 20  # one exercise file
 MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
 STATUS_OK = "graded"
 
@@ -129,17 +129,9 @@ def _stem(name: str) -> str:
 
 
 def _read_folder(entry: Entry, expected: list[str]) -> None:
-    for name in expected:
-        path = entry.path / name
-        if path.is_symlink():
-            entry.problems[name] = f"{name} is a symbolic link; links are not followed"
-        elif not path.is_file():
-            entry.problems[name] = f"{name} is missing from the submission"
-        elif path.stat().st_size > MAX_FILE_BYTES:
-            entry.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
-        else:
-            _accept(entry, name, path.read_bytes())
-    entry.ignored = sorted(shown(p.name) for p in entry.path.iterdir() if p.name not in expected)
+    submission = Submission.read(entry.path, expected)
+    entry.sources, entry.problems = submission.sources, submission.problems
+    entry.ignored = [shown(name) for name in submission.ignored]
 
 
 def _read_zip(entry: Entry, expected: list[str]) -> None:
@@ -193,8 +185,8 @@ def _unsafe(name: str) -> bool:
 
 
 def _accept(entry: Entry, name: str, data: bytes) -> None:
-    if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
-        entry.problems[name] = f"{name} holds a Jupyter notebook (JSON), not Python code"
+    if problem := not_python(name, data):
+        entry.problems[name] = problem
     else:
         entry.sources[name] = data
 

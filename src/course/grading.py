@@ -105,6 +105,13 @@ def _grading(config: pytest.Config) -> Grading:
     return grading
 
 
+def not_python(name: str, data: bytes) -> str | None:
+    """Why a submitted file's bytes are not what its name promises, or None (a notebook saved as .py)."""
+    if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
+        return f"{name} holds a Jupyter notebook (JSON), not Python code"
+    return None
+
+
 class Submission:
     """The submitted files, read once: bytes and SHA-256 of each expected file name."""
 
@@ -118,14 +125,16 @@ class Submission:
         sources, problems = {}, {}
         for name in names:
             path = folder / name
-            if path.is_symlink() or not path.is_file():
+            if path.is_symlink():
+                problems[name] = f"{name} is a symbolic link; links are not followed"
+            elif not path.is_file():
                 problems[name] = f"{name} is missing from the submission folder"
             elif path.stat().st_size > MAX_FILE_BYTES:
                 problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
             else:
                 data = path.read_bytes()
-                if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
-                    problems[name] = f"{name} holds a Jupyter notebook (JSON), not Python code"
+                if problem := not_python(name, data):
+                    problems[name] = problem
                 else:
                     sources[name] = data
         ignored = sorted(p.name for p in folder.iterdir() if p.name not in names) if folder.is_dir() else []

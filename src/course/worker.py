@@ -197,18 +197,23 @@ class Zygote:
     def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
                timeout: float) -> Callable[[], CallResult]:
         """Hand a call to a fresh child and return a function that waits for its result."""
+        return self.start_call(self.take_child(), probe, module, filename, source, args, timeout, keep=False)
+
+    def start_call(self, child: Child, probe: str, module: str, filename: str, source: bytes, args: list,
+                   timeout: float, keep: bool) -> Callable[[], CallResult]:
+        """Send child one call; the returned function waits for its reply (once, then repeats it).
+        keep: the child is a session's and lives on after a call that ended normally."""
         from course import wire
 
-        child = self.take_child()
         request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
-                   "limits": DEFAULT_LIMITS}
+                   "limits": SESSION_LIMITS if keep else DEFAULT_LIMITS}
         started = time.monotonic()
         result_r, sent = child.start(wire.dumps(request))
         result: list[CallResult] = []
 
         def wait() -> CallResult:
             if not result:
-                result.append(self._collect(child, result_r, started, timeout, not sent))
+                result.append(self._collect(child, result_r, started, timeout, not sent, keep))
             return result[0]
 
         return wait
@@ -389,25 +394,18 @@ class Session:
     def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
                timeout: float) -> Callable[[], CallResult]:
         """Hand a call to this session's child; the returned function waits for its reply."""
-        from course import wire
-
         if self.child is None or not self.child.open:
             self.child = self.zygote.take_child()
             self.children += 1
         child = self.child
         self.calls += 1
-        request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
-                   "limits": SESSION_LIMITS}
-        started = time.monotonic()
-        result_r, sent = child.start(wire.dumps(request))
-        result: list[CallResult] = []
+        pending = self.zygote.start_call(child, probe, module, filename, source, args, timeout, keep=True)
 
         def wait() -> CallResult:
-            if not result:
-                result.append(self.zygote._collect(child, result_r, started, timeout, not sent, keep=True))
-                if not child.open and self.child is child:
-                    self.child = None
-            return result[0]
+            result = pending()
+            if not child.open and self.child is child:  # the call ended the child: the next gets a fresh one
+                self.child = None
+            return result
 
         return wait
 

@@ -905,3 +905,51 @@ def slow():
     assert result.value != "forged"
     assert result.status in ("malformed", "ok")
     assert scall(session, source, fn="slow").value == "real"
+
+
+def test_pipelined_calls_answer_in_order_each_with_its_own_output(session):
+    """Calls sent ahead (more than the window) are answered in order by one child, and what each printed
+    comes back with that call, not with a neighbour."""
+    source = src("def f(i):\n    print(f'call {i}')\n    return i * 3\n")
+    waits = [session.submit("call", MODULE, FILENAME, source, ["f", [i], {}], 10.0) for i in range(3 * worker.WINDOW)]
+    results = [wait() for wait in reversed(waits)][::-1]  # waiting for the last first collects the rest in order
+    assert [r.value for r in results] == [3 * i for i in range(3 * worker.WINDOW)]
+    assert [r.output.strip() for r in results] == [f"call {i}" for i in range(3 * worker.WINDOW)]
+    assert session.children == 1
+
+
+def test_calls_queued_behind_a_failure_run_in_a_fresh_child(session):
+    source = src('''
+import os
+def f(i):
+    if i == 2:
+        os._exit(5)
+    fresh = not os.path.exists("seen")  # each child has its own empty working folder
+    open("seen", "w").close()
+    return i, fresh
+''')
+    waits = [session.submit("call", MODULE, FILENAME, source, ["f", [i], {}], 10.0) for i in range(5)]
+    results = [wait() for wait in waits]
+    assert [r.status for r in results] == ["ok", "ok", "crashed", "ok", "ok"]
+    assert results[2].exit_code == 5
+    assert [r.value[0] for r in results if r.status == "ok"] == [0, 1, 3, 4]
+    assert [r.value[1] for r in results if r.status == "ok"] == [True, False, True, False]
+    assert session.children == 2
+
+
+def test_a_queued_call_gets_its_whole_time_limit(session):
+    """Two calls of 0.7 s each under a 1 s limit, sent together: the second's clock starts when the first
+    is collected, so neither times out."""
+    source = src("import time\ndef f():\n    time.sleep(0.7)\n    return 'done'\n")
+    first = session.submit("call", MODULE, FILENAME, source, ["f", [], {}], 1.0)
+    second = session.submit("call", MODULE, FILENAME, source, ["f", [], {}], 1.0)
+    assert (first().status, second().status) == ("ok", "ok")
+    assert session.children == 1
+
+
+def test_a_request_too_big_for_its_pipe_waits_for_the_child_to_be_idle(session):
+    source = src("import time\ndef f(x):\n    time.sleep(0.2)\n    return x.sum()\n")
+    big = torch.ones(40_000)  # 160 KB of request, more than a pipe holds
+    waits = [session.submit("call", MODULE, FILENAME, source, ["f", [x], {}], 10.0) for x in (torch.ones(3), big, torch.ones(2))]
+    assert [float(w().value) for w in waits] == [3.0, 40_000.0, 2.0]
+    assert session.children == 1

@@ -9,6 +9,8 @@ the zygote costs the judge nothing and its torch import overlaps with the judge'
 from __future__ import annotations
 
 import atexit
+import collections
+import fcntl
 import json
 import os
 import selectors
@@ -29,6 +31,8 @@ SPARES = 2  # children forked ahead: each fork (about 5 ms) overlaps with two ca
 OUTPUT_CAP = 64 * 1024
 DEFAULT_LIMITS = {"cpu_seconds": 20, "address_space": 4 << 30, "file_size": 16 << 20}
 SESSION_LIMITS = {**DEFAULT_LIMITS, "cpu_seconds": 120}  # CPU time is counted over all of a session's calls
+WINDOW = 8  # calls a session sends ahead; the kernel queues at most net.unix.max_dgram_qlen (10) messages
+F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
 class WorkerFailure(RuntimeError):
@@ -49,11 +53,13 @@ class CallResult:
 
 @dataclass
 class Child:
-    """A forked child waiting for calls, as the judge sees it: a pid, its socket and its output pipe.
+    """A forked child waiting for calls, as the judge sees it: a pid, its socket, and the pipe that holds
+    what it printed before its first call.
 
-    Each call sends the child, over the socket, the read end of a fresh request pipe and the write end
-    of a fresh result pipe: a call's reply is whatever arrives on its own result pipe before that
-    pipe's end of file, so nothing written for one call can be read as the reply to another."""
+    Each call sends the child, over the socket, the read end of a fresh request pipe and the write ends
+    of a fresh result pipe and a fresh output pipe: a call's reply is whatever arrives on its own result
+    pipe before that pipe's end of file, so nothing written for one call can be read as the reply to
+    another, and what a call printed is told apart from what the next one prints."""
 
     pid: int
     control: int
@@ -69,28 +75,52 @@ class Child:
     def open(self) -> bool:
         return self.control >= 0
 
-    def start(self, frame: bytes) -> tuple[int, bool]:
-        """Send one call: returns the read end of its result pipe, and whether the child was still there."""
+    def start(self, frame: bytes, idle: bool = True) -> Sent | None:
+        """Send one call: the fresh request, result and output pipes go to the child over its socket, then
+        the request is written into the first. idle: the child has no earlier call to finish, so writing
+        may wait for it to read; otherwise a request that does not fit in its pipe is not sent (None)."""
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
+        output_r, output_w = os.pipe()
+        message = struct.pack("<Q", len(frame)) + frame
+        if not idle and len(message) > fcntl.fcntl(request_w, F_GETPIPE_SZ):
+            for fd in (request_r, request_w, result_r, result_w, output_r, output_w):
+                os.close(fd)
+            return None
         sock = socket.socket(fileno=self.control)
         try:
-            socket.send_fds(sock, [b"C"], [request_r, result_w])
+            socket.send_fds(sock, [b"C"], [request_r, result_w, output_w])
             sent = True
         except OSError:
             sent = False
         finally:
             sock.detach()
-            os.close(request_r)
-            os.close(result_w)
+            for fd in (request_r, result_w, output_w):
+                os.close(fd)
         try:
             if sent:
-                _write_all(request_w, struct.pack("<Q", len(frame)) + frame)
+                _write_all(request_w, message)
         except BrokenPipeError:
             sent = False
         finally:
             os.close(request_w)
-        return result_r, sent
+        return Sent(result_r, output_r, sent, time.monotonic())
+
+
+@dataclass
+class Sent:
+    """The judge's ends of one call's pipes, whether the child took the call, and when it was sent."""
+
+    result_r: int
+    output_r: int
+    taken: bool
+    at: float
+
+    def close(self) -> None:
+        for fd in (self.result_r, self.output_r):
+            if fd >= 0:
+                os.close(fd)
+        self.result_r = self.output_r = -1
 
 
 def _environment(home: str) -> dict[str, str]:
@@ -203,20 +233,23 @@ class Zygote:
                    timeout: float, keep: bool) -> Callable[[], CallResult]:
         """Send child one call; the returned function waits for its reply (once, then repeats it).
         keep: the child is a session's and lives on after a call that ended normally."""
-        from course import wire
-
-        request = {"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
-                   "limits": SESSION_LIMITS if keep else DEFAULT_LIMITS}
-        started = time.monotonic()
-        result_r, sent = child.start(wire.dumps(request))
+        sent = child.start(self.request(probe, module, filename, source, args, keep))
         result: list[CallResult] = []
 
         def wait() -> CallResult:
             if not result:
-                result.append(self._collect(child, result_r, started, timeout, not sent, keep))
+                result.append(self._collect(child, sent, sent.at, timeout, keep))
             return result[0]
 
         return wait
+
+    @staticmethod
+    def request(probe: str, module: str, filename: str, source: bytes, args: list, keep: bool) -> bytes:
+        """One call's request frame: the probe, the submitted bytes and the inputs, in the wire format."""
+        from course import wire
+
+        return wire.dumps({"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
+                           "limits": SESSION_LIMITS if keep else DEFAULT_LIMITS})
 
     def split(self) -> Zygote:
         """A second handle on this zygote, with its own control socket and spares, for a judge process
@@ -254,17 +287,18 @@ class Zygote:
         """A worker for one submission: a single child answers its calls in turn (see Session)."""
         return Session(self)
 
-    def _collect(self, child: Child, result_r: int, started: float, timeout: float, broken: bool,
-                 keep: bool = False) -> CallResult:
-        """Read a call's reply, to the end of its own result pipe, under the call's deadline. Then the
-        child's process group is killed, unless keep (a session's child) and the call ended normally."""
+    def _collect(self, child: Child, sent: Sent, started: float, timeout: float, keep: bool = False) -> CallResult:
+        """Read a call's reply, to the end of its own result pipe, by started + timeout. Then the child's
+        process group is killed, unless keep (a session's child) and the call ended normally."""
         from course import wire
 
         deadline = started + timeout
-        data, output, status, exited = bytearray(), bytearray(), "crashed" if broken else "ok", False
+        data, output, status, exited = bytearray(), bytearray(), "ok" if sent.taken else "crashed", False
         sel = selectors.DefaultSelector()
-        sel.register(result_r, selectors.EVENT_READ, "result")
-        sel.register(child.output_r, selectors.EVENT_READ, "output")
+        sel.register(sent.result_r, selectors.EVENT_READ, "result")
+        sel.register(sent.output_r, selectors.EVENT_READ, "output")
+        if child.output_r >= 0:  # what the child printed before its first call (a failure to start, say)
+            sel.register(child.output_r, selectors.EVENT_READ, "early")
         try:
             pidfd = os.pidfd_open(child.pid)  # readable once the child has exited
             sel.register(pidfd, selectors.EVENT_READ, "exit")
@@ -272,8 +306,7 @@ class Zygote:
             pidfd, exited = -1, True
         result_open = True
         while status == "ok" and result_open:  # to the end of the stream: exactly one frame may be in it
-            left = deadline - time.monotonic()
-            events = sel.select(timeout=left) if left > 0 else []
+            events = sel.select(timeout=max(0.0, deadline - time.monotonic()))
             if not events:  # a child that sent its frame closes the pipe at once, unless it is up to something
                 status = ("ok" if _complete(data) else "crashed") if exited else "timeout"
                 break
@@ -290,6 +323,9 @@ class Zygote:
                     if key.data == "result":
                         result_open = False
                         status = "ok" if _complete(data) else "crashed"
+                    elif key.data == "early":
+                        os.close(child.output_r)
+                        child.output_r = -1
                 elif key.data == "result":
                     data += chunk
                 elif len(output) < OUTPUT_CAP:
@@ -297,7 +333,6 @@ class Zygote:
             if len(data) >= 8 and struct.unpack("<Q", data[:8])[0] > wire.MAX_FRAME:
                 status = "too_large"
         sel.close()
-        os.close(result_r)
         if pidfd >= 0:
             if status == "crashed" and not exited:  # let it finish dying, so its exit code is its own
                 with selectors.DefaultSelector() as grace:
@@ -309,12 +344,15 @@ class Zygote:
         self.calls += 1
         base = {"output": "", "seconds": round(time.monotonic() - started, 4)}
         result = self._read_reply(status, data, child, base)
-        if not keep or result.status not in ("ok", "error"):
+        ended = not keep or result.status not in ("ok", "error")
+        if ended:
             kill_group(child.pid)  # the call is over: the child and all of its process group die now
-            _drain(child.output_r, output)
+        for fd in (sent.output_r, child.output_r):
+            if fd >= 0:
+                _drain(fd, output)
+        sent.close()
+        if ended:
             child.close()
-        else:
-            _drain(child.output_r, output)
         result.output = output.decode("utf-8", "replace")
         return result
 
@@ -383,37 +421,90 @@ class Session:
     """One submission's worker: a child forked from the clean zygote that answers the submission's
     calls one after another (each call loads the module afresh from its bytes and starts from the
     zygote's random state). A call that times out, crashes or garbles its reply ends the child, and
-    the next call gets a fresh one; close() kills it. Nothing passes from one session to the next."""
+    the next call gets a fresh one; close() kills it. Nothing passes from one session to the next.
+
+    Calls are pipelined: submit() sends up to WINDOW calls ahead, so the child computes the next ones
+    while the judge checks earlier results. Replies are collected in the order the calls were sent,
+    and a call's deadline starts when the one before it was collected (or when it was sent, if later):
+    no call gets less than its time. Calls queued behind one that ended the child never ran; they go
+    to the next child, as if they had been sent after the failure."""
 
     def __init__(self, zygote: Zygote) -> None:
         self.zygote = zygote
         self.child: Child | None = None
         self.calls = 0
         self.children = 0
+        self.flight: collections.deque[Call] = collections.deque()  # sent to the child, oldest first
+        self.backlog: collections.deque[Call] = collections.deque()  # not yet sent
+        self.last_done = 0.0
 
     def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
                timeout: float) -> Callable[[], CallResult]:
-        """Hand a call to this session's child; the returned function waits for its reply."""
-        if self.child is None or not self.child.open:
-            self.child = self.zygote.take_child()
-            self.children += 1
-        child = self.child
+        """Queue a call for this session's child; the returned function waits for its reply."""
+        call = Call(self.zygote.request(probe, module, filename, source, args, keep=True), timeout)
         self.calls += 1
-        pending = self.zygote.start_call(child, probe, module, filename, source, args, timeout, keep=True)
+        self.backlog.append(call)
+        self._pump()
+        return lambda: self._wait(call)
 
-        def wait() -> CallResult:
-            result = pending()
-            if not child.open and self.child is child:  # the call ended the child: the next gets a fresh one
+    def _pump(self) -> None:
+        """Send queued calls while fewer than WINDOW are in flight; a call whose request would not fit in
+        its pipe waits until the child has nothing else to do."""
+        while self.backlog and len(self.flight) < WINDOW:
+            if self.child is None or not self.child.open:
+                self.child = self.zygote.take_child()
+                self.children += 1
+            call = self.backlog[0]
+            sent = self.child.start(call.frame, idle=not self.flight)
+            if sent is None or (not sent.taken and self.flight):  # later: after the calls in flight
+                if sent is not None:
+                    sent.close()
+                return
+            self.backlog.popleft()
+            call.child, call.sent = self.child, sent
+            self.flight.append(call)
+
+    def _collect_oldest(self) -> None:
+        call = self.flight.popleft()
+        started = max(call.sent.at, self.last_done)
+        call.result = self.zygote._collect(call.child, call.sent, started, call.timeout, keep=True)
+        self.last_done = time.monotonic()
+        if not call.child.open:  # the call ended the child: what was queued behind it never ran
+            if self.child is call.child:
                 self.child = None
-            return result
+            for orphan in reversed(self.flight):
+                orphan.sent.close()
+                orphan.child = orphan.sent = None
+                self.backlog.appendleft(orphan)
+            self.flight.clear()
 
-        return wait
+    def _wait(self, call: Call) -> CallResult:
+        while call.result is None:
+            if self.flight:
+                self._collect_oldest()
+            self._pump()
+        return call.result
 
     def close(self) -> None:
+        for call in self.flight:
+            call.sent.close()
+        self.flight.clear()
+        self.backlog.clear()
         if self.child is not None:
             kill_group(self.child.pid)
             self.child.close()
             self.child = None
+
+
+@dataclass
+class Call:
+    """A session's call: its request frame, time limit, and once sent, the child and pipes it went to."""
+
+    frame: bytes
+    timeout: float
+    child: Child | None = None
+    sent: Sent | None = None
+    result: CallResult | None = None
 
 
 def _write_all(fd: int, data: bytes) -> None:

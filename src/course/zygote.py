@@ -3,18 +3,20 @@
 Started by course.worker as ``python -s -P -m course.zygote FD`` in an empty directory with an
 explicit environment; FD is its end of a SOCK_SEQPACKET control socket. It never imports
 solutions/ or the grader's tests, never runs submitted code and never sees a request: on "F" it
-forks a child that waits for its one request, and hands the judge that child's pipes (request,
-result, output) over the socket; the judge talks to the child directly. On "W" it reports how a
-child ended. It reaps children as they exit and removes their private directories.
+forks a child and hands the judge that child's socket and output pipe; the judge talks to the child
+directly. On "W" it reports how a child ended. It reaps children as they exit and removes their
+private directories.
 
 A child: new session, stdin from /dev/null, stdout and stderr into the output pipe, every other
 descriptor closed, a private empty working directory; it rehearses a call on a sample (so the
-fork's copy-on-write faults are paid before the judge waits), then it reads one length-prefixed
-course.wire request, sets its resource limits, executes exactly the submitted source bytes as a
-module, runs one probe, writes one length-prefixed frame to the result pipe and exits.
+fork's copy-on-write faults are paid before the judge waits), then answers calls: each arrives on
+its socket with fresh request, result and output pipes; it reads one length-prefixed course.wire
+request, executes exactly the submitted source bytes as a module, runs one probe, writes one
+length-prefixed frame to the result pipe and closes it (resource limits are set before the first).
 """
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import linecache
@@ -211,22 +213,22 @@ def end_of_call() -> None:
 
 
 def next_call() -> dict:
-    """Wait for the judge's next call: a message on the child's socket carrying the call's own fresh request
-    and result pipes (placed at REQUEST_FD and RESULT_FD), then the request read from its pipe. Exits when
-    the judge hangs up."""
+    """Wait for the judge's next call: a message on the child's socket carrying the call's own fresh request,
+    result and output pipes (placed at REQUEST_FD, RESULT_FD, and stdout and stderr), then the request read
+    from its pipe. Exits when the judge hangs up."""
     try:
-        message, fds, _, _ = socket.recv_fds(_control(), 16, 2)
+        message, fds, _, _ = socket.recv_fds(_control(), 16, 3)
     except OSError:
         message, fds = b"", []
-    if message != b"C" or len(fds) != 2:
+    if message != b"C" or len(fds) != 3:
         os._exit(0)
-    request, result = fds
-    if result == REQUEST_FD:  # out of the way first
-        result, _ = os.dup(result), os.close(result)
-    for fd, target in ((request, REQUEST_FD), (result, RESULT_FD)):
-        if fd != target:
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, CONTROL_FD + 1) for fd in fds]  # out of the way of the targets first
+    for fd in fds:
+        os.close(fd)
+    for fd, targets in zip(high, ((REQUEST_FD,), (RESULT_FD,), (1, 2))):
+        for target in targets:
             os.dup2(fd, target)
-            os.close(fd)
+        os.close(fd)
     frame = read_frame(REQUEST_FD)
     os.close(REQUEST_FD)
     if frame is None:

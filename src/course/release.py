@@ -1,0 +1,409 @@
+"""Release the course: a student bundle and a Gradescope autograder, each stamped with the grader version.
+
+    python -m course.release bundle --out DIR       # DIR/pytorch-basics/ and DIR/pytorch-basics.zip
+    python -m course.release gradescope --out DIR   # DIR/gradescope_autograder.zip
+    python -m course.release autograde              # what the autograder's run_autograder runs
+
+The bundle holds the stubs, the public checks of public/, a README and VERSION.json. It is assembled
+in memory and checked before anything is written: no line of a solution region, no file of solutions/
+or grader/ (by origin or by equal bytes), no stale stub. The autograder zip holds what grading needs
+(the course package, grader/, solutions/) and is for the instructor's upload only.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from course import batch, stubgen
+from course.curriculum import SECTIONS, TASKS
+
+BUNDLE = "pytorch-basics"
+AUTOGRADER_ZIP = "gradescope_autograder.zip"
+LESSON_SUFFIXES = {".md", ".png", ".svg", ".jpg", ".jpeg", ".gif"}
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so one source always gives the same zip
+TRIVIAL = re.compile(r"^([\W_]*|else:|try:|finally:|pass|return|break|continue)$")
+
+
+class Refused(Exception):
+    """The release would leak or ship stale files; its args are the reasons, one a line."""
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where a release takes its files from (tests point it at a planted copy of the course)."""
+
+    root: Path
+    solutions: Path
+    exercises: Path
+    grader: Path
+    public: Path
+    package: Path  # src/course
+    lessons: Path
+
+    @classmethod
+    def at(cls, root: Path) -> Course:
+        """The usual layout of a course checkout rooted at root."""
+        root = Path(root)
+        return cls(root, root / "solutions", root / "exercises", root / "grader", root / "public",
+                   root / "src" / "course", root / "lessons")
+
+    def grader_version(self) -> str:
+        """The version the batch grader reports for these files (same roots, same order as grading.py)."""
+        return batch.grader_version([self.solutions, self.package, self.grader])
+
+
+def exercise_files() -> list[str]:
+    """The exercise file names, as the curriculum lists them."""
+    return sorted({t.file for t in TASKS.values()})
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every regular file below folder, sorted, without caches."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    """SHA-256 over each file's path and the SHA-256 of its bytes, in path order."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def stamp(files: dict[str, bytes], kind: str, grader: str) -> bytes:
+    """VERSION.json for a release: what it is, the grader version, the content hash and each file's hash."""
+    data = {"course": BUNDLE, "release": kind, "grader": grader, "content_sha256": content_hash(files),
+            "files": {name: hashlib.sha256(files[name]).hexdigest() for name in sorted(files)}}
+    return (json.dumps(data, indent=1) + "\n").encode()
+
+
+def section_summary(stub: bytes) -> str:
+    """A stub's module docstring without its first line (the section title): the lesson in short."""
+    doc = ast.get_docstring(ast.parse(stub)) or ""
+    return "\n".join(doc.splitlines()[1:]).strip()
+
+
+def student_readme(stubs: dict[str, bytes], lessons: list[str], grader: str) -> str:
+    """The bundle's README: how to work, the lessons in short with their tasks, and the version."""
+    names = exercise_files()
+    lines = ["# PyTorch basics: exercises", "",
+             "Four short lessons on PyTorch basics, each a Python file of exercises for you to fill in.", "",
+             "## How to work", "",
+             "1. Install Python 3.10 or newer with torch and pytest: `pip install torch pytest` (add",
+             "   `--index-url https://download.pytorch.org/whl/cpu` for the small CPU build of torch).",
+             "2. In each file, replace every `raise NotImplementedError(...)` with your code. Keep the names,",
+             "   signatures and file names; a file may import torch and the standard library, not another exercise file.",
+             "3. Run `pytest` in this folder. Each public check names its task (\"Task 2.2\"); run one file's checks",
+             "   with `pytest public/test_sec2_forward.py`. Passing them is a good sign, not full marks: the grader",
+             "   tries more inputs and cases.",
+             f"4. Hand in the files {', '.join(f'`{n}`' for n in names)}, with these exact names.", ""]
+    if lessons:
+        lines += ["The lessons in full: " + ", ".join(f"[{Path(p).stem}]({p})" for p in lessons) + ".", ""]
+    lines += ["## Lessons and tasks", ""]
+    for number, title in SECTIONS.items():
+        tasks = [t for t in TASKS.values() if t.section == number]
+        file = tasks[0].file
+        lines += [f"### {number}. {title} (`{file}`)", "", section_summary(stubs[file]), "",
+                  "| Task | Function | What | Points |", "|------|----------|------|--------|"]
+        lines += [f"| {t.id} | `{t.function}` | {t.title} | {t.points} |" for t in tasks]
+        lines.append("")
+    total = sum(t.points for t in TASKS.values())
+    lines += [f"{total} points in all.", "", f"Release stamped for grader `{grader}`; `VERSION.json` lists each "
+              "file's SHA-256.", ""]
+    return "\n".join(lines)
+
+
+BUNDLE_INI = """\
+[pytest]
+# `pytest` in this folder runs the public checks against your files next to this one.
+testpaths = public
+pythonpath = .
+markers =
+    task(id): the task a check belongs to, e.g. task("2.2")
+"""
+
+
+def bundle_files(course: Course) -> tuple[dict[str, bytes], dict[str, Path]]:
+    """The bundle's files (path inside the bundle -> bytes) and where each came from, VERSION.json aside."""
+    files: dict[str, bytes] = {}
+    origins: dict[str, Path] = {}
+
+    def take(name: str, path: Path) -> None:
+        files[name], origins[name] = path.read_bytes(), path
+
+    for name in exercise_files():
+        take(name, course.exercises / name)
+    for path in sorted(course.public.glob("*.py")):
+        take(f"public/{path.name}", path)
+    lessons = [p for p in files_under(course.lessons) if p.suffix.lower() in LESSON_SUFFIXES]
+    for path in lessons:
+        take(f"lessons/{path.relative_to(course.lessons).as_posix()}", path)
+    stubs = {name: files[name] for name in exercise_files()}
+    linked = [n for n in files if n.startswith("lessons/") and n.endswith(".md")]
+    files["README.md"] = student_readme(stubs, linked, course.grader_version()).encode()
+    files["pytest.ini"] = BUNDLE_INI.encode()
+    return files, origins
+
+
+def leaks(course: Course, files: dict[str, bytes], origins: dict[str, Path]) -> list[str]:
+    """Every reason not to release these files: stale stubs, solution lines, files of solutions/ or grader/."""
+    problems = [f"stale stub {course.exercises.name}/{n}: run python -m course.stubgen"
+                for n in stubgen.stale_files(course.solutions, course.exercises)]
+    secret: dict[str, str] = {}
+    for path in sorted(course.solutions.glob("*.py")):
+        for line in stubgen.solution_lines(path.read_text(encoding="utf-8"), str(path)):
+            if not TRIVIAL.match(line):
+                secret[line] = path.name
+    private = {"solutions": course.solutions.resolve(), "grader": course.grader.resolve()}
+    by_hash = {}
+    for label, folder in private.items():
+        for path in files_under(folder):
+            data = path.read_bytes()
+            if data:  # an empty file reveals nothing, and would match every other empty file
+                by_hash[hashlib.sha256(data).digest()] = f"{label}/{path.relative_to(folder).as_posix()}"
+    for name in sorted(files):
+        origin = origins.get(name)
+        for label, folder in private.items():
+            if origin is not None and origin.resolve().is_relative_to(folder):
+                problems.append(f"{name} comes from {label}/ ({origin})")
+        twin = by_hash.get(hashlib.sha256(files[name]).digest())
+        if twin:
+            problems.append(f"{name} has the same bytes as {twin}")
+        for number, line in enumerate(files[name].decode("utf-8", "replace").splitlines(), 1):
+            code = line.strip().lstrip("#").strip()  # a commented-out solution line leaks as much
+            if code in secret:
+                problems.append(f"{name}:{number} holds a solution line of {secret[code]}: {code[:80]}")
+    return problems
+
+
+def zip_bytes(files: dict[str, bytes], prefix: str = "", executable: frozenset = frozenset()) -> bytes:
+    """A reproducible zip of files (fixed times, Unix modes: 0755 for executable names, else 0644)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(prefix + name, ZIP_TIME)
+            info.create_system = 3  # Unix, so unzip restores the mode
+            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    return buf.getvalue()
+
+
+def write_release(path: Path, data: bytes) -> None:
+    """Write one release file whole (a reader never sees half of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def build_bundle(course: Course, out: Path) -> Path:
+    """Check, then write out/pytorch-basics/ and out/pytorch-basics.zip; raise Refused instead when unsafe."""
+    files, origins = bundle_files(course)
+    problems = leaks(course, files, origins)
+    if problems:
+        raise Refused(*problems)
+    files["VERSION.json"] = stamp(files, "student bundle", course.grader_version())
+    folder = out / BUNDLE
+    if folder.exists():
+        shutil.rmtree(folder)  # a rebuild starts from an empty folder
+    for name, data in files.items():
+        write_release(folder / name, data)
+    write_release(out / f"{BUNDLE}.zip", zip_bytes(files, prefix=f"{BUNDLE}/"))
+    return folder
+
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Gradescope runs this once, while it builds the autograder image: Python 3.11+, CPU torch, the course package.
+set -euxo pipefail
+SOURCE=/autograder/source
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+if python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  apt-get install -y --no-install-recommends python3-venv
+  PYTHON=python3
+else  # Ubuntu 22.04 ships 3.10
+  apt-get install -y --no-install-recommends python3.11 python3.11-venv
+  PYTHON=python3.11
+fi
+"$PYTHON" -m venv /autograder/venv
+/autograder/venv/bin/python -m pip install --upgrade pip
+/autograder/venv/bin/python -m pip install -c "$SOURCE/constraints.txt" torch --index-url https://download.pytorch.org/whl/cpu
+/autograder/venv/bin/python -m pip install -c "$SOURCE/constraints.txt" "$SOURCE"
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Gradescope runs this for each submission: grade $ROOT/submission into $ROOT/results/results.json.
+# AUTOGRADER_ROOT replaces /autograder (tests); python3 is setup.sh's venv, else the first on PATH.
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+if [ -x "$ROOT/venv/bin/python3" ]; then PATH="$ROOT/venv/bin:$PATH"; fi
+mkdir -p "$ROOT/results"
+rm -f "$ROOT/results/results.json"
+cd "$ROOT/source" && python3 -m course.release autograde --root "$ROOT"
+status=$?
+if [ ! -s "$ROOT/results/results.json" ]; then  # Python or the course package is missing: still a valid result
+  printf '{"score": 0, "tests": [], "output": "The autograder could not start (exit status %s). Your instructor can see its log."}\\n' \\
+    "$status" > "$ROOT/results/results.json"
+fi
+exit 0
+"""
+
+
+def autograder_files(course: Course) -> dict[str, bytes]:
+    """What the Gradescope zip holds: its two scripts, the package source, grader/, solutions/, pins."""
+    files = {"setup.sh": SETUP_SH.encode(), "run_autograder": RUN_AUTOGRADER.encode()}
+    for name in ("pyproject.toml", "constraints.txt", "README.md"):  # pyproject names README.md as the readme
+        files[name] = (course.root / name).read_bytes()
+    for label, folder in (("src/course", course.package), ("grader", course.grader), ("solutions", course.solutions)):
+        for path in files_under(folder):
+            files[f"{label}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+    return files
+
+
+def build_gradescope(course: Course, out: Path) -> Path:
+    """Write out/gradescope_autograder.zip with setup.sh and run_autograder at its root."""
+    files = autograder_files(course)
+    files["VERSION.json"] = stamp(files, "gradescope autograder", course.grader_version())
+    path = out / AUTOGRADER_ZIP
+    write_release(path, zip_bytes(files, executable=frozenset({"setup.sh", "run_autograder"})))
+    return path
+
+
+def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], list[str]]:
+    """Each expected file found by exact name anywhere under folder (the shallowest; two at one depth is
+    ambiguous and neither is taken), and notes for the student. Links are never followed."""
+    found: dict[str, list[Path]] = {n: [] for n in names}
+    notes = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        for name in filenames:
+            if name in found:
+                path = Path(dirpath) / name
+                if path.is_symlink():
+                    notes.append(f"{path.relative_to(folder)} is a symbolic link: not followed")
+                else:
+                    found[name].append(path)
+    chosen = {}
+    for name, paths in found.items():
+        if not paths:
+            continue
+        depth = min(len(p.relative_to(folder).parts) for p in paths)
+        top = [p for p in paths if len(p.relative_to(folder).parts) == depth]
+        if len(top) > 1:
+            notes.append(f"{name} is in {len(top)} folders ({', '.join(str(p.relative_to(folder)) for p in top)}): "
+                         "not graded; hand in one copy")
+        else:
+            chosen[name] = top[0]
+            if len(paths) > 1 or depth > 1:
+                notes.append(f"graded {top[0].relative_to(folder)}")
+    return chosen, notes
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without the variables that steer how pytest runs the grader."""
+    from course.grading import STEERING
+
+    return {k: v for k, v in os.environ.items() if k not in STEERING}
+
+
+def grade_submission(root: Path, timeout: float) -> dict:
+    """Grade root/submission with the batch grader (one student) and return Gradescope's results."""
+    source = root / "source"
+    chosen, notes = find_submitted(root / "submission", exercise_files())
+    with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
+        entry = Path(tmp) / "submissions" / "submission"
+        entry.mkdir(parents=True)
+        for name, path in chosen.items():
+            with open(path, "rb") as f:  # at most one byte over the cap: the grader says the file is too large
+                (entry / name).write_bytes(f.read(batch.MAX_FILE_BYTES + 1))
+        out = Path(tmp) / "out"
+        command = [sys.executable, "-m", "pytest", str(source / "grader"), "--submissions", str(entry.parent),
+                   "--out", str(out), "--grader-jobs", "1", "-p", "no:cacheprovider"]
+        run = subprocess.run(command, cwd=source, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=timeout)
+        sys.stdout.write(run.stdout.decode("utf-8", "replace"))  # results/stdout: the instructor's log
+        stored = out / "students" / "submission.json"
+        if not stored.is_file():
+            raise RuntimeError(f"the grader stopped without a result (pytest exit status {run.returncode})")
+        result = json.loads(stored.read_text(encoding="utf-8"))
+    results = batch.gradescope_results(result)
+    key = result["key"]
+    head = f"Graded by grader {key['grader']} (seed {key['seed']})."
+    results["output"] = "\n".join([head, *notes, results.get("output", "")]).strip()
+    results["extra_data"] = {"grader_version": key["grader"], "seed": key["seed"], "submission_sha256": key["content"],
+                             "files": result["grade"].get("submission", {}).get("files", {})}
+    return results
+
+
+def autograde(root: Path, timeout: float = 480.0) -> dict:
+    """Write root/results/results.json for root/submission, whatever happens (a crash scores 0 with a message)."""
+    started = time.monotonic()
+    try:
+        results = grade_submission(root, timeout)
+    except Exception as error:  # noqa: BLE001  every failure still ends in a valid results.json
+        traceback.print_exc()
+        why = f"grading took longer than {timeout:g} s" if isinstance(error, subprocess.TimeoutExpired) \
+            else f"{type(error).__name__}: {error}"[:300]
+        results = {"score": 0.0, "tests": [], "extra_data": {},
+                   "output": f"The autograder could not grade this submission ({why}). Your instructor can see its log."}
+    try:
+        results["extra_data"]["autograder"] = json.loads((root / "source" / "VERSION.json").read_text(encoding="utf-8"))
+        results["extra_data"]["autograder"].pop("files", None)
+    except (OSError, ValueError):
+        results["extra_data"]["autograder"] = None
+    results["execution_time"] = round(time.monotonic() - started, 2)
+    batch.write_atomic(root / "results" / "results.json", json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: bundle, gradescope or autograde."""
+    parser = argparse.ArgumentParser(prog="python -m course.release", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("bundle", "the student bundle: a folder and a zip"), ("gradescope", "the Gradescope autograder zip")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--out", type=Path, required=True, help="folder to write into")
+        sub.add_argument("--course", type=Path, default=Path("."), help="the course checkout (default: here)")
+    sub = commands.add_parser("autograde", help="grade ROOT/submission into ROOT/results/results.json")
+    sub.add_argument("--root", type=Path, default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")))
+    sub.add_argument("--timeout", type=float, default=480.0, help="seconds for the whole grading run (default 480)")
+    args = parser.parse_args(argv)
+    if args.command == "autograde":
+        results = autograde(args.root, args.timeout)
+        print(f"score {results['score']:g}; wrote {args.root / 'results' / 'results.json'}")
+        return 0
+    course = Course.at(args.course)
+    if not any(p.name != "__init__.py" for p in course.solutions.glob("*.py")):
+        parser.error(f"{course.solutions}/ holds no solution files; pass --course with the course checkout")
+    if args.command == "gradescope":
+        print(f"wrote {build_gradescope(course, args.out)}")
+        return 0
+    try:
+        folder = build_bundle(course, args.out)
+    except Refused as refused:
+        print("refusing to write the bundle:", *(f"  {p}" for p in refused.args), sep="\n", file=sys.stderr)
+        return 1
+    print(f"wrote {folder}/ and {args.out / (BUNDLE + '.zip')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

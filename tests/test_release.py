@@ -1,0 +1,285 @@
+"""Releases: the student bundle is leak-free and its public checks work; the Gradescope autograder grades.
+
+Each refusal is proved on a copy of the course with one fault planted; the autograder zip is unpacked into
+a tree laid out like Gradescope's /autograder and its run_autograder is run there, as Gradescope would.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import EXERCISES, ROOT, SOLUTIONS
+
+from course import release
+from course.curriculum import TASKS, total_points
+from course.grading import STEERING
+
+PUBLIC = ROOT / "public"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a child run: no pytest-steering variables, this venv's python first on PATH."""
+    env = {k: v for k, v in os.environ.items() if k not in STEERING}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+def unpack(archive: Path, dest: Path) -> None:
+    """Extract a zip keeping each member's Unix mode, as unzip does."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            zf.extract(info, dest)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(dest / info.filename, mode)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The bundle and the autograder zip, built once from this checkout."""
+    out = tmp_path_factory.mktemp("release")
+    assert release.main(["bundle", "--out", str(out), "--course", str(ROOT)]) == 0
+    assert release.main(["gradescope", "--out", str(out), "--course", str(ROOT)]) == 0
+    return out
+
+
+def test_bundle_holds_stubs_checks_readme_and_stamp(built):
+    folder = built / release.BUNDLE
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    for name in release.exercise_files():
+        assert files[name] == (EXERCISES / name).read_bytes()
+    assert {f"public/{p.name}" for p in PUBLIC.glob("test_*.py")} <= set(files)
+    assert {"README.md", "pytest.ini", "VERSION.json"} <= set(files)
+    readme = files["README.md"].decode()
+    for task in TASKS.values():
+        assert f"| {task.id} | `{task.function}` |" in readme
+    with zipfile.ZipFile(built / f"{release.BUNDLE}.zip") as zf:
+        assert {i.filename: zf.read(i) for i in zf.infolist()} == {f"{release.BUNDLE}/{n}": d for n, d in files.items()}
+    stamp = json.loads(files.pop("VERSION.json"))
+    assert stamp["grader"] == release.Course.at(ROOT).grader_version()
+    assert stamp["content_sha256"] == release.content_hash(files)
+    assert stamp["files"] == {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
+
+
+def test_bundle_build_is_reproducible(built, tmp_path):
+    assert release.main(["bundle", "--out", str(tmp_path), "--course", str(ROOT)]) == 0
+    name = f"{release.BUNDLE}.zip"
+    assert (tmp_path / name).read_bytes() == (built / name).read_bytes()
+
+
+def run_student_pytest(bundle: Path, work: Path, solutions: bool) -> tuple[int, dict]:
+    """Plain `pytest` in a fresh copy of the bundle (with the references copied over the stubs if asked)."""
+    shutil.copytree(bundle, work)
+    if solutions:
+        for path in SOLUTIONS.glob("sec*.py"):
+            shutil.copy(path, work / path.name)
+    report = work.parent / f"{work.name}.json"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--json-report",
+                          f"--json-report-file={report}"], cwd=work, env=clean_env(), capture_output=True, text=True)
+    return run.returncode, json.loads(report.read_text())
+
+
+def test_public_checks_fail_on_stubs_and_pass_on_solutions(built, tmp_path):
+    code, report = run_student_pytest(built / release.BUNDLE, tmp_path / "stubs", solutions=False)
+    assert code == 1 and report["tests"], report["summary"]
+    assert {t["outcome"] for t in report["tests"]} == {"failed"}, report["summary"]
+    for test in report["tests"]:  # each check fails through its own task's NotImplementedError
+        assert "not implemented yet (Task" in test["call"]["crash"]["message"], test["nodeid"]
+    code, report = run_student_pytest(built / release.BUNDLE, tmp_path / "solved", solutions=True)
+    assert code == 0, [t["nodeid"] for t in report["tests"] if t["outcome"] != "passed"]
+    assert report["summary"]["passed"] == report["summary"]["total"] == len(report["tests"]) > 0
+
+
+def check_functions():
+    for path in sorted(PUBLIC.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                yield path.name, node
+
+
+def test_every_public_check_names_its_task():
+    """Marker, docstring and every assert message name one task; every task has a check."""
+    covered = set()
+    for file, func in check_functions():
+        marks = [d for d in func.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.task"]
+        assert len(marks) == 1, f"{file}::{func.name} needs one @pytest.mark.task"
+        task = marks[0].args[0].value
+        assert task in TASKS and TASKS[task].file == file.removeprefix("test_"), f"{file}::{func.name}: task {task}"
+        assert (ast.get_docstring(func) or "").startswith(f"Task {task}:"), f"{file}::{func.name}: docstring"
+        for node in ast.walk(func):
+            if isinstance(node, ast.Assert):
+                assert node.msg is not None and f"Task {task}" in ast.unparse(node.msg), \
+                    f"{file}:{node.lineno}: the message should name Task {task}"
+        covered.add(task)
+    assert covered == set(TASKS)
+
+
+def test_public_checks_hold_no_reference_or_grader_code():
+    course = release.Course.at(ROOT)
+    files = {f"public/{p.name}": p.read_bytes() for p in PUBLIC.glob("*.py")}
+    assert release.leaks(course, files, {n: PUBLIC / n.split("/")[1] for n in files}) == []
+    for _, func in check_functions():
+        imported = {a.name for n in ast.walk(func) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        assert not imported & {"solutions", "grader", "course"}
+
+
+@pytest.fixture
+def course_copy(tmp_path) -> release.Course:
+    """A copy of the course's release sources, laid out as a checkout."""
+    root = tmp_path / "course"
+    for name in ("solutions", "exercises", "grader", "public", "lessons", "src/course"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return release.Course.at(root)
+
+
+def test_a_clean_copy_builds(course_copy, tmp_path):
+    assert release.build_bundle(course_copy, tmp_path / "out").is_dir()
+
+
+def plant_solution_line(course):
+    check = course.public / "test_sec1_linear.py"
+    check.write_text(check.read_text() + "\n# return sum(p.numel() for p in module.parameters() if p.requires_grad)\n")
+
+
+def plant_grader_file(course):
+    shutil.copy(course.grader / "conftest.py", course.public / "conftest.py")
+
+
+def plant_solutions_file(course):
+    course.lessons.mkdir(exist_ok=True)
+    shutil.copy(course.solutions / "__init__.py", course.lessons / "notes.md")
+
+
+def plant_stale_stub(course):
+    stub = course.exercises / "sec2_forward.py"
+    stub.write_text(stub.read_text() + "\n# an edit made by hand\n")
+
+
+@pytest.mark.parametrize("plant, reason", [
+    (plant_solution_line, "public/test_sec1_linear.py:"),  # the line number, then "holds a solution line"
+    (plant_grader_file, "public/conftest.py has the same bytes as grader/conftest.py"),
+    (plant_solutions_file, "lessons/notes.md has the same bytes as solutions/__init__.py"),
+    (plant_stale_stub, "stale stub exercises/sec2_forward.py"),
+], ids=["solution-line", "grader-file", "solutions-file", "stale-stub"])
+def test_bundle_refuses(course_copy, tmp_path, capsys, plant, reason):
+    plant(course_copy)
+    out = tmp_path / "out"
+    assert release.main(["bundle", "--out", str(out), "--course", str(course_copy.root)]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to write the bundle" in err and reason in err, err
+    if plant is plant_solution_line:
+        assert "holds a solution line of sec1_linear.py" in err
+    assert not out.exists()
+
+
+def test_bundle_refuses_files_taken_from_grader(course_copy, tmp_path):
+    course = dataclasses.replace(course_copy, public=course_copy.grader)
+    with pytest.raises(release.Refused) as refused:
+        release.build_bundle(course, tmp_path / "out")
+    assert any("comes from grader/" in reason for reason in refused.value.args), refused.value.args
+    assert not (tmp_path / "out").exists()
+
+
+def test_autograder_zip_root(built):
+    path = built / release.AUTOGRADER_ZIP
+    with zipfile.ZipFile(path) as zf:
+        infos = {i.filename: i for i in zf.infolist()}
+        files = {name: zf.read(name) for name in infos}
+    assert "setup.sh" in infos and "run_autograder" in infos
+    for script in ("setup.sh", "run_autograder"):
+        assert files[script].startswith(b"#!"), script
+        assert (infos[script].external_attr >> 16) & 0o111 == 0o111, f"{script} is not executable"
+        subprocess.run(["bash", "-n"], input=files[script], check=True)
+    assert b"--index-url https://download.pytorch.org/whl/cpu" in files["setup.sh"]
+    assert b"torch==2.13.0" in files["constraints.txt"]
+    assert {"grader/conftest.py", "solutions/sec1_linear.py", "src/course/grading.py", "pyproject.toml"} <= set(files)
+    assert not any(n.startswith(("tests/", "exercises/", "samples/", "public/", ".git")) for n in files)
+    stamp = json.loads(files.pop("VERSION.json"))
+    assert stamp["content_sha256"] == release.content_hash(files)
+    assert stamp["grader"] == release.Course.at(ROOT).grader_version()
+
+
+def autograder_tree(built: Path, root: Path, submission: dict[str, Path]) -> Path:
+    """/autograder as Gradescope lays it out: source/ (the zip), submission/, results/."""
+    unpack(built / release.AUTOGRADER_ZIP, root / "source")
+    (root / "results").mkdir()
+    (root / "submission").mkdir()
+    for name, path in submission.items():
+        (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, root / "submission" / name)
+    return root
+
+
+def run_autograder(root: Path, **env: str) -> dict:
+    subprocess.run([str(root / "source" / "run_autograder")], env=clean_env(AUTOGRADER_ROOT=str(root), **env),
+                   check=True, capture_output=True, timeout=300)
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def valid_results(results: dict) -> None:
+    """The fields Gradescope reads, with the types it expects; the tests' scores add up to the score."""
+    assert isinstance(results["score"], (int, float)) and isinstance(results["output"], str)
+    for test in results["tests"]:
+        assert {"name", "number", "score", "max_score", "status", "output", "visibility"} <= set(test)
+        assert test["status"] in ("passed", "failed") and test["visibility"] == "visible"
+        assert isinstance(test["number"], str) and 0 <= test["score"] <= test["max_score"]
+    assert sum(t["score"] for t in results["tests"]) == pytest.approx(results["score"])
+    assert len({t["number"] for t in results["tests"]}) == len(results["tests"])
+
+
+def test_autograder_gives_full_marks_to_the_solutions_in_a_folder(built, tmp_path):
+    root = autograder_tree(built, tmp_path / "autograder",
+                           {f"homework/{p.name}": p for p in SOLUTIONS.glob("sec*.py")})
+    results = run_autograder(root)
+    valid_results(results)
+    assert results["score"] == total_points() == sum(t["max_score"] for t in results["tests"])
+    assert {t["status"] for t in results["tests"]} == {"passed"}
+    stamp = json.loads((root / "source" / "VERSION.json").read_text())
+    assert results["extra_data"]["grader_version"] == stamp["grader"] == release.Course.at(ROOT).grader_version()
+    assert results["extra_data"]["autograder"]["content_sha256"] == stamp["content_sha256"]
+    assert stamp["grader"] in results["output"] and "graded homework/sec1_linear.py" in results["output"]
+    bundle = json.loads((built / release.BUNDLE / "VERSION.json").read_text())
+    assert bundle["grader"] == stamp["grader"]
+
+
+def test_autograder_gives_zero_to_the_stubs(built, tmp_path):
+    root = autograder_tree(built, tmp_path / "autograder", {p.name: p for p in EXERCISES.glob("sec*.py")})
+    results = run_autograder(root)
+    valid_results(results)
+    assert results["score"] == 0 and results["tests"]
+    assert {t["status"] for t in results["tests"]} == {"failed"}
+    assert all("not implemented yet (Task" in t["output"] for t in results["tests"])
+
+
+def test_autograder_writes_results_when_grading_crashes(built, tmp_path):
+    root = autograder_tree(built, tmp_path / "autograder", {p.name: p for p in SOLUTIONS.glob("sec*.py")})
+    shutil.rmtree(root / "source" / "grader")
+    results = run_autograder(root)
+    valid_results(results)
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"].startswith("The autograder could not grade this submission")
+    assert results["extra_data"]["autograder"]["grader"] == release.Course.at(ROOT).grader_version()
+
+
+def test_autograder_writes_results_without_the_course_package(built, tmp_path):
+    """A python3 without the course installed (setup.sh failed): the shell script still writes a result."""
+    system = subprocess.run(["/usr/bin/python3", "-c", "import course"], capture_output=True) \
+        if Path("/usr/bin/python3").exists() else None
+    if system is None or system.returncode == 0:
+        pytest.skip("needs a /usr/bin/python3 without the course package")
+    root = autograder_tree(built, tmp_path / "autograder", {})
+    subprocess.run([str(root / "source" / "run_autograder")], env={"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root)},
+                   check=True, capture_output=True, timeout=60)
+    results = json.loads((root / "results" / "results.json").read_text())
+    valid_results(results)
+    assert results["score"] == 0 and "could not start" in results["output"]

@@ -97,9 +97,12 @@ def discover(folder: Path, expected: list[str]) -> list[Entry]:
         elif stat.S_ISREG(mode) and item.name.lower().endswith(".zip"):
             entry = Entry(_stem(name), name, "zip", path)
             _read_zip(entry, expected)
+        elif stat.S_ISREG(mode) and item.name.lower().endswith(".ipynb"):
+            entry = Entry(_stem(name), name, "notebook", path)
+            _read_notebook(entry, expected)
         else:
             entry = Entry(_stem(name), name, "other", path, "unsupported",
-                          "not a folder or a .zip of the exercise files")
+                          "not a folder, a .zip or a .ipynb of the exercise files")
         if name != item.name:
             entry.message = (entry.message + " " if entry.message else "") + \
                 f"the entry's name is not valid UTF-8 (shown as {name})"
@@ -125,7 +128,22 @@ def discover(folder: Path, expected: list[str]) -> list[Entry]:
 
 
 def _stem(name: str) -> str:
-    return name[:-4] if name.lower().endswith(".zip") else name
+    for suffix in (".zip", ".ipynb"):
+        if name.lower().endswith(suffix):
+            return name[:-len(suffix)]
+    return name
+
+
+def _read_notebook(entry: Entry, expected: list[str]) -> None:
+    """One notebook is the whole submission: its code cells are the source of every expected file (the
+    probes look each function up by name, so one module holding all sections serves them all)."""
+    from course import ipynb
+
+    code, problem = ipynb.read_notebook(entry.path, MAX_FILE_BYTES)
+    if problem:
+        entry.status, entry.message = "unreadable", problem
+    else:
+        entry.sources = dict.fromkeys(expected, code)
 
 
 def _read_folder(entry: Entry, expected: list[str]) -> None:

@@ -108,7 +108,7 @@ def _grading(config: pytest.Config) -> Grading:
 def not_python(name: str, data: bytes) -> str | None:
     """Why a submitted file's bytes are not what its name promises, or None (a notebook saved as .py)."""
     if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
-        return f"{name} holds a Jupyter notebook (JSON), not Python code"
+        return f"{name} holds a Jupyter notebook (JSON), not Python code; submit it as {Path(name).stem}.ipynb"
     return None
 
 
@@ -122,10 +122,23 @@ class Submission:
 
     @classmethod
     def read(cls, folder: Path, names: list[str]) -> Submission:
-        sources, problems = {}, {}
+        """Each expected file's bytes, or why it cannot be graded. A missing secN_x.py whose notebook
+        secN_x.ipynb is there is read from the notebook's code cells (course.ipynb)."""
+        from course import ipynb
+
+        sources, problems, notebooks = {}, {}, []
         for name in names:
             path = folder / name
-            if path.is_symlink():
+            notebook = path.with_suffix(".ipynb")
+            if name.endswith(".py") and not path.is_symlink() and not path.exists() \
+                    and (notebook.is_symlink() or notebook.is_file()):
+                notebooks.append(notebook.name)
+                code, problem = ipynb.read_notebook(notebook, MAX_FILE_BYTES)
+                if problem:
+                    problems[name] = problem
+                else:
+                    sources[name] = code
+            elif path.is_symlink():
                 problems[name] = f"{name} is a symbolic link; links are not followed"
             elif not path.is_file():
                 problems[name] = f"{name} is missing from the submission folder"
@@ -137,7 +150,8 @@ class Submission:
                     problems[name] = problem
                 else:
                     sources[name] = data
-        ignored = sorted(p.name for p in folder.iterdir() if p.name not in names) if folder.is_dir() else []
+        read = {*names, *notebooks}
+        ignored = sorted(p.name for p in folder.iterdir() if p.name not in read) if folder.is_dir() else []
         return cls(sources, problems, ignored)
 
     def hashes(self) -> dict[str, str]:

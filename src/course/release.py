@@ -327,7 +327,8 @@ def clean_env() -> dict[str, str]:
 def grade_submission(root: Path, timeout: float) -> dict:
     """Grade root/submission with the batch grader (one student) and return Gradescope's results."""
     source = root / "source"
-    chosen, notes = find_submitted(root / "submission", exercise_files())
+    names = exercise_files()  # and each one's notebook, which the grader reads when the .py is absent
+    chosen, notes = find_submitted(root / "submission", names + [str(Path(n).with_suffix(".ipynb")) for n in names])
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
         entry = Path(tmp) / "submissions" / "submission"
         entry.mkdir(parents=True)

@@ -209,6 +209,19 @@ def test_autograder_zip_root(built):
     assert stamp["grader"] == release.Course.at(ROOT).grader_version()
 
 
+def test_autograder_source_builds_the_package(built, tmp_path):
+    """setup.sh pip-installs source/: the zip must hold a buildable project (pyproject's readme among it)."""
+    unpack(built / release.AUTOGRADER_ZIP, tmp_path / "source")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "wheel"), str(tmp_path / "source")], check=True, capture_output=True, env=clean_env())
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert {"course/grading.py", "course/release.py", "course/batch.py"} <= set(names)
+    assert "course.grading = course.grading" in entry_points.replace('"', "")
+
+
 def autograder_tree(built: Path, root: Path, submission: dict[str, Path]) -> Path:
     """/autograder as Gradescope lays it out: source/ (the zip), submission/, results/."""
     unpack(built / release.AUTOGRADER_ZIP, root / "source")

@@ -10,6 +10,7 @@ pytest-json-report's report.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import json
@@ -201,6 +202,9 @@ class Grading:
         self._references: dict[str, tuple[str, bytes]] = {}
         self.reference_cache: dict[tuple, bytes] = {}
         self.report_to: int | None = None  # in a batch's helper judge: the pipe to the main one
+        # in a batch: the calls each test made of earlier students, by key, and this student's replies to them
+        self.plan: dict[str, dict[tuple, tuple]] = {}
+        self.prefetched: dict[tuple, collections.deque] = {}
 
     def refuse_submitted_plugins(self) -> None:
         """Stop if pytest loaded a plugin or conftest.py from the submission folder: that code would have
@@ -322,6 +326,9 @@ class Grading:
         with batch.Progress(self.config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
             jobs = self.config.getoption("grader_jobs") or len(os.sched_getaffinity(0))
             helpers: list = []
+            first = next((i for i, (entry, _) in enumerate(todo) if entry.status == batch.STATUS_OK), None)
+            if jobs > 1 and first is not None:  # helper judges then start with its calls and references known
+                self._grade_entries([todo.pop(first)], session.items, bar, [])
             if jobs > 1 and len(todo) >= 2 * jobs:
                 self.batch.reset_claims()
                 helpers = [self._fork_helper(todo, session.items) for _ in range(jobs - 1)]
@@ -352,6 +359,7 @@ class Grading:
             else:
                 self.begin(Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path)
                 try:
+                    self.prefetch(items)
                     for i, item in enumerate(items):
                         nextitem = items[i + 1] if i + 1 < len(items) else None
                         for report in runtestprotocol(item, nextitem=nextitem, log=False):
@@ -392,6 +400,24 @@ class Grading:
         os.close(write_end)
         twin.forget()
         return Helper(pid, read_end)
+
+    def prefetch(self, items: list[pytest.Item]) -> None:
+        """Queue in the student's worker session, ahead of the tests, every call the tests made of earlier
+        students: in a batch every student gets the same inputs, so the worker computes the next replies
+        while the judge checks the last. A test takes its reply from here when it makes one of these
+        calls, and makes any other call itself; a reply nobody takes is dropped with the session."""
+        from course import worker
+
+        self.prefetched = {}
+        for item in items:
+            for key, (probe, module, file, args) in self.plan.get(item.nodeid, {}).items():
+                if file not in self.submission.sources:
+                    continue
+                try:
+                    wait = self.worker().submit(probe, module, file, self.submission.sources[file], args, self.timeout)
+                except worker.WorkerFailure:  # the tests' own calls will find out and start a fresh zygote
+                    return
+                self.prefetched.setdefault(key, collections.deque()).append(wait)
 
     def begin(self, submission: Submission, path: Path) -> None:
         """Start grading the next student of a batch: nothing of the previous one is kept."""
@@ -557,9 +583,10 @@ def _scan(integrity: Any, source: bytes, name: str) -> list[dict]:
 class Judge:
     """What a grader test uses: run a probe on the submission (in the worker) and on the reference (here)."""
 
-    def __init__(self, grading: Grading, task: str) -> None:
+    def __init__(self, grading: Grading, task: str, nodeid: str | None = None) -> None:
         self.grading = grading
         self.task = task
+        self.nodeid = nodeid  # the test asking: a batch learns which calls it makes (Grading.prefetch)
         self.printed = ""  # what the submission printed in its last call, for feedback
         if grading.tasks and task in grading.tasks:
             self.file = grading.tasks[task].file
@@ -571,19 +598,29 @@ class Judge:
         """The probe's result on the submission; a Mismatch with feedback if the submission failed."""
         return self._submit(probe, args, hint)()
 
-    def _submit(self, probe: str, args: tuple, hint: str | None) -> Callable[[], Any]:
-        """Start the probe in the worker; the returned function waits for it and explains failures."""
-        from course import worker
+    def _submit(self, probe: str, args: tuple, hint: str | None, encoded: bytes | None = None) -> Callable[[], Any]:
+        """Start the probe in the worker (or take its reply queued by Grading.prefetch); the returned
+        function waits for it and explains failures. encoded: the args in the wire format, if at hand."""
+        from course import wire, worker
 
         problem = self.grading.submission.problems.get(self.file)
         if problem:
             raise Mismatch(problem, "submit the exercise file itself, under exactly this name")
         source = self.grading.submission.sources[self.file]
-        try:
-            pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
-        except worker.WorkerFailure:  # an earlier call broke the zygote: a fresh one takes this call
-            self.grading.start_worker().close()
-            pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
+        pending = None
+        if self.grading.batch is not None and self.nodeid is not None:
+            key = (probe, self.file, hashlib.sha256(encoded or wire.dumps(list(args))).digest())
+            queued = self.grading.prefetched.get(key)
+            if queued:
+                pending = queued.popleft()
+            else:
+                self.grading.plan.setdefault(self.nodeid, {}).setdefault(key, (probe, self.module, self.file, list(args)))
+        if pending is None:
+            try:
+                pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
+            except worker.WorkerFailure:  # an earlier call broke the zygote: a fresh one takes this call
+                self.grading.start_worker().close()
+                pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
 
         def wait() -> Any:
             try:
@@ -626,13 +663,13 @@ class Judge:
             return f"{self.file} defines no {missing[1]} (was it renamed or deleted?)"
         return f"raised {error.get('type')}: {error.get('message')}{at}{code}"
 
-    def reference(self, probe: str, *args: Any) -> Any:
+    def reference(self, probe: str, *args: Any, encoded: bytes | None = None) -> Any:
         """The probe's result on a fresh copy of the reference solution, as plain data."""
         from course import probes, wire
 
         if self.grading.solutions is None:
             raise pytest.UsageError("the grader suite names no solutions folder (pytest_grading_suite)")
-        encoded = wire.dumps(list(args))
+        encoded = encoded or wire.dumps(list(args))
         cache = self.grading.reference_cache
         key = (self.file, probe, hashlib.sha256(encoded).digest())
         if key not in cache:  # a batch asks the same questions of every student: answer each once
@@ -645,8 +682,11 @@ class Judge:
 
     def run(self, probe: str, *args: Any, hint: str | None = None) -> tuple[Any, Any]:
         """(submission's result, reference's result) of the same probe on the same inputs."""
-        wait = self._submit(probe, args, hint)  # the worker computes while the reference runs here
-        want = self.reference(probe, *args)
+        from course import wire
+
+        encoded = wire.dumps(list(args))
+        wait = self._submit(probe, args, hint, encoded)  # the worker computes while the reference runs here
+        want = self.reference(probe, *args, encoded=encoded)
         return wait(), want
 
     def run_each(self, probe: str, cases: list[list], hint: str | None = None) -> list[tuple[Any, Any]]:
@@ -671,7 +711,7 @@ def judge(request: pytest.FixtureRequest) -> Judge:
     marker = request.node.get_closest_marker("task")
     if marker is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses judge but has no task marker")
-    return Judge(_grading(request.config), str(marker.args[0]))
+    return Judge(_grading(request.config), str(marker.args[0]), request.node.nodeid)
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ class TestTask1_3:
         hint = "check data.dim() < 2 and raise ValueError with a message that says what shape was expected"
         got, want = judge.run("first_layer", torch.rand(5, 11, generator=gen), None, hint=hint)
         checks.equal(got, want, "first_layer_for(data (5, 11)) must still build the layer", hint)
-        for data in (torch.tensor(3.0), torch.rand(11)):
+        for data in (torch.tensor(3.0), torch.rand(11, generator=gen)):
             got = judge.student("raises", "first_layer_for", [data], {}, hint=hint)
             checks.that(got.get("value_error") is True,
                         f"first_layer_for(data of shape {tuple(data.shape)}): expected ValueError, "

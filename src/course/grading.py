@@ -202,8 +202,10 @@ class Grading:
         self._references: dict[str, tuple[str, bytes]] = {}
         self.reference_cache: dict[tuple, bytes] = {}
         self.report_to: int | None = None  # in a batch's helper judge: the pipe to the main one
-        # in a batch: the calls each test made of earlier students, by key, and this student's replies to them
+        # in a batch: the calls each test made of an earlier student, by key; this student's calls so far;
+        # and the replies queued for this student
         self.plan: dict[str, dict[tuple, tuple]] = {}
+        self.made: dict[str, dict[tuple, tuple]] = {}
         self.prefetched: dict[tuple, collections.deque] = {}
 
     def refuse_submitted_plugins(self) -> None:
@@ -364,6 +366,7 @@ class Grading:
                         nextitem = items[i + 1] if i + 1 < len(items) else None
                         for report in runtestprotocol(item, nextitem=nextitem, log=False):
                             self.pytest_runtest_logreport(report)
+                    self.learn_plan()
                 finally:
                     if self.session is not None:
                         self.session.close()
@@ -408,7 +411,7 @@ class Grading:
         calls, and makes any other call itself; a reply nobody takes is dropped with the session."""
         from course import worker
 
-        self.prefetched = {}
+        self.prefetched, self.made = {}, {}
         for item in items:
             for key, (probe, module, file, args) in self.plan.get(item.nodeid, {}).items():
                 if file not in self.submission.sources:
@@ -418,6 +421,13 @@ class Grading:
                 except worker.WorkerFailure:  # the tests' own calls will find out and start a fresh zygote
                     return
                 self.prefetched.setdefault(key, collections.deque()).append(wait)
+
+    def learn_plan(self) -> None:
+        """Keep, per test, the calls it made of this student when it passed (a passing test made all of
+        them) or when nothing is known yet: one student's worth, so the plan never grows."""
+        for nodeid, calls in self.made.items():
+            if self.outcomes.get(nodeid) == "passed" or nodeid not in self.plan:
+                self.plan[nodeid] = calls
 
     def begin(self, submission: Submission, path: Path) -> None:
         """Start grading the next student of a batch: nothing of the previous one is kept."""
@@ -610,11 +620,10 @@ class Judge:
         pending = None
         if self.grading.batch is not None and self.nodeid is not None:
             key = (probe, self.file, hashlib.sha256(encoded or wire.dumps(list(args))).digest())
+            self.grading.made.setdefault(self.nodeid, {}).setdefault(key, (probe, self.module, self.file, list(args)))
             queued = self.grading.prefetched.get(key)
             if queued:
                 pending = queued.popleft()
-            else:
-                self.grading.plan.setdefault(self.nodeid, {}).setdefault(key, (probe, self.module, self.file, list(args)))
         if pending is None:
             try:
                 pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)

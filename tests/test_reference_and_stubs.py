@@ -42,3 +42,21 @@ def test_readme_table_matches_curriculum():
     rows = re.findall(r"^\|\s*(\d+\.\d+)\s*\|\s*`([^`]+)`\s*\|\s*(.+?)\s*\|\s*(\d+)\s*\|", readme, re.MULTILINE)
     table = {task: (file, int(points)) for task, file, _function, points in rows}
     assert table == {task_id: (f"exercises/{t.file}", t.points) for task_id, t in TASKS.items()}
+
+
+RANDOM_DRAWS = {"rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like", "normal",
+                "bernoulli", "multinomial", "poisson"}
+
+
+def test_every_random_input_of_the_grader_comes_from_the_tests_generator():
+    """A draw from torch's global random state would differ between runs and between the students of a
+    batch (a batch queues each student's calls by their inputs): every draw names a generator."""
+    import ast
+
+    unseeded = []
+    for path in sorted((ROOT / "grader").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RANDOM_DRAWS \
+                    and not any(k.arg == "generator" for k in node.keywords):
+                unseeded.append(f"{path.name}:{node.lineno}")
+    assert unseeded == []

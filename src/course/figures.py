@@ -236,10 +236,11 @@ def draw_linear(seed: int = SEED) -> Figure:
     for k, line in enumerate(["the 11 inputs times", "row 1 of W, summed,", "plus $b_{1}$"]):
         ax.text(73, 66.2 - 3.6 * k, line, fontsize=13, color=INK)
     ax.text(73, 46, "parameters", fontsize=13, weight="bold", color=LAYER)
-    for k, line in enumerate(["W: 64 × 11 = 704", "b: 64", "total: 768"]):
+    total = sum(p.numel() for p in layer.parameters())
+    for k, line in enumerate([f"W: 64 × 11 = {weight.numel()}", f"b: {bias.numel()}", f"total: {total}"]):
         ax.text(73, 42.2 - 3.6 * k, line, fontsize=13, color=INK)
 
-    ax.text(50, 9.5, r"$y = x\,W^{\top} + b$", ha="center", va="center", fontsize=24, color=INK)
+    ax.text(50, 9.5, r"$y = x\,W^{T} + b$", ha="center", va="center", fontsize=24, color=INK)
     ax.text(50, 3.8, "(N, 11) @ (11, 64) + (64,)  →  (N, 64)", ha="center", va="center", fontsize=15,
             family="monospace", color=INK)
     return fig

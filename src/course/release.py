@@ -253,13 +253,15 @@ RUN_AUTOGRADER = """\
 #!/usr/bin/env bash
 # Gradescope runs this for each submission: grade $ROOT/submission into $ROOT/results/results.json.
 # AUTOGRADER_ROOT replaces /autograder (tests); python3 is setup.sh's venv, else the first on PATH.
+# The course package is this zip's own copy (source/src), in the judge and in the worker alike.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 if [ -x "$ROOT/venv/bin/python3" ]; then PATH="$ROOT/venv/bin:$PATH"; fi
+export PYTHONPATH="$ROOT/source/src"
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
 cd "$ROOT/source" && python3 -m course.release autograde --root "$ROOT"
 status=$?
-if [ ! -s "$ROOT/results/results.json" ]; then  # Python or the course package is missing: still a valid result
+if [ ! -s "$ROOT/results/results.json" ]; then  # no Python or no packages (setup.sh failed): still a valid result
   printf '{"score": 0, "tests": [], "output": "The autograder could not start (exit status %s). Your instructor can see its log."}\\n' \\
     "$status" > "$ROOT/results/results.json"
 fi

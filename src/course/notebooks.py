@@ -1,0 +1,181 @@
+"""nbgrader source notebooks, one per lesson section, built from the one source.
+
+    python -m course.notebooks --course-dir DIR [--assignment pytorch-basics]
+
+writes DIR/source/<assignment>/secN_x.ipynb for every solution file solutions/secN_x.py:
+
+- the lesson, lessons/secN_x.md (with the section's figure from docs/figures/ attached, if present);
+- the solution file's code, one cell per top-level definition: the imports as a read-only cell, each
+  function or class holding a solution region as an answer cell (nbgrader's ``### BEGIN SOLUTION`` /
+  ``### END SOLUTION`` are the solution file's own markers), any other definition read-only;
+- one read-only grade cell per task (grade_id ``task_2_2``, the curriculum's points) whose hidden
+  region scores the task with the hidden grader suite (course.notebook_grading.task_score).
+
+Nothing but notebooks is written under source/: nbgrader copies every other file there into the
+release. ``nbgrader generate_assignment`` then strips the solutions and hidden tests.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import base64
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course.curriculum import SECTIONS, TASKS, Task
+
+ROOT = Path(__file__).resolve().parents[2]  # the course checkout (the package is installed editable)
+DEFAULT_ASSIGNMENT = "pytorch-basics"
+FIGURES = {1: "sec1_linear", 2: "sec2_forward", 3: "sec3_dataloader", 4: "sec4_training"}
+SCHEMA_VERSION = 3
+DROPPED = {"from __future__ import annotations"}  # a notebook cell's annotations need no future import
+
+
+def nbgrader_meta(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
+                  points: float | None = None) -> dict:
+    """A cell's nbgrader metadata (schema 3): answer cells are solution cells, tests are locked grade cells."""
+    meta = {"schema_version": SCHEMA_VERSION, "grade": grade, "solution": solution, "locked": locked,
+            "grade_id": grade_id}
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def split_code(source: str) -> list[tuple[str, str]]:
+    """The solution file as (name, code) chunks: one per top-level class or function (with the comments and
+    decorators above it), the other statements between them gathered into "setup" chunks.
+    The module docstring is left out: the lesson text replaces it."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    body = list(tree.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        pos = body.pop(0).end_lineno
+    else:
+        pos = 0
+    chunks: list[tuple[str, list[str]]] = []
+    for node in body:
+        end = node.end_lineno
+        while end < len(lines) and (not lines[end].strip() or lines[end][:1] in " \t"):
+            end += 1  # indented comments after the last statement (an END SOLUTION marker) belong to it
+        while end > node.end_lineno and not lines[end - 1].strip():
+            end -= 1
+        code = [line for line in lines[pos:end] if line.strip() not in DROPPED]
+        pos = end
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            chunks.append((node.name, code))
+        elif chunks and chunks[-1][0] == "setup":
+            chunks[-1][1].extend(code)
+        else:
+            chunks.append(("setup", code))
+    return [(name, "\n".join(code).strip("\n")) for name, code in chunks if "\n".join(code).strip()]
+
+
+def tasks_in(code: str) -> list[Task]:
+    """The tasks whose solution regions a chunk holds, in order of first appearance."""
+    found = []
+    for line in code.splitlines():
+        if "### BEGIN SOLUTION (Task " in line:
+            task = TASKS[line.split("(Task ", 1)[1].split(")", 1)[0]]
+            if task not in found:
+                found.append(task)
+    return found
+
+
+def lesson_cell(section: int, stem: str, lessons: Path, figures: Path) -> nbformat.NotebookNode:
+    """The lesson as a read-only markdown cell, the section's figure attached when there is one."""
+    text = (lessons / f"{stem}.md").read_text(encoding="utf-8").strip()
+    figure = figures / f"{FIGURES.get(section, stem)}.png"
+    attachments = {}
+    if figure.is_file():
+        attachments[figure.name] = {"image/png": base64.b64encode(figure.read_bytes()).decode("ascii")}
+        text += f"\n\n![{SECTIONS[section]}](attachment:{figure.name})"
+    cell = new_markdown_cell(text, metadata=nbgrader_meta(f"lesson_{stem}", locked=True), id=f"lesson-{stem}")
+    if attachments:
+        cell["attachments"] = attachments
+    return cell
+
+
+def grade_cell(task: Task) -> nbformat.NotebookNode:
+    """The task's test cell: a comment for students; the hidden region prints feedback and returns the score."""
+    source = "\n".join([
+        f"# Task {task.id} ({task.points} points): {task.function}, {task.title}.",
+        "# The hidden tests of this task run when your notebook is graded.",
+        "### BEGIN HIDDEN TESTS",
+        "from course.notebook_grading import task_score",
+        "",
+        f'task_score("{task.id}")',
+        "### END HIDDEN TESTS",
+    ])
+    grade_id = f"task_{task.id.replace('.', '_')}"
+    return new_code_cell(source, id=grade_id.replace("_", "-"),
+                         metadata=nbgrader_meta(grade_id, grade=True, locked=True, points=task.points))
+
+
+def build_notebook(solution: Path, lessons: Path, figures: Path) -> nbformat.NotebookNode:
+    """The source notebook of one section, from its solution file and lesson."""
+    stem = solution.stem
+    section = int(stem[3:].split("_", 1)[0])  # secN_x
+    cells = [lesson_cell(section, stem, lessons, figures)]
+    for name, code in split_code(solution.read_text(encoding="utf-8")):
+        tasks = tasks_in(code)
+        if not tasks:
+            cells.append(new_code_cell(code, id=f"code-{name}", metadata=nbgrader_meta(f"code_{name}", locked=True)))
+            continue
+        heading = " and ".join(f"**Task {t.id}** ({t.points} points)" for t in tasks)
+        what = "; ".join(f"`{t.function}`: {t.title}" for t in tasks)
+        cells.append(new_markdown_cell(f"{heading}. {what}.", id=f"about-{name}"))
+        cells.append(new_code_cell(code, id=f"answer-{name}", metadata=nbgrader_meta(f"answer_{name}", solution=True)))
+    graded = [t for t in TASKS.values() if t.file == solution.name]
+    cells.append(new_markdown_cell("The cells below grade each task when the notebook is collected.",
+                                   id="about-grading"))
+    cells += [grade_cell(task) for task in graded]
+    notebook = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
+    nbformat.validate(notebook)
+    return notebook
+
+
+def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solutions: Path = ROOT / "solutions",
+                    lessons: Path = ROOT / "lessons", figures: Path = ROOT / "docs" / "figures") -> list[Path]:
+    """Write every section's source notebook into course_dir/source/<assignment>/; return their paths.
+
+    Refuses (ValueError) when that folder holds anything but notebooks: nbgrader would release it."""
+    folder = course_dir / "source" / assignment
+    others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                    if p.suffix != ".ipynb" and not p.is_dir()) if folder.is_dir() else []
+    if others:
+        raise ValueError(f"{folder} holds files other than notebooks, which nbgrader copies into the "
+                         f"release: {', '.join(others[:5])}; remove them first")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for solution in sorted(solutions.glob("sec*.py")):
+        path = folder / f"{solution.stem}.ipynb"
+        nbformat.write(build_notebook(solution, lessons, figures), str(path))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: write the source notebooks of one assignment into an nbgrader course folder."""
+    parser = argparse.ArgumentParser(prog="python -m course.notebooks", description=__doc__.splitlines()[0])
+    parser.add_argument("--course-dir", type=Path, required=True, help="the nbgrader course folder")
+    parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, help=f"assignment name (default {DEFAULT_ASSIGNMENT})")
+    args = parser.parse_args(argv)
+    try:
+        written = write_notebooks(args.course_dir, args.assignment)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

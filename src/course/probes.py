@@ -327,6 +327,40 @@ def fit(mod, epochs: int) -> dict:
     return {"history": history, "calls": calls}
 
 
+CURVE_SIZES = [11, 64, 32, 2]  # SimpleNN's widths, with two classes
+CURVE_EPOCHS, CURVE_TRAIN = 15, 60  # epochs; samples of 100 that train (the other 40 validate)
+
+
+def curves_case(seed: int) -> list:
+    """The judge's arguments for fit_curves: the course's synthetic data and starting weights for a seed."""
+    from course.data import make_classification
+    from course.models import random_state
+
+    data, labels = make_classification(100, CURVE_SIZES[0], seed=seed)  # (100, 11), (100,)
+    state = random_state(mlp(CURVE_SIZES), torch.Generator().manual_seed(seed), scale=0.2)
+    return [state, data, labels, seed]
+
+
+@probe
+def fit_curves(mod, state: dict, data: torch.Tensor, labels: torch.Tensor, seed: int) -> dict:
+    """The module's own fit (with its own train_one_epoch and evaluate) training an MLP for CURVE_EPOCHS
+    epochs: {"train": [...], "val": [...]}, one float per epoch. Draws a report's curves; never scores."""
+    model = _state_of(mlp(CURVE_SIZES), state)
+    train = DataLoader(TensorDataset(data[:CURVE_TRAIN], labels[:CURVE_TRAIN]), batch_size=15, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    val = _loader_of(data[CURVE_TRAIN:], labels[CURVE_TRAIN:], 40)
+    history = mod.fit(model, train, val, nn.CrossEntropyLoss(), SpySGD(model.parameters(), 0.2), CURVE_EPOCHS)
+    if not isinstance(history, dict):
+        raise TypeError(f"fit returned a {type(history).__name__}, not a dict with train_loss and val_loss")
+    curves = {}
+    for key, name in (("train", "train_loss"), ("val", "val_loss")):
+        values = history.get(name)
+        if not isinstance(values, list) or len(values) != CURVE_EPOCHS:
+            raise ValueError(f"fit's {name} is not a list of {CURVE_EPOCHS} values for {CURVE_EPOCHS} epochs")
+        curves[key] = [float(v) for v in values]
+    return curves
+
+
 def warm_up() -> None:
     """Run each kind of operation the probes use once, so forked children skip torch's lazy set-up."""
     g = torch.Generator().manual_seed(0)

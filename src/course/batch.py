@@ -9,9 +9,10 @@ from the clean zygote. The grading plugin runs the tests; this module does the r
   becomes a per-student status, and nothing is written outside OUT;
 - results: OUT/students/<id>.json (the grade, per-test feedback and the key it was graded under),
   written atomically the moment a student is done; a rerun skips students whose key is unchanged;
-- OUT/feedback/<id>.md for the student, OUT/gradebook.csv for the instructor, and platform
-  exports under OUT/exports/ (Gradescope, PrairieLearn, GitHub Classroom), all rebuilt from the
-  per-student files, so an interrupted run followed by a rerun writes exactly what one run would.
+- OUT/feedback/<id>.md and <id>.html (course.html_report) for the student, OUT/gradebook.csv for the
+  instructor, and platform exports under OUT/exports/ (Gradescope, PrairieLearn, GitHub Classroom), all
+  rebuilt from the per-student files, so an interrupted run followed by a rerun writes exactly what one
+  run would.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import course
+from course import html_report
 from course.grading import MAX_FILE_BYTES, Submission, not_python
 
 MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
@@ -244,8 +246,9 @@ def load_result(out: Path, entry: Entry) -> dict | None:
         return None
 
 
-def key_of(entry: Entry, version: str, seed: int) -> dict:
-    return {"content": entry.content_hash(), "grader": version, "seed": seed}
+def key_of(entry: Entry, version: str, seed: int, curves: bool = False) -> dict:
+    """What a stored result depends on; a result with loss curves is keyed apart from one without."""
+    return {"content": entry.content_hash(), "grader": version, "seed": seed, **({"curves": True} if curves else {})}
 
 
 def ungraded_result(entry: Entry, key: dict, tasks: dict) -> dict:
@@ -354,6 +357,7 @@ def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
             continue
         results.append(result)
         write_atomic(out / "feedback" / f"{entry.slug}.md", feedback_markdown(result, tasks))
+        write_atomic(out / "feedback" / f"{entry.slug}.html", html_report.render(result, tasks))
         for platform, export in EXPORTERS.items():
             write_atomic(out / "exports" / platform / f"{entry.slug}.json", json.dumps(export(result)) + "\n")
     write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
@@ -398,7 +402,7 @@ class Batch:
         """Entries whose stored result is missing or was graded under another key, with the key to grade under."""
         todo = []
         for entry in self.entries:
-            key = key_of(entry, self.version, self.grading.seed)
+            key = key_of(entry, self.version, self.grading.seed, bool(self.grading.config.getoption("grader_curves")))
             stored = load_result(self.out, entry)
             if stored is None or stored.get("key") != key or stored.get("student") != entry.student:
                 todo.append((entry, key))

@@ -49,6 +49,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --submissions: judge processes sharing the class (default: one per core)")
     group.addoption("--require-isolation", metavar="LEVEL", choices=("L1", "L2", "L3"), default=None,
                     help="refuse to grade unless student code is contained at least this well (L1, L2 or L3)")
+    group.addoption("--grader-html", metavar="PATH", default=None,
+                    help="write the feedback as one self-contained HTML page, with the submission's loss curves")
+    group.addoption("--grader-curves", action="store_true",
+                    help="with --submissions: draw each student's loss curves in feedback/<id>.html (costs time)")
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,7 @@ class Grading:
         self.plan: dict[str, dict[tuple, tuple]] = {}
         self.made: dict[str, dict[tuple, tuple]] = {}
         self.prefetched: dict[tuple, collections.deque] = {}
+        self.curves: dict | None = None  # the current submission's loss curves (loss_curves), when asked for
 
     def refuse_submitted_plugins(self) -> None:
         """Stop if pytest loaded a plugin or conftest.py from the submission folder: that code would have
@@ -367,6 +372,7 @@ class Grading:
                         for report in runtestprotocol(item, nextitem=nextitem, log=False):
                             self.pytest_runtest_logreport(report)
                     self.learn_plan()
+                    self.curves = self.loss_curves()
                 finally:
                     if self.session is not None:
                         self.session.close()
@@ -447,7 +453,46 @@ class Grading:
                           "points": points, "earned": points if outcome == "passed" else 0.0, "outcome": outcome,
                           **({"feedback": self.feedback[nodeid]} if nodeid in self.feedback else {})})
         return {"student": entry.student, "entry": entry.name, "status": entry.status, "message": entry.message,
-                "key": key, "grade": grade, "tests": tests}
+                "key": key, "grade": grade, "tests": tests, **({"curves": self.curves} if self.curves else {})}
+
+    def loss_curves(self) -> dict | None:
+        """The submission's fit and the reference's training the same network on the same data, per epoch
+        (the fit_curves probe, in the worker for the submission): {"reference": {"train", "val"}, and
+        "submission" or "error"}. None unless asked for (--grader-curves; a single run with --grader-html).
+        Never scores."""
+        asked = self.config.getoption("grader_curves") or (self.batch is None and self.config.getoption("grader_html"))
+        if not asked or "4.4" not in self.tasks:
+            return None
+        from course import probes
+
+        judge = Judge(self, "4.4")
+        args = probes.curves_case(self.test_seed("loss curves"))
+        try:
+            got, want = judge.run("fit_curves", *args)
+        except Mismatch as e:
+            why = (e.message.strip().splitlines() or ["fit failed"])[0]
+            return {"reference": judge.reference("fit_curves", *args), "error": why}
+        except Exception as e:  # the worker itself failed: no curves, and no score changes
+            why = f"the grader could not run fit ({type(e).__name__})"
+            return {"reference": judge.reference("fit_curves", *args), "error": why}
+        plain = isinstance(got, dict) and all(
+            isinstance(got.get(k), list) and len(got[k]) == len(want[k]) and all(type(v) is float for v in got[k])
+            for k in ("train", "val"))
+        return {"reference": want, **({"submission": {k: got[k] for k in ("train", "val")}} if plain
+                                      else {"error": "fit_curves returned something other than two lists of floats"})}
+
+    def write_html(self, path: Path) -> None:
+        """A single run's feedback page (course.html_report), with the submission's loss curves."""
+        from types import SimpleNamespace
+
+        from course import batch, html_report
+
+        self.curves = self.loss_curves()
+        roots = [p for p in (self.solutions, Path(__file__).parent, Path(str(self.config.rootpath)) / "grader") if p]
+        entry = SimpleNamespace(student=self.path.name, name=self.path.name, kind="folder", status=batch.STATUS_OK,
+                                message="")
+        result = self.student_result(entry, {"grader": batch.grader_version(roots), "seed": self.seed})
+        batch.write_atomic(path, html_report.render(result, self.tasks))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
@@ -539,7 +584,10 @@ class Grading:
         json_report["grade"] = self.grade()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """End the worker session; a suite that disagrees with its curriculum fails the run, whatever the tests did."""
+        """End the worker session; a suite that disagrees with its curriculum fails the run, whatever the tests did.
+        Before that, a single run with --grader-html writes its feedback page."""
+        if self.batch is None and self.config.getoption("grader_html"):
+            self.write_html(Path(self.config.invocation_params.dir) / self.config.getoption("grader_html"))
         if self.session is not None:
             self.session.close()
             self.session = None

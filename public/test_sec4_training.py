@@ -99,4 +99,5 @@ def test_fit_keeps_one_loss_per_epoch(sec4):
 def test_concept_check_gives_a_letter(sec4):
     """Task 4.5: the answer is one of the letters A, B, C, D (the checks here do not say which)."""
     answer = sec4.why_validation_loss_is_higher()
-    assert answer in {"A", "B", "C", "D"}, f"Task 4.5: answer with one letter, A, B, C or D; got {answer!r}"
+    assert isinstance(answer, str) and answer.strip().upper() in {"A", "B", "C", "D"}, \
+        f"Task 4.5: answer with one letter, A, B, C or D; got {answer!r}"

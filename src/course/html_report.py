@@ -254,7 +254,7 @@ def _nice_ceiling(value: float) -> float:
 
 def _svg(name: str, curve: dict, top: float) -> str:
     """One chart: both losses per epoch on a shared y axis from 0 to top."""
-    width, height, left, right, upper, lower = 320, 210, 40, 312, 34, 180
+    width, height, left, right, upper, lower = 320, 218, 40, 312, 44, 188
     epochs = max(len(curve["train"]), len(curve["val"]))
 
     def x(i: int) -> float:  # i: 0-based epoch

@@ -575,6 +575,8 @@ def test_batch_points_equal_single_runs_with_the_same_seed(graded_class, tmp_pat
         assert grade["earned"] < grade["possible"]
         outcomes = {t["nodeid"]: t["outcome"] for t in single["tests"]}
         assert {t["nodeid"]: t["outcome"] for t in stored_results[sid]["tests"]} == outcomes
+        feedback = {t["nodeid"]: t["metadata"].get("feedback") for t in single["tests"]}
+        assert {t["nodeid"]: t.get("feedback") for t in stored_results[sid]["tests"]} == feedback  # word for word
 
 
 # --- 5. isolation between students ----------------------------------------------------------------------------

@@ -368,9 +368,10 @@ class Grading:
                 try:
                     self.prefetch(items)
                     for i, item in enumerate(items):
-                        nextitem = items[i + 1] if i + 1 < len(items) else None
-                        for report in runtestprotocol(item, nextitem=nextitem, log=False):
-                            self.pytest_runtest_logreport(report)
+                        if not self.run_direct(item):
+                            nextitem = items[i + 1] if i + 1 < len(items) else None
+                            for report in runtestprotocol(item, nextitem=nextitem, log=False):
+                                self.pytest_runtest_logreport(report)
                     self.learn_plan()
                     self.curves = self.loss_curves()
                 finally:
@@ -427,6 +428,39 @@ class Grading:
                 except worker.WorkerFailure:  # the tests' own calls will find out and start a fresh zygote
                     return
                 self.prefetched.setdefault(key, collections.deque()).append(wait)
+
+    def run_direct(self, item: pytest.Item) -> bool:
+        """In a batch, run a grader test that asks only for judge and gen (and its parameters) and carries
+        no marker but task, points and parametrize, straight: no setup, teardown or report hooks, which
+        would cost more than the test's own checks, once per test and student. The outcome and feedback
+        are recorded as the full protocol records them (pytest_runtest_makereport, _logreport). False:
+        the test needs the full protocol."""
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or not set(info.argnames) <= {"judge", "gen", *params} or item.nodeid not in self.manifest \
+                or not set(info.names_closure) <= {"judge", "gen", "request", *params} \
+                or self.config.getoption("grader_debug") \
+                or any(m.name not in ("task", "points", "parametrize") for m in item.iter_markers()):
+            return False
+        import torch
+
+        judge = Judge(self, self.manifest[item.nodeid][0], item.nodeid)
+        values = {"judge": judge, "gen": torch.Generator().manual_seed(self.test_seed(item.nodeid)), **params}
+        item.funcargs = {name: values[name] for name in item._fixtureinfo.argnames}
+        try:
+            item.runtest()
+            self.outcomes[item.nodeid] = "passed"
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except pytest.skip.Exception:
+            self.outcomes[item.nodeid] = "skipped"
+        except BaseException as error:  # whatever the test raised fails that test only
+            self.outcomes[item.nodeid] = "failed"
+            if isinstance(error, Exception):
+                self.feedback[item.nodeid] = self.explain(item, error, judge)
+        finally:
+            item.funcargs = None
+        return True
 
     def learn_plan(self) -> None:
         """Keep, per test, the calls it made of this student when it passed (a passing test made all of
@@ -502,25 +536,30 @@ class Grading:
         if error is None or item.nodeid not in self.manifest or not isinstance(error, Exception) \
                 or isinstance(error, pytest.skip.Exception):
             return None
+        if not isinstance(error, Mismatch) and self.config.getoption("grader_debug"):
+            return None
+        self.feedback[item.nodeid] = self.explain(item, error, getattr(item, "funcargs", {}).get("judge"))
+        sections = [(f"Captured {key} {when}", content) for when, key, content in getattr(item, "_report_sections", [])]
+        return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords}, "failed",
+                                 self.feedback[item.nodeid], call.when, sections, call.duration, call.start, call.stop,
+                                 user_properties=item.user_properties)
+
+    def explain(self, item: pytest.Item, error: Exception, judge: Any) -> str:
+        """What a student reads about a failed test: the task, what was checked, the mismatch, what their
+        code printed, and the hint; for the grader's own fault only the error's type (its message
+        could quote the hidden tests)."""
         task, points = self.manifest[item.nodeid]
         title = self.tasks[task].function if task in self.tasks else ""
         head = f"Task {task}{f' ({title})' if title else ''}, {points:g} pt: {self.titles.get(item.nodeid, item.name)}"
         if isinstance(error, Mismatch):
             body = f"  {error.message}"
-            judge = getattr(item, "funcargs", {}).get("judge")
             printed = judge.printed if isinstance(judge, Judge) else ""
             if printed and "your code printed" not in error.message:
                 body += "\n" + printed
             body += f"\n  hint: {error.hint}" if error.hint else ""
-        elif self.config.getoption("grader_debug"):
-            return None
-        else:  # the grader's own fault: its message could quote hidden tests, so only the type is shown
+        else:
             body = f"  internal grader error ({type(error).__name__}); rerun with --grader-debug"
-        self.feedback[item.nodeid] = f"{head}\n{body}"
-        sections = [(f"Captured {key} {when}", content) for when, key, content in getattr(item, "_report_sections", [])]
-        return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords}, "failed",
-                                 self.feedback[item.nodeid], call.when, sections, call.duration, call.start, call.stop,
-                                 user_properties=item.user_properties)
+        return f"{head}\n{body}"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each test's outcome: passed only when setup, call and teardown all passed."""

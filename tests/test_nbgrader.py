@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -38,10 +39,10 @@ STUDENTS = {"sol": ["sec1_linear", "sec2_forward", "sec3_data", "sec4_training"]
 
 
 def environment(tmp: Path) -> dict[str, str]:
-    """The environment of the nbgrader runs: this checkout's course package, no user Jupyter config."""
+    """The environment of the nbgrader runs: this checkout's course package, no user Jupyter config or kernels."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
-    env.update(JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(tmp / "jupyter-runtime"))
+    env.update({f"JUPYTER_{kind}_DIR": str(tmp / f"jupyter-{kind.lower()}") for kind in ("CONFIG", "DATA", "RUNTIME")})
     return env
 
 
@@ -136,6 +137,8 @@ def test_release_holds_no_solution_line_and_no_hidden_test(course):
         for word in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "task_score", "notebook_grading"):
             assert word not in text, (path.name, word)
         assert "raise NotImplementedError()" in text
+        stamp = nbformat.read(str(path), as_version=4).metadata["course"]
+        assert re.fullmatch(r"\d+\.\d+\.\d+\+[0-9a-f]{12}", stamp["grader"]) and len(stamp["source_sha256"]) == 64
 
 
 def test_release_holds_notebooks_only(course):
@@ -167,7 +170,8 @@ def test_grade_cells_print_the_task_feedback(course):
     path = course.root / "autograded" / "buggy" / ASSIGNMENT / "sec2_forward.ipynb"
     cell = next(c for c in nbformat.read(str(path), as_version=4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "task_2_2")
     printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    assert printed.startswith("Task 2.2 (SimpleNN.forward): 0 of 3 points (grader seed ")
+    assert re.match(r"Task 2\.2 \(SimpleNN\.forward\): 0 of 3 points \(grader \d+\.\d+\.\d+\+[0-9a-f]{12}, seed \d+\)\n",
+                    printed), printed
     assert "hint:" in printed
     assert [o.data["text/plain"] for o in cell.outputs if o.output_type == "execute_result"] == ["0.0"]
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import ast
 import base64
+import hashlib
 import sys
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from course.batch import grader_version
 from course.curriculum import SECTIONS, TASKS, Task
 
 ROOT = Path(__file__).resolve().parents[2]  # the course checkout (the package is installed editable)
@@ -115,8 +117,9 @@ def grade_cell(task: Task) -> nbformat.NotebookNode:
                          metadata=nbgrader_meta(grade_id, grade=True, locked=True, points=task.points))
 
 
-def build_notebook(solution: Path, lessons: Path, figures: Path) -> nbformat.NotebookNode:
-    """The source notebook of one section, from its solution file and lesson."""
+def build_notebook(solution: Path, lessons: Path, figures: Path, version: str = "") -> nbformat.NotebookNode:
+    """The source notebook of one section, from its solution file and lesson; its metadata records the
+    grader version and a hash of what it was built from (nbgrader keeps both in the release)."""
     stem = solution.stem
     section = int(stem[3:].split("_", 1)[0])  # secN_x
     cells = [lesson_cell(section, stem, lessons, figures)]
@@ -133,9 +136,12 @@ def build_notebook(solution: Path, lessons: Path, figures: Path) -> nbformat.Not
     cells.append(new_markdown_cell("The cells below grade each task when the notebook is collected.",
                                    id="about-grading"))
     cells += [grade_cell(task) for task in graded]
+    inputs = [solution, lessons / f"{stem}.md", figures / f"{FIGURES.get(section, stem)}.png"]
+    digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in inputs if p.is_file()))
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
+        "course": {"grader": version, "source_sha256": digest.hexdigest()},
     })
     nbformat.validate(notebook)
     return notebook
@@ -153,10 +159,11 @@ def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solu
         raise ValueError(f"{folder} holds files other than notebooks, which nbgrader copies into the "
                          f"release: {', '.join(others[:5])}; remove them first")
     folder.mkdir(parents=True, exist_ok=True)
+    version = grader_version([solutions, ROOT / "src" / "course", ROOT / "grader"])  # as course.release stamps it
     written = []
     for solution in sorted(solutions.glob("sec*.py")):
         path = folder / f"{solution.stem}.ipynb"
-        nbformat.write(build_notebook(solution, lessons, figures), str(path))
+        nbformat.write(build_notebook(solution, lessons, figures, version), str(path))
         written.append(path)
     return written
 

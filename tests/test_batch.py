@@ -214,7 +214,7 @@ def test_killed_run_resumes_to_the_same_gradebook(graded_class, killed):
     assert stored(out2) == [f"{s}.json" for s in RESUME_IDS]
     for platform in ("gradescope", "prairielearn", "classroom"):
         assert sorted(p.name for p in (out2 / "exports" / platform).iterdir()) == [f"{s}.json" for s in RESUME_IDS]
-    assert sorted(p.name for p in (out2 / "feedback").iterdir()) == [f"{s}.md" for s in RESUME_IDS]
+    assert sorted(p.name for p in (out2 / "feedback").iterdir()) == sorted(f"{s}.{ext}" for s in RESUME_IDS for ext in ("html", "md"))
     first, resumed = results(graded_class.out), results(out2)
     for sid in RESUME_IDS:
         assert resumed[sid]["key"] == first[sid]["key"]

@@ -4,7 +4,8 @@
   grade cells are left out, and every kind of invalid notebook gets a message naming the file;
 - a single run: a folder of secN_x.ipynb grades like the folder of secN_x.py, an invalid notebook
   costs only its own file's tasks;
-- a batch: one alice.ipynb is the student alice, graded the same as the folder of the same code as .py.
+- a batch: one alice.ipynb is the student alice, and a zip of secN_x.ipynb is one student too, both graded
+  the same as the folder of the same code as .py.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -122,15 +124,20 @@ def test_a_notebook_entry_is_one_student_graded_like_the_python_folder(tmp_path)
     for name, text in buggy.items():
         (subs / "bob" / name).write_text(text)
     (subs / "alice.ipynb").write_bytes(notebook_bytes(*buggy.values()))
+    with zipfile.ZipFile(subs / "dana.zip", "w") as zf:
+        for name, text in buggy.items():
+            zf.writestr(f"dana/{name.replace('.py', '.ipynb')}", notebook_bytes(text))
+        zf.writestr("dana/sec1_linear.py", buggy["sec1_linear.py"])  # a .py wins over its notebook
     (subs / "carol.ipynb").write_text("my answers\n")
     ran = run_batch(subs, out)
     assert ran.returncode == 0 and "INTERNALERROR" not in ran.stdout + ran.stderr, ran.stdout[-3000:] + ran.stderr[-3000:]
     rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open(encoding="utf-8"))}
-    assert sorted(rows) == ["alice", "bob", "carol"]
-    assert rows["alice"]["status"] == rows["bob"]["status"] == "graded"
+    assert sorted(rows) == ["alice", "bob", "carol", "dana"]
+    assert rows["alice"]["status"] == rows["bob"]["status"] == rows["dana"]["status"] == "graded"
     assert rows["carol"]["status"] == "unreadable"
     assert "carol.ipynb is not a valid notebook: it is not JSON" in rows["carol"]["message"]
-    alice, bob = (json.loads((out / "students" / f"{s}.json").read_text())["grade"] for s in ("alice", "bob"))
-    assert alice["tasks"] == bob["tasks"]
+    alice, bob, dana = (json.loads((out / "students" / f"{s}.json").read_text())["grade"] for s in ("alice", "bob", "dana"))
+    assert alice["tasks"] == bob["tasks"] == dana["tasks"]
+    assert dana["submission"]["ignored"] == ["dana/sec1_linear.ipynb"]
     lost = {task for task, entry in alice["tasks"].items() if entry["earned"] < entry["possible"]}
     assert lost == {"2.2"} and 0 < alice["earned"] < alice["possible"]

@@ -155,7 +155,10 @@ def _read_folder(entry: Entry, expected: list[str]) -> None:
 
 
 def _read_zip(entry: Entry, expected: list[str]) -> None:
-    """Take the expected files from the zip's root, or from its one top folder; extract nothing."""
+    """Take the expected files from the zip's root, or from its one top folder (secN_x.ipynb where
+    secN_x.py is not there); extract nothing."""
+    from course import ipynb
+
     if entry.path.stat().st_size > MAX_ENTRY_BYTES:
         entry.status, entry.message = "unreadable", f"the zip is larger than {MAX_ENTRY_BYTES >> 20} MiB"
         return
@@ -166,12 +169,18 @@ def _read_zip(entry: Entry, expected: list[str]) -> None:
             safe = [m for m in members if not _unsafe(m.filename) and "__MACOSX" not in m.filename]
             tops = {PurePosixPath(m.filename).parts[0] for m in safe if len(PurePosixPath(m.filename).parts) > 1}
             roots = {m.filename for m in safe if len(PurePosixPath(m.filename).parts) == 1}
-            prefix = f"{tops.pop()}/" if len(tops) == 1 and not roots & set(expected) else ""
+            notebooks = {f"{name[:-3]}.ipynb": name for name in expected if name.endswith(".py")}
+            prefix = f"{tops.pop()}/" if len(tops) == 1 and not roots & {*expected, *notebooks} else ""
             wanted = {prefix + name: name for name in expected}
-            found = {}
+            wanted_notebooks = {prefix + notebook: name for notebook, name in notebooks.items()}
+            found, found_notebooks = {}, {}
             for member in safe:
                 name = wanted.get(member.filename)
-                if name is None:
+                if name is None and member.filename in wanted_notebooks:  # used where its .py is missing
+                    with zf.open(member) as f:
+                        data = f.read(ipynb.MAX_NOTEBOOK_BYTES + 1)
+                    found_notebooks[wanted_notebooks[member.filename]] = (member.filename, data)
+                elif name is None:
                     entry.ignored.append(shown(member.filename))
                 elif member.file_size > MAX_FILE_BYTES:
                     entry.problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
@@ -189,9 +198,19 @@ def _read_zip(entry: Entry, expected: list[str]) -> None:
         entry.problems.clear()
         return
     for name in expected:
-        if name in found:
-            _accept(entry, name, found[name])
-        elif name not in entry.problems:
+        notebook, data = found_notebooks.get(name, (None, b""))
+        if name in found or name in entry.problems:
+            if name in found:
+                _accept(entry, name, found[name])
+            if notebook:
+                entry.ignored.append(shown(notebook))
+        elif notebook:
+            code, problem = ipynb.notebook_code(data, notebook, MAX_FILE_BYTES)
+            if problem:
+                entry.problems[name] = problem
+            else:
+                entry.sources[name] = code
+        else:
             entry.problems[name] = f"{name} is missing from the zip"
     if unsafe:
         entry.message = f"ignored {len(unsafe)} zip member(s) with absolute or '..' paths: " + \

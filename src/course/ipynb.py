@@ -125,10 +125,17 @@ def read_notebook(path: Path, max_code_bytes: int) -> tuple[bytes | None, str | 
         return None, f"{path.name} is a symbolic link; links are not followed"
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:
         return None, f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB"
+    return notebook_code(path.read_bytes(), path.name, max_code_bytes)
+
+
+def notebook_code(data: bytes, name: str, max_code_bytes: int) -> tuple[bytes | None, str | None]:
+    """(code, None) for the bytes of a readable notebook, else (None, why not)."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return None, f"{name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB"
     try:
-        code = code_of(path.read_bytes(), path.name)
+        code = code_of(data, name)
     except NotebookError as e:
         return None, str(e)
     if len(code) > max_code_bytes:
-        return None, f"the code cells of {path.name} are larger than {max_code_bytes // 1024} KiB"
+        return None, f"the code cells of {name} are larger than {max_code_bytes // 1024} KiB"
     return code, None

@@ -12,6 +12,7 @@ def test_solutions_score_full_marks(grade):
     assert graded.grade["possible"] == total_points()
     assert graded.grade["earned"] == total_points(), graded.result.stdout.str()
     assert all(t["metadata"]["earned"] == t["metadata"]["points"] for t in graded.report["tests"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+\+[0-9a-f]{12}", graded.grade["grader"])  # a regrade says which grader graded
 
 
 def test_stubs_score_zero_and_say_not_implemented(grade):

@@ -408,11 +408,11 @@ class Batch:
             return None
         return seed if type(seed) is int else None
 
-    def prepare(self, roots: list[Path]) -> None:
+    def prepare(self, version: str) -> None:
         """Read every entry, fix the grader version, record the run's seed in OUT/batch.json."""
         self.clear_claims()  # left by a run that was killed
         self.entries = discover(self.folder, self.grading.files)
-        self.version = grader_version(roots)
+        self.version = version
         self.out.mkdir(parents=True, exist_ok=True)
         write_atomic(self.out / "batch.json", json.dumps(
             {"seed": self.grading.seed, "grader": self.version, "submissions": str(self.folder)}, indent=1) + "\n")

@@ -240,6 +240,15 @@ class Grading:
             self.session = self.start_worker().session()
         return self.session
 
+    @functools.cache
+    def version(self) -> str:
+        """The grader version grading here: the package version plus a hash of the references, the engine
+        and the hidden tests (course.batch.grader_version); reports, results and releases carry it."""
+        from course.batch import grader_version
+
+        return grader_version([p for p in (self.solutions, Path(__file__).parent,
+                                           Path(str(self.config.rootpath)) / "grader") if p])
+
     def isolation(self) -> dict:
         """What containment the worker reached (the zygote's start-up self-test)."""
         return self.start_worker().wait_ready().get("isolation", {"level": "L1", "mechanisms": [], "problems": []})
@@ -327,8 +336,7 @@ class Grading:
         logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
         if logging_plugin is not None:  # the judge logs nothing, and log capture costs ms per test and student
             self.config.pluginmanager.unregister(logging_plugin)
-        roots = [p for p in (self.solutions, Path(__file__).parent, Path(str(self.config.rootpath)) / "grader") if p]
-        self.batch.prepare(roots)
+        self.batch.prepare(self.version())
         todo = self.batch.pending()
         with batch.Progress(self.config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
             jobs = self.config.getoption("grader_jobs") or len(os.sched_getaffinity(0))
@@ -522,10 +530,9 @@ class Grading:
         from course import batch, html_report
 
         self.curves = self.loss_curves()
-        roots = [p for p in (self.solutions, Path(__file__).parent, Path(str(self.config.rootpath)) / "grader") if p]
         entry = SimpleNamespace(student=self.path.name, name=self.path.name, kind="folder", status=batch.STATUS_OK,
                                 message="")
-        result = self.student_result(entry, {"grader": batch.grader_version(roots), "seed": self.seed})
+        result = self.student_result(entry, {"grader": self.version(), "seed": self.seed})
         batch.write_atomic(path, html_report.render(result, self.tasks))
 
     @pytest.hookimpl(tryfirst=True)
@@ -591,6 +598,7 @@ class Grading:
             "percent": round(100 * earned / possible, 2) if possible else 0.0,
             "tasks": dict(sorted(tasks.items(), key=lambda kv: [int(p) for p in kv[0].split(".") if p.isdigit()])),
             "seed": self.seed,
+            "grader": self.version(),
             "submission": {"path": str(self.path), "files": self.submission.hashes(),
                            "problems": dict(self.submission.problems), "ignored": self.submission.ignored},
             "isolation": self.isolation(),

@@ -26,8 +26,10 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from course import i18n
 from course.batch import grader_version
 from course.curriculum import SECTIONS, TASKS, Task
+from course.i18n import _
 
 ROOT = Path(__file__).resolve().parents[2]  # the course checkout (the package is installed editable)
 DEFAULT_ASSIGNMENT = "pytorch-basics"
@@ -69,10 +71,11 @@ def split_code(source: str) -> list[tuple[str, str]]:
         pos = end
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             chunks.append((node.name, code))
-        elif chunks and chunks[-1][0] == "setup":
+        elif chunks and chunks[-1][0].startswith("setup"):
             chunks[-1][1].extend(code)
-        else:
-            chunks.append(("setup", code))
+        else:  # names are cell ids: the statements between two definitions get a name of their own
+            count = sum(name.startswith("setup") for name, _ in chunks)
+            chunks.append((f"setup_{count + 1}" if count else "setup", code))
     return [(name, "\n".join(code).strip("\n")) for name, code in chunks if "\n".join(code).strip()]
 
 
@@ -94,7 +97,7 @@ def lesson_cell(section: int, stem: str, lessons: Path, figures: Path) -> nbform
     attachments = {}
     if figure.is_file():
         attachments[figure.name] = {"image/png": base64.b64encode(figure.read_bytes()).decode("ascii")}
-        text += f"\n\n![{SECTIONS[section]}](attachment:{figure.name})"
+        text += f"\n\n![{_(SECTIONS[section])}](attachment:{figure.name})"
     cell = new_markdown_cell(text, metadata=nbgrader_meta(f"lesson_{stem}", locked=True), id=f"lesson-{stem}")
     if attachments:
         cell["attachments"] = attachments
@@ -104,8 +107,9 @@ def lesson_cell(section: int, stem: str, lessons: Path, figures: Path) -> nbform
 def grade_cell(task: Task) -> nbformat.NotebookNode:
     """The task's test cell: a comment for students; the hidden region prints feedback and returns the score."""
     source = "\n".join([
-        f"# Task {task.id} ({task.points} points): {task.function}, {task.title}.",
-        "# The hidden tests of this task run when your notebook is graded.",
+        "# " + _("Task {id} ({points} points): {function}, {title}.").format(
+            id=task.id, points=task.points, function=task.function, title=_(task.title)),
+        "# " + _("The hidden tests of this task run when your notebook is graded."),
         "### BEGIN HIDDEN TESTS",
         "from course.notebook_grading import task_score",
         "",
@@ -128,12 +132,12 @@ def build_notebook(solution: Path, lessons: Path, figures: Path, version: str = 
         if not tasks:
             cells.append(new_code_cell(code, id=f"code-{name}", metadata=nbgrader_meta(f"code_{name}", locked=True)))
             continue
-        heading = " and ".join(f"**Task {t.id}** ({t.points} points)" for t in tasks)
-        what = "; ".join(f"`{t.function}`: {t.title}" for t in tasks)
+        heading = _(" and ").join(_("**Task {id}** ({points} points)").format(id=t.id, points=t.points) for t in tasks)
+        what = "; ".join(f"`{t.function}`: {_(t.title)}" for t in tasks)
         cells.append(new_markdown_cell(f"{heading}. {what}.", id=f"about-{name}"))
         cells.append(new_code_cell(code, id=f"answer-{name}", metadata=nbgrader_meta(f"answer_{name}", solution=True)))
     graded = [t for t in TASKS.values() if t.file == solution.name]
-    cells.append(new_markdown_cell("The cells below grade each task when the notebook is collected.",
+    cells.append(new_markdown_cell(_("The cells below grade each task when the notebook is collected."),
                                    id="about-grading"))
     cells += [grade_cell(task) for task in graded]
     inputs = [solution, lessons / f"{stem}.md", figures / f"{FIGURES.get(section, stem)}.png"]
@@ -148,10 +152,13 @@ def build_notebook(solution: Path, lessons: Path, figures: Path, version: str = 
 
 
 def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solutions: Path = ROOT / "solutions",
-                    lessons: Path = ROOT / "lessons", figures: Path = ROOT / "docs" / "figures") -> list[Path]:
+                    lessons: Path = ROOT / "lessons", figures: Path = ROOT / "docs" / "figures",
+                    lang: str = "en") -> list[Path]:
     """Write every section's source notebook into course_dir/source/<assignment>/; return their paths.
+    lang "ko" takes the lesson from lessons/ko/ and writes the notebooks' own words in Korean.
 
     Refuses (ValueError) when that folder holds anything but notebooks: nbgrader would release it."""
+    lessons = lessons if lang == "en" else lessons / lang
     folder = course_dir / "source" / assignment
     others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
                     if p.suffix != ".ipynb" and not p.is_dir()) if folder.is_dir() else []
@@ -163,7 +170,8 @@ def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solu
     written = []
     for solution in sorted(solutions.glob("sec*.py")):
         path = folder / f"{solution.stem}.ipynb"
-        nbformat.write(build_notebook(solution, lessons, figures, version), str(path))
+        with i18n.using(lang):
+            nbformat.write(build_notebook(solution, lessons, figures, version), str(path))
         written.append(path)
     return written
 
@@ -173,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("--course-dir", type=Path, required=True, help="the nbgrader course folder")
     parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, help=f"assignment name (default {DEFAULT_ASSIGNMENT})")
+    parser.add_argument("--lang", choices=i18n.LANGUAGES, default="en", help="language of the lesson text (default en)")
     args = parser.parse_args(argv)
     try:
-        written = write_notebooks(args.course_dir, args.assignment)
+        written = write_notebooks(args.course_dir, args.assignment, lang=args.lang)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

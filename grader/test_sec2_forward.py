@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from course import checks
+from course.i18n import _
 from course.models import mlp, random_state
 
 LESSON = [11, (64, 32), 1]  # SimpleNN's arguments in the lesson
@@ -43,9 +44,9 @@ def forward_mistakes(state, x):
 
     right = layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))
     return [
-        (torch.relu(right), "no activation after the output layer: return self.output(h) as it is"),
-        (layer("output", layer("fc2", layer("fc1", x))), "apply ReLU after fc1 and after fc2"),
-        (layer("output", layer("fc2", torch.relu(layer("fc1", x)))), "apply ReLU after fc2 too"),
+        (torch.relu(right), _("no activation after the output layer: return self.output(h) as it is")),
+        (layer("output", layer("fc2", layer("fc1", x))), _("apply ReLU after fc1 and after fc2")),
+        (layer("output", layer("fc2", torch.relu(layer("fc1", x)))), _("apply ReLU after fc2 too")),
     ]
 
 
@@ -55,8 +56,8 @@ class TestTask2_1:
     def test_lesson_layers(self, judge):
         """SimpleNN() has fc1 (11 -> 64), fc2 (64 -> 32), output (32 -> 1)"""
         got, want = judge.run("simple_nn_init", [], hint=LAYERS)
-        checks.equal(got["state"], want["state"], "SimpleNN().state_dict() shapes", LAYERS)
-        checks.equal(got["layers"], want["layers"], "SimpleNN() layers", LAYERS)
+        checks.equal(got["state"], want["state"], _("SimpleNN().state_dict() shapes"), LAYERS)
+        checks.equal(got["layers"], want["layers"], _("SimpleNN() layers"), LAYERS)
 
     @pytest.mark.points(1)
     def test_custom_sizes(self, judge, gen):
@@ -64,9 +65,10 @@ class TestTask2_1:
         a, h1, h2, out = (int(n) for n in torch.randint(2, 20, (4,), generator=gen))
         args = [a, (h1, h2), out]
         got, want = judge.run("simple_nn_init", args, hint=LAYERS)
-        hint = "use the arguments, not the numbers 11, 64, 32, 1: " + LAYERS
-        checks.equal(got["state"], want["state"], f"SimpleNN({a}, ({h1}, {h2}), {out}).state_dict() shapes", hint)
-        checks.equal(got["layers"], want["layers"], f"SimpleNN({a}, ({h1}, {h2}), {out}) layers", hint)
+        hint = _("use the arguments, not the numbers 11, 64, 32, 1: {layers}").format(layers=LAYERS)
+        model = f"SimpleNN({a}, ({h1}, {h2}), {out})"
+        checks.equal(got["state"], want["state"], _("{model}.state_dict() shapes").format(model=model), hint)
+        checks.equal(got["layers"], want["layers"], _("{model} layers").format(model=model), hint)
 
 
 @pytest.mark.task("2.2")
@@ -86,8 +88,8 @@ class TestTask2_2:
         x = torch.randn(7, 5, generator=gen)
         state = both_signs(simple_nn_state(SMALL, gen), x)
         got, want = judge.run("simple_nn_forward", SMALL, state, x)
-        checks.tensor(got["out"], want["out"], "forward(x (7, 5)) of SimpleNN(5, (8, 4), 3)",
-                      "use the layers self.fc1, self.fc2, self.output; nothing hard-wired to 11 features",
+        checks.tensor(got["out"], want["out"], _("forward(x (7, 5)) of SimpleNN(5, (8, 4), 3)"),
+                      _("use the layers self.fc1, self.fc2, self.output; nothing hard-wired to 11 features"),
                       mistakes=forward_mistakes(state, x))
 
     @pytest.mark.points(1)
@@ -96,8 +98,8 @@ class TestTask2_2:
         x = torch.randn(4, 11, generator=gen)
         state = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x)
-        checks.that(got["input_unchanged"] is True, "forward(x) changed x in place",
-                    "do not modify x (x.relu_(), x += ...): give each intermediate result a new name")
+        checks.that(got["input_unchanged"] is True, _("forward(x) changed x in place"),
+                    _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))
         checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)")
 
 
@@ -115,27 +117,27 @@ class TestTask2_3:
         """gradients() returns {name: grad} equal to one backward pass of loss_fn(model(x), target) (cross-entropy)"""
         sizes, state, x, target = mlp_case(gen, classes=True)
         got, want = judge.run("gradients", sizes, state, x, target, False, "cross_entropy",
-                              hint="call loss_fn(model(x), target): the prediction first, then the target")
+                              hint=_("call loss_fn(model(x), target): the prediction first, then the target"))
         checks.state(got["grads"], want["grads"], "gradients(...)",
-                     "loss = loss_fn(model(x), target); loss.backward(); then collect p.grad for each name in model.named_parameters()")
+                     _("loss = loss_fn(model(x), target); loss.backward(); then collect p.grad for each name in model.named_parameters()"))
 
     @pytest.mark.points(1)
     def test_stale_gradients_are_cleared(self, judge, gen):
         """gradients left in .grad from an earlier pass do not leak into the result"""
         sizes, state, x, target = mlp_case(gen)
         got, want = judge.run("gradients", sizes, state, x, target, True, "mse")
-        hint = "backward() adds to .grad: call model.zero_grad() before the forward pass"
+        hint = _("backward() adds to .grad: call model.zero_grad() before the forward pass")
         grads = got["grads"]
         if isinstance(grads, dict) and all(isinstance(g, torch.Tensor) for g in grads.values()) and sorted(grads) == sorted(want["grads"]):
             stale = all(torch.allclose(grads[k], want["grads"][k] + 3.0, atol=1e-5) for k in want["grads"])
-            checks.that(not stale, "gradients(...) with old gradients already in .grad: the old values were added in", hint)
-        checks.state(grads, want["grads"], "gradients(...) with old gradients already in .grad", hint)
+            checks.that(not stale, _("gradients(...) with old gradients already in .grad: the old values were added in"), hint)
+        checks.state(grads, want["grads"], _("gradients(...) with old gradients already in .grad"), hint)
 
     @pytest.mark.points(1)
     def test_parameters_unchanged(self, judge, gen):
         """gradients() does not change the model's parameters (and returns the right gradients)"""
         sizes, state, x, target = mlp_case(gen)
         got, want = judge.run("gradients", sizes, state, x, target, False, "mse")
-        checks.state(got["params"], state, "the model's parameters after gradients(...)",
-                     "only compute gradients: no optimizer step and no in-place change of the weights")
-        checks.state(got["grads"], want["grads"], "gradients(...) with an MSE loss", "one backward pass, then collect p.grad")
+        checks.state(got["params"], state, _("the model's parameters after gradients(...)"),
+                     _("only compute gradients: no optimizer step and no in-place change of the weights"))
+        checks.state(got["grads"], want["grads"], _("gradients(...) with an MSE loss"), _("one backward pass, then collect p.grad"))

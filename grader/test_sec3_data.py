@@ -3,16 +3,18 @@ import pytest
 import torch
 
 from course import checks
+from course.i18n import _
 
 
 def items_equal(got_items, want_items, what, hint):
     """Each item must be a (sample, label) pair, a tuple or a list, equal to the reference's."""
-    checks.that(isinstance(got_items, list) and len(got_items) == len(want_items), f"{what}: wrong number of items", hint)
+    checks.that(isinstance(got_items, list) and len(got_items) == len(want_items),
+                _("{what}: wrong number of items").format(what=what), hint)
     for got, want in zip(got_items, want_items):
         checks.that(isinstance(got, (tuple, list)) and len(got) == 2,
-                    f"{what}: expected a pair (sample, label), got {checks.describe(got)}", hint)
-        checks.tensor(got[0], want[0], f"{what}: the sample", hint)
-        checks.tensor(got[1], want[1], f"{what}: the label", hint)
+                    _("{what}: expected a pair (sample, label), got {got}").format(what=what, got=checks.describe(got)), hint)
+        checks.tensor(got[0], want[0], _("{what}: the sample").format(what=what), hint)
+        checks.tensor(got[1], want[1], _("{what}: the label").format(what=what), hint)
 
 
 @pytest.mark.task("3.1")
@@ -22,10 +24,10 @@ class TestTask3_1:
         """len(CustomDataset(data, labels)) is the number of samples"""
         data, labels = torch.rand(23, 11, generator=gen), torch.randint(0, 2, (23,), generator=gen)
         got, want = judge.run("dataset", data, labels, [], False)
-        checks.number(got["len"], want["len"], "len(dataset) for 23 samples", "return len(self.data)",
-                      mistakes=[(22, "off by one: __len__ is the number of samples, len(self.data)"),
-                                (24, "off by one: __len__ is the number of samples, len(self.data)"),
-                                (11, "that is the number of features; __len__ counts samples")])
+        off_by_one = _("off by one: __len__ is the number of samples, len(self.data)")
+        checks.number(got["len"], want["len"], _("len(dataset) for 23 samples"), "return len(self.data)",
+                      mistakes=[(22, off_by_one), (24, off_by_one),
+                                (11, _("that is the number of features; __len__ counts samples"))])
 
     @pytest.mark.points(1)
     def test_getitem(self, judge, gen):
@@ -38,20 +40,21 @@ class TestTask3_1:
     def test_transform_applies_to_sample_only(self, judge, gen):
         """transform is applied to the sample, never to the label"""
         data, labels = torch.rand(10, 11, generator=gen), torch.randint(0, 2, (10,), generator=gen)
-        hint = "if self.transform is not None: sample = self.transform(sample); leave the label alone"
+        hint = _("if self.transform is not None: sample = self.transform(sample); leave the label alone")
         got, want = judge.run("dataset", data, labels, [3, 7], True, hint=hint)
-        items_equal(got["items"], want["items"], "dataset[idx] with transform", hint)
+        items_equal(got["items"], want["items"], _("dataset[idx] with transform"), hint)
 
     @pytest.mark.points(0.5)
     def test_length_mismatch_raises(self, judge, gen):
         """CustomDataset(data, labels) with different lengths raises ValueError"""
-        hint = "in __init__: if len(data) != len(labels): raise ValueError(...)"
+        hint = _("in __init__: if len(data) != len(labels): raise ValueError(...)")
         got = judge.student("raises", "CustomDataset", [torch.rand(20, 11, generator=gen), torch.zeros(19)], {}, hint=hint)
-        checks.that(got.get("value_error") is True, "CustomDataset(data of 20, labels of 19): expected ValueError, "
-                    + (f"got {got.get('type')}" if got.get("raised") else "nothing was raised"), hint)
+        message = (_("CustomDataset(data of 20, labels of 19): expected ValueError, got {error}") if got.get("raised")
+                   else _("CustomDataset(data of 20, labels of 19): expected ValueError, nothing was raised"))
+        checks.that(got.get("value_error") is True, message.format(error=got.get("type")), hint)
 
 
-SEED_HINT = "make a torch.Generator().manual_seed(seed) and pass it to DataLoader(..., generator=generator)"
+SEED_HINT = _("make a torch.Generator().manual_seed(seed) and pass it to DataLoader(..., generator=generator)")
 
 
 @pytest.mark.task("3.2")
@@ -64,12 +67,12 @@ class TestTask3_2:
         got, want = judge.run("loader", data, [{"batch_size": 10, "shuffle": True, "seed": seed}, {"batch_size": 32, "seed": seed}], 2,
                               hint="return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, ...)")
         for run, expected, what in zip(got, want, ("batch_size=10", "batch_size=32")):
-            checks.equal(run["shapes"], expected["shapes"], f"batch shapes with {what}",
-                         "pass batch_size through to the DataLoader; the last batch is smaller, do not drop it")
+            checks.equal(run["shapes"], expected["shapes"], _("batch shapes with {what}").format(what=what),
+                         _("pass batch_size through to the DataLoader; the last batch is smaller, do not drop it"))
             for epoch in run["epochs"]:
                 checks.that(sorted(epoch) == list(range(100)),
-                            f"make_loader({what}): an epoch did not visit each of the 100 samples exactly once",
-                            "let the DataLoader do the sampling")
+                            _("make_loader({what}): an epoch did not visit each of the 100 samples exactly once").format(what=what),
+                            _("let the DataLoader do the sampling"))
 
     @pytest.mark.points(1)
     def test_same_seed_same_order(self, judge, gen):
@@ -77,9 +80,11 @@ class TestTask3_2:
         data = torch.rand(100, 11, generator=gen)
         seed = int(torch.randint(0, 2**31, (), generator=gen))
         got = judge.student("loader", data, [{"seed": seed}, {"seed": seed}, {"seed": seed + 1}], 2, hint=SEED_HINT)
-        checks.that(got[0]["epochs"] == got[1]["epochs"], f"two loaders made with seed={seed} gave different orders", SEED_HINT)
+        checks.that(got[0]["epochs"] == got[1]["epochs"],
+                    _("two loaders made with seed={seed} gave different orders").format(seed=seed), SEED_HINT)
         checks.that(got[0]["epochs"][0] != got[2]["epochs"][0],
-                    f"seeds {seed} and {seed + 1} gave the same order: the seed is not used", SEED_HINT)
+                    _("seeds {seed} and {other} gave the same order: the seed is not used").format(seed=seed, other=seed + 1),
+                    SEED_HINT)
 
     @pytest.mark.points(1)
     def test_shuffle_flag(self, judge, gen):
@@ -88,13 +93,14 @@ class TestTask3_2:
         seed = int(torch.randint(0, 2**31, (), generator=gen))
         got = judge.student("loader", data, [{"seed": seed}, {"shuffle": False, "seed": seed}], 2)
         shuffled, ordered = got[0]["epochs"], got[1]["epochs"]
-        hint = "pass shuffle=shuffle to the DataLoader; it draws a new order at the start of each epoch"
-        checks.that(shuffled[0] != list(range(100)), "shuffle=True: the first epoch came in dataset order", hint)
-        checks.that(shuffled[0] != shuffled[1], "shuffle=True: two epochs came in the same order", hint)
-        checks.that(all(e == list(range(100)) for e in ordered), "shuffle=False: samples did not come in dataset order", hint)
+        hint = _("pass shuffle=shuffle to the DataLoader; it draws a new order at the start of each epoch")
+        checks.that(shuffled[0] != list(range(100)), _("shuffle=True: the first epoch came in dataset order"), hint)
+        checks.that(shuffled[0] != shuffled[1], _("shuffle=True: two epochs came in the same order"), hint)
+        checks.that(all(e == list(range(100)) for e in ordered), _("shuffle=False: samples did not come in dataset order"), hint)
 
 
-SPLIT_HINT = "draw torch.randperm(n, generator=torch.Generator().manual_seed(seed)); the first round(n * val_fraction) indices go to validation"
+SPLIT_HINT = _("draw torch.randperm(n, generator=torch.Generator().manual_seed(seed)); "
+               "the first round(n * val_fraction) indices go to validation")
 
 
 @pytest.mark.task("3.3")
@@ -105,28 +111,32 @@ class TestTask3_3:
         configs = [{"val_fraction": 0.2, "seed": 0}, {"val_fraction": 0.25, "seed": 1}, {"val_fraction": 0.5, "seed": 2}, {}]
         got, want = judge.run("split", 47, configs, hint=SPLIT_HINT)
         for run, expected, config in zip(got, want, configs):
-            what = f"train_val_split(47 samples, {config or 'defaults'})"
-            checks.equal(len(run["val"]), len(expected["val"]), f"{what}: size of val", "n_val = round(n * val_fraction)")
-            checks.equal(len(run["train"]), len(expected["train"]), f"{what}: size of train", "train gets the n - n_val others")
+            what = _("train_val_split(47 samples, {config})").format(config=config or _("defaults"))
+            checks.equal(len(run["val"]), len(expected["val"]), _("{what}: size of val").format(what=what),
+                         "n_val = round(n * val_fraction)")
+            checks.equal(len(run["train"]), len(expected["train"]), _("{what}: size of train").format(what=what),
+                         _("train gets the n - n_val others"))
 
     @pytest.mark.points(1)
     def test_disjoint_and_complete(self, judge):
         """every sample lands in exactly one part"""
         got = judge.student("split", 60, [{"val_fraction": 0.2, "seed": 3}, {"val_fraction": 0.35, "seed": 4}], hint=SPLIT_HINT)
         for run, n_val in zip(got, (12, 21)):
-            checks.equal(len(run["val"]), n_val, "size of val for 60 samples", "n_val = round(n * val_fraction)")
+            checks.equal(len(run["val"]), n_val, _("size of val for 60 samples"), "n_val = round(n * val_fraction)")
             both = run["train"] + run["val"]
             checks.that(sorted(both) == list(range(60)),
-                        f"train and val together should hold each of the 60 samples once; "
-                        f"{len(both) - len(set(both))} repeated, {60 - len(set(both))} missing", SPLIT_HINT)
+                        _("train and val together should hold each of the 60 samples once; "
+                          "{repeated} repeated, {missing} missing").format(repeated=len(both) - len(set(both)),
+                                                                         missing=60 - len(set(both))), SPLIT_HINT)
 
     @pytest.mark.points(1)
     def test_random_but_seeded(self, judge, gen):
         """the split is random, the same for the same seed and different for another seed"""
         seed = int(torch.randint(0, 2**31, (), generator=gen))
         got = judge.student("split", 60, [{"seed": seed}, {"seed": seed}, {"seed": seed + 1}], hint=SPLIT_HINT)
-        checks.that(got[0] == got[1], f"two splits with seed={seed} differ", SPLIT_HINT)
-        checks.that(got[0] != got[2], f"seeds {seed} and {seed + 1} give the same split: the seed is not used", SPLIT_HINT)
+        checks.that(got[0] == got[1], _("two splits with seed={seed} differ").format(seed=seed), SPLIT_HINT)
+        checks.that(got[0] != got[2], _("seeds {seed} and {other} give the same split: the seed is not used").format(
+            seed=seed, other=seed + 1), SPLIT_HINT)
         val = got[0]["val"]
         checks.that(sorted(val) not in (list(range(len(val))), list(range(60 - len(val), 60))),
-                    "the validation part is simply the first or last samples, not a random choice", SPLIT_HINT)
+                    _("the validation part is simply the first or last samples, not a random choice"), SPLIT_HINT)

@@ -4,19 +4,20 @@ import torch
 
 from course import checks
 from course.data import make_classification
+from course.i18n import _
 from course.models import SpySGD, mlp, random_state
 
-STABLE_HINT = ("subtract each row's own max (logits.max(dim=1, keepdim=True)) before exp, the log-sum-exp trick; "
-               "or use torch.logsumexp / torch.log_softmax")
+STABLE_HINT = _("subtract each row's own max (logits.max(dim=1, keepdim=True)) before exp, the log-sum-exp trick; "
+                 "or use torch.logsumexp / torch.log_softmax")
 
 
 def ce_mistakes(logits, target):
     probs = torch.softmax(logits, 1)
     picked = probs[torch.arange(len(target)), target]
     nll = -torch.log_softmax(logits, 1)[torch.arange(len(target)), target]
-    return [(nll.sum(), "average over the samples (mean), not the sum"),
-            (-picked.mean(), "take the log of the probability: -log_softmax(logits)[i, target[i]]"),
-            (-torch.log_softmax(logits, 0)[torch.arange(len(target)), target].mean(), "softmax goes over the classes, dim=1")]
+    return [(nll.sum(), _("average over the samples (mean), not the sum")),
+            (-picked.mean(), _("take the log of the probability: -log_softmax(logits)[i, target[i]]")),
+            (-torch.log_softmax(logits, 0)[torch.arange(len(target)), target].mean(), _("softmax goes over the classes, dim=1"))]
 
 
 @pytest.mark.task("4.1")
@@ -26,7 +27,8 @@ class TestTask4_1:
         """logits [[2.0, 1.0], [0.5, 1.5]] with targets [0, 1] give about 0.3133"""
         logits, target = torch.tensor([[2.0, 1.0], [0.5, 1.5]]), torch.tensor([0, 1])
         got, want = judge.run("call", "cross_entropy", [logits, target], {})
-        checks.tensor(got, want, "cross_entropy(lesson logits, [0, 1])", "mean over samples of -log_softmax(logits)[i, target[i]]; return a 0-dim tensor",
+        checks.tensor(got, want, _("cross_entropy(lesson logits, [0, 1])"),
+                      _("mean over samples of -log_softmax(logits)[i, target[i]]; return a 0-dim tensor"),
                       mistakes=ce_mistakes(logits, target))
 
     @pytest.mark.points(1)
@@ -34,7 +36,8 @@ class TestTask4_1:
         """a random (N, C) batch matches nn.CrossEntropyLoss"""
         logits, target = torch.randn(9, 5, generator=gen) * 3, torch.randint(0, 5, (9,), generator=gen)
         got, want = judge.run("call", "cross_entropy", [logits, target], {})
-        checks.tensor(got, want, "cross_entropy(logits (9, 5), target (9,))", "pick each sample's own target class with gather or [arange(N), target]",
+        checks.tensor(got, want, "cross_entropy(logits (9, 5), target (9,))",
+                      _("pick each sample's own target class with gather or [arange(N), target]"),
                       mistakes=ce_mistakes(logits, target))
 
     @pytest.mark.points(1)
@@ -44,16 +47,16 @@ class TestTask4_1:
         logits = logits + torch.randn(4, 3, generator=gen)
         target = torch.tensor([1, 0, 2, 0])
         got, want = judge.run("call", "cross_entropy", [logits, target], {}, hint=STABLE_HINT)
-        checks.tensor(got, want, "cross_entropy(logits of about ±1e4)", STABLE_HINT, rtol=1e-4, atol=1e-2)
+        checks.tensor(got, want, _("cross_entropy(logits of about ±1e4)"), STABLE_HINT, rtol=1e-4, atol=1e-2)
 
     @pytest.mark.points(1)
     def test_gradient_flows(self, judge, gen):
         """loss.backward() gives logits the same gradient as nn.CrossEntropyLoss does"""
         logits, target = torch.randn(6, 4, generator=gen), torch.randint(0, 4, (6,), generator=gen)
-        hint = "build the loss from tensor operations only: .item(), .detach() or torch.tensor(...) cut the graph"
+        hint = _("build the loss from tensor operations only: .item(), .detach() or torch.tensor(...) cut the graph")
         got, want = judge.run("cross_entropy_grad", logits, target, hint=hint)
-        checks.that(got["grad"] is not None, "cross_entropy(...) returned a value that carries no gradient back to logits", hint)
-        checks.tensor(got["grad"], want["grad"], "the gradient of cross_entropy with respect to logits", hint)
+        checks.that(got["grad"] is not None, _("cross_entropy(...) returned a value that carries no gradient back to logits"), hint)
+        checks.tensor(got["grad"], want["grad"], _("the gradient of cross_entropy with respect to logits"), hint)
 
 
 def training_case(gen, n, sizes=(11, 16, 2), batchnorm=False):
@@ -76,8 +79,8 @@ def hardest_last(spec, state, data, labels):
     return data[order], labels[order]
 
 
-TRAIN_STEPS = "for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()"
-PER_SAMPLE = "add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less"
+TRAIN_STEPS = _("for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()")
+PER_SAMPLE = _("add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less")
 
 
 @pytest.mark.task("4.2")
@@ -87,7 +90,7 @@ class TestTask4_2:
         """the returned mean loss matches, with 30 samples in batches of 10"""
         spec, state, data, labels = training_case(gen, 30)  # lr 0: the losses depend on the averaging alone
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 10, 0.0, False, hint=TRAIN_STEPS)
-        checks.number(got["loss"], want["loss"], "train_one_epoch(...) on 3 batches of 10", PER_SAMPLE)
+        checks.number(got["loss"], want["loss"], _("train_one_epoch(...) on 3 batches of 10"), PER_SAMPLE)
 
     @pytest.mark.points(1)
     def test_mean_loss_short_last_batch(self, judge, gen):
@@ -95,16 +98,16 @@ class TestTask4_2:
         spec, state, data, labels = training_case(gen, 30)  # lr 0: the losses depend on the averaging alone
         data, labels = hardest_last(spec, state, data, labels)  # the short batch's loss is not the others' mean
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 8, 0.0, False, hint=TRAIN_STEPS)
-        checks.number(got["loss"], want["loss"], "train_one_epoch(...) with a last batch of 6", PER_SAMPLE)
+        checks.number(got["loss"], want["loss"], _("train_one_epoch(...) with a last batch of 6"), PER_SAMPLE)
 
     @pytest.mark.points(1)
     def test_weights_after_epoch(self, judge, gen):
         """after the epoch the weights equal the reference's: one clean step per batch"""
         spec, state, data, labels = training_case(gen, 30)
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 8, 0.1, False, hint=TRAIN_STEPS)
-        checks.equal(got["steps"], want["steps"], "optimizer.step() calls in one epoch of 4 batches", TRAIN_STEPS)
-        checks.state(got["state"], want["state"], "the weights after one epoch",
-                     "zero the gradients before every backward, or they add up across batches; " + TRAIN_STEPS)
+        checks.equal(got["steps"], want["steps"], _("optimizer.step() calls in one epoch of 4 batches"), TRAIN_STEPS)
+        checks.state(got["state"], want["state"], _("the weights after one epoch"),
+                     _("zero the gradients before every backward, or they add up across batches; {steps}").format(steps=TRAIN_STEPS))
 
     @pytest.mark.points(1)
     def test_training_mode(self, judge, gen):
@@ -112,7 +115,7 @@ class TestTask4_2:
         spec, state, data, labels = training_case(gen, 20)
         got = judge.student("train_one_epoch", spec, state, data, labels, 10, 0.1, True, hint=TRAIN_STEPS)
         checks.that(len(got["training"]) > 0 and all(got["training"]),
-                    "a forward pass ran with the model in eval mode", "call model.train() before the loop")
+                    _("a forward pass ran with the model in eval mode"), _("call model.train() before the loop"))
 
 
 def stepped_eval_loss(spec, state, data, labels, batch_size, lr):
@@ -145,7 +148,7 @@ def evaluation_case(gen, n, batch_size, margin=1e-3):
     raise RuntimeError(f"no evaluation case in 50 draws shows an SGD step ({n} samples, batches of {batch_size})")
 
 
-EVAL_HINT = "model.eval(); with torch.no_grad(): add up loss.item() * len(targets) and the correct predictions"
+EVAL_HINT = _("model.eval(); with torch.no_grad(): add up loss.item() * len(targets) and the correct predictions")
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -157,10 +160,12 @@ def split_state(state):
 
 def loss_and_accuracy(got, want, what):
     checks.that(isinstance(got, (tuple, list)) and len(got) == 2,
-                f"{what}: expected (mean loss, accuracy), got {checks.describe(got)}", "return mean_loss, accuracy")
-    checks.number(got[0], want[0], f"{what}: mean loss", EVAL_HINT)
-    checks.number(got[1], want[1], f"{what}: accuracy", "accuracy = (number of logits.argmax(dim=1) == targets) / number of samples",
-                  mistakes=[(want[1] * 100, "accuracy is a fraction in [0, 1], not a percentage")])
+                _("{what}: expected (mean loss, accuracy), got {got}").format(what=what, got=checks.describe(got)),
+                "return mean_loss, accuracy")
+    checks.number(got[0], want[0], _("{what}: mean loss").format(what=what), EVAL_HINT)
+    checks.number(got[1], want[1], _("{what}: accuracy").format(what=what),
+                  _("accuracy = (number of logits.argmax(dim=1) == targets) / number of samples"),
+                  mistakes=[(want[1] * 100, _("accuracy is a fraction in [0, 1], not a percentage"))])
 
 
 @pytest.mark.task("4.3")
@@ -177,16 +182,16 @@ class TestTask4_3:
         """the mean is per sample: 37 samples in batches of 10"""
         spec, state, data, labels = evaluation_case(gen, 37, 10)
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
-        loss_and_accuracy(got["result"], want["result"], "evaluate(...) with a last batch of 7")
+        loss_and_accuracy(got["result"], want["result"], _("evaluate(...) with a last batch of 7"))
 
     @pytest.mark.points(1)
     def test_eval_mode(self, judge, gen):
         """the model runs in eval mode (it arrives in training mode); BatchNorm statistics stay as they were"""
         spec, state, data, labels = evaluation_case(gen, 20, 10)
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
-        hint = "call model.eval() before the loop: dropout and batch norm behave differently in training mode"
-        checks.that(len(got["training"]) > 0 and not any(got["training"]), "a forward pass ran with the model in training mode", hint)
-        checks.state(split_state(got["state"])[1], split_state(state)[1], "BatchNorm running statistics after evaluate", hint)
+        hint = _("call model.eval() before the loop: dropout and batch norm behave differently in training mode")
+        checks.that(len(got["training"]) > 0 and not any(got["training"]), _("a forward pass ran with the model in training mode"), hint)
+        checks.state(split_state(got["state"])[1], split_state(state)[1], _("BatchNorm running statistics after evaluate"), hint)
         loss_and_accuracy(got["result"], want["result"], "evaluate(...)")
 
     @pytest.mark.points(1)
@@ -194,16 +199,17 @@ class TestTask4_3:
         """no gradient is tracked or stored, and no parameter changes"""
         spec, state, data, labels = training_case(gen, 20, batchnorm=True)
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
-        hint = "wrap the loop in `with torch.no_grad():`; never call backward() or an optimizer in evaluate"
-        checks.that(len(got["grad_enabled"]) > 0 and not any(got["grad_enabled"]), "gradient tracking was on during a forward pass", hint)
-        checks.that(got["grad_enabled_after"] is True, "gradient tracking stayed off after evaluate returned",
-                    "use `with torch.no_grad():` (it switches tracking back on), not torch.set_grad_enabled(False)")
+        hint = _("wrap the loop in `with torch.no_grad():`; never call backward() or an optimizer in evaluate")
+        checks.that(len(got["grad_enabled"]) > 0 and not any(got["grad_enabled"]), _("gradient tracking was on during a forward pass"), hint)
+        checks.that(got["grad_enabled_after"] is True, _("gradient tracking stayed off after evaluate returned"),
+                    _("use `with torch.no_grad():` (it switches tracking back on), not torch.set_grad_enabled(False)"))
         loss_and_accuracy(got["result"], want["result"], "evaluate(...)")
-        checks.equal(got["grads_set"], [], "parameters that got a .grad during evaluate", hint)
-        checks.state(split_state(got["state"])[0], split_state(state)[0], "parameters after evaluate", hint)
+        checks.equal(got["grads_set"], [], _("parameters that got a .grad during evaluate"), hint)
+        checks.state(split_state(got["state"])[0], split_state(state)[0], _("parameters after evaluate"), hint)
 
 
-FIT_HINT = "each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); val_loss, _ = evaluate(model, val_loader, loss_fn)"
+FIT_HINT = _("each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); "
+             "val_loss, _ = evaluate(model, val_loader, loss_fn)")
 
 
 @pytest.mark.task("4.4")
@@ -212,7 +218,7 @@ class TestTask4_4:
     def test_calls_each_epoch(self, judge):
         """each epoch calls train_one_epoch on the training loader, then evaluate on the validation loader"""
         got, want = judge.run("fit", 3, hint=FIT_HINT)
-        checks.equal(got["calls"], want["calls"], "the calls fit made, as [function, right arguments]", FIT_HINT)
+        checks.equal(got["calls"], want["calls"], _("the calls fit made, as [function, right arguments]"), FIT_HINT)
 
     @pytest.mark.points(1)
     def test_history(self, judge):
@@ -220,9 +226,9 @@ class TestTask4_4:
         got, want = judge.run("fit", 3, hint=FIT_HINT)
         history = got["history"]
         if isinstance(history, dict) and isinstance(history.get("val_loss"), list) and history["val_loss"]:
-            checks.that(not isinstance(history["val_loss"][0], (tuple, list)), "val_loss holds (loss, accuracy) pairs",
-                        "evaluate returns (loss, accuracy): keep only the loss")
-        checks.equal(history, want["history"], "fit(...) with 3 epochs", FIT_HINT)
+            checks.that(not isinstance(history["val_loss"][0], (tuple, list)), _("val_loss holds (loss, accuracy) pairs"),
+                        _("evaluate returns (loss, accuracy): keep only the loss"))
+        checks.equal(history, want["history"], _("fit(...) with 3 epochs"), FIT_HINT)
 
     @pytest.mark.points(1)
     def test_epoch_counts(self, judge):
@@ -230,10 +236,12 @@ class TestTask4_4:
         for epochs, (got, want) in zip((1, 5), judge.run_each("fit", [[1], [5]], hint=FIT_HINT)):
             history = got["history"]
             checks.that(isinstance(history, dict) and sorted(history) == ["train_loss", "val_loss"],
-                        f"fit(..., epochs={epochs}): expected a dict with keys train_loss and val_loss, got {checks.describe(history)}", FIT_HINT)
+                        _("fit(..., epochs={epochs}): expected a dict with keys train_loss and val_loss, got {got}").format(
+                            epochs=epochs, got=checks.describe(history)), FIT_HINT)
             for key in history:
                 checks.equal(len(history[key]) if isinstance(history[key], list) else None, epochs,
-                             f"fit(..., epochs={epochs}): length of {key}", "append one value per epoch")
+                             _("fit(..., epochs={epochs}): length of {key}").format(epochs=epochs, key=key),
+                             _("append one value per epoch"))
             checks.equal(history, want["history"], f"fit(..., epochs={epochs})", FIT_HINT)
 
 
@@ -244,6 +252,6 @@ class TestTask4_5:
         """the best answer to why validation loss can be higher than training loss"""
         got, want = judge.run("call", "why_validation_loss_is_higher", [], {})
         answer = got.strip().upper() if isinstance(got, str) else got
-        checks.that(answer in ("A", "B", "C", "D"), f"expected one letter, A to D; got {checks.describe(got)}")
-        checks.that(answer == want, f"{answer} is not the best answer",
-                    "ask which data the weights were fitted to, and which data never changed them")
+        checks.that(answer in ("A", "B", "C", "D"), _("expected one letter, A to D; got {got}").format(got=checks.describe(got)))
+        checks.that(answer == want, _("{answer} is not the best answer").format(answer=answer),
+                    _("ask which data the weights were fitted to, and which data never changed them"))

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from course.feedback import Mismatch
+from course.i18n import _
 from course.wire import Unsupported
 
 __all__ = ["Mismatch", "as_number", "describe", "equal", "number", "state", "tensor", "that"]
@@ -20,18 +21,25 @@ __all__ = ["Mismatch", "as_number", "describe", "equal", "number", "state", "ten
 def describe(value: Any) -> str:
     """A short description of a value: its type, and its shape or length."""
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)} and dtype {str(value.dtype).replace('torch.', '')}"
+        return _("a tensor of shape {shape} and dtype {dtype}").format(shape=tuple(value.shape), dtype=_dtype(value))
     if isinstance(value, Unsupported):
-        return f"a {value.type_name} object"
+        return _("a {kind} object").format(kind=value.type_name)
     if isinstance(value, bool):
-        return f"the bool {value}"
-    if isinstance(value, (int, float)):
-        return f"the {type(value).__name__} {value:.6g}" if isinstance(value, float) else f"the int {value}"
+        return _("the bool {value}").format(value=value)
+    if isinstance(value, float):
+        return _("the float {value}").format(value=f"{value:.6g}")
+    if isinstance(value, int):
+        return _("the int {value}").format(value=value)
     if isinstance(value, str):
-        return f"the string {value[:40]!r}"
+        return _("the string {value}").format(value=repr(value[:40]))
     if isinstance(value, (list, tuple, dict)):
-        return f"a {type(value).__name__} of {len(value)} item{'s' * (len(value) != 1)}"
+        one = _("a {kind} of 1 item") if len(value) == 1 else _("a {kind} of {n} items")
+        return one.format(kind=type(value).__name__, n=len(value))
     return "None" if value is None else type(value).__name__
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
 
 
 def _few(t: torch.Tensor, n: int = 4) -> str:
@@ -60,24 +68,25 @@ def tensor(got: Any, want: torch.Tensor, what: str, hint: str | None = None,
            mistakes: Sequence[tuple[Any, str]] = (), atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """got must be a tensor with want's shape and dtype and close values."""
     if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"{what}: expected a tensor of shape {tuple(want.shape)}, got {describe(got)}", hint)
+        raise Mismatch(_("{what}: expected a tensor of shape {shape}, got {got}").format(
+            what=what, shape=tuple(want.shape), got=describe(got)), hint)
     if got.shape != want.shape:
-        raise Mismatch(f"{what}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}",
-                       known_mistake(got, mistakes, atol, rtol) or hint)
+        raise Mismatch(_("{what}: expected shape {want}, got {got}").format(
+            what=what, want=tuple(want.shape), got=tuple(got.shape)), known_mistake(got, mistakes, atol, rtol) or hint)
     if got.dtype != want.dtype:
-        raise Mismatch(f"{what}: expected dtype {str(want.dtype).replace('torch.', '')}, "
-                       f"got {str(got.dtype).replace('torch.', '')}",
-                       "keep the dtype of the inputs: avoid .double(), .float() or torch.tensor(...) on the result")
+        raise Mismatch(_("{what}: expected dtype {want}, got {got}").format(what=what, want=_dtype(want), got=_dtype(got)),
+                       _("keep the dtype of the inputs: avoid .double(), .float() or torch.tensor(...) on the result"))
     if want.is_floating_point():
         if not torch.isfinite(got).all() and torch.isfinite(want).all():
-            raise Mismatch(f"{what}: contains nan or inf; expected {_few(want)}, got {_few(got)}",
-                           known_mistake(got, mistakes, atol, rtol) or hint)
+            raise Mismatch(_("{what}: contains nan or inf; expected {want}, got {got}").format(
+                what=what, want=_few(want), got=_few(got)), known_mistake(got, mistakes, atol, rtol) or hint)
         if not _close(got, want, atol, rtol):
             diff = (got.double() - want.double()).abs().max().item()
-            raise Mismatch(f"{what}: values differ (max abs difference {diff:.3g}); expected {_few(want)}, got {_few(got)}",
-                           known_mistake(got, mistakes, atol, rtol) or hint)
+            raise Mismatch(_("{what}: values differ (max abs difference {diff}); expected {want}, got {got}").format(
+                what=what, diff=f"{diff:.3g}", want=_few(want), got=_few(got)), known_mistake(got, mistakes, atol, rtol) or hint)
     elif not torch.equal(got, want):
-        raise Mismatch(f"{what}: values differ; expected {_few(want, 8)}, got {_few(got, 8)}", hint)
+        raise Mismatch(_("{what}: values differ; expected {want}, got {got}").format(
+            what=what, want=_few(want, 8), got=_few(got, 8)), hint)
 
 
 def number(got: Any, want: float, what: str, hint: str | None = None,
@@ -85,11 +94,13 @@ def number(got: Any, want: float, what: str, hint: str | None = None,
     """got must be a number (a float, an int or a one-element tensor) close to want; returns it as a float."""
     value = as_number(got)
     if value is None:
-        raise Mismatch(f"{what}: expected a number like {want:.6g}, got {describe(got)}", hint)
-    if isinstance(want, int) and not isinstance(want, bool) and value != want:
-        raise Mismatch(f"{what}: expected {want}, got {value:.6g}", known_mistake(value, mistakes, atol, rtol) or hint)
-    if not math.isclose(value, want, rel_tol=rtol, abs_tol=atol):
-        raise Mismatch(f"{what}: expected {want:.6g}, got {value:.6g}", known_mistake(value, mistakes, atol, rtol) or hint)
+        raise Mismatch(_("{what}: expected a number like {want}, got {got}").format(
+            what=what, want=f"{want:.6g}", got=describe(got)), hint)
+    exact = isinstance(want, int) and not isinstance(want, bool)
+    if (exact and value != want) or not math.isclose(value, want, rel_tol=rtol, abs_tol=atol):
+        raise Mismatch(_("{what}: expected {want}, got {got}").format(
+            what=what, want=want if exact else f"{want:.6g}", got=f"{value:.6g}"),
+            known_mistake(value, mistakes, atol, rtol) or hint)
     return value
 
 
@@ -111,15 +122,16 @@ def equal(got: Any, want: Any, what: str, hint: str | None = None) -> None:
     if isinstance(got, dict) and isinstance(want, dict):
         missing, extra = [k for k in want if k not in got], [k for k in got if k not in want]
         if missing or extra:
-            raise Mismatch(f"{what}: missing keys {missing}, unexpected keys {extra}" if missing and extra else
-                           f"{what}: missing keys {missing}" if missing else f"{what}: unexpected keys {extra}", hint)
+            message = (_("{what}: missing keys {missing}, unexpected keys {extra}") if missing and extra else
+                       _("{what}: missing keys {missing}") if missing else _("{what}: unexpected keys {extra}"))
+            raise Mismatch(message.format(what=what, missing=missing, extra=extra), hint)
         for key in want:
             equal(got[key], want[key], f"{what}[{key!r}]", hint)
     if isinstance(got, (list, tuple)) and type(got) is type(want) and len(got) != len(want):
-        raise Mismatch(f"{what}: expected {len(want)} items, got {len(got)}", hint)
+        raise Mismatch(_("{what}: expected {want} items, got {got}").format(what=what, want=len(want), got=len(got)), hint)
     shown = repr(got) if len(repr(got)) <= 80 else describe(got)
     wanted = repr(want) if len(repr(want)) <= 80 else describe(want)
-    raise Mismatch(f"{what}: expected {wanted}, got {shown}", hint)
+    raise Mismatch(_("{what}: expected {want}, got {got}").format(what=what, want=wanted, got=shown), hint)
 
 
 def that(condition: bool, message: str, hint: str | None = None) -> None:
@@ -132,9 +144,10 @@ def state(got: Any, want: dict[str, torch.Tensor], what: str, hint: str | None =
           atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """got must be a dict of tensors with want's keys, each close to want's tensor."""
     if not isinstance(got, dict):
-        raise Mismatch(f"{what}: expected a dict of tensors, got {describe(got)}", hint)
+        raise Mismatch(_("{what}: expected a dict of tensors, got {got}").format(what=what, got=describe(got)), hint)
     if sorted(got) != sorted(want):
         missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-        raise Mismatch(f"{what}: expected keys {sorted(want)}; missing {missing}, unexpected {extra}", hint)
+        raise Mismatch(_("{what}: expected keys {keys}; missing {missing}, unexpected {extra}").format(
+            what=what, keys=sorted(want), missing=missing, extra=extra), hint)
     for key in want:
         tensor(got[key], want[key], f"{what}[{key!r}]", hint, atol=atol, rtol=rtol)

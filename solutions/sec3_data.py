@@ -3,6 +3,10 @@
 A Dataset says how many samples there are (__len__) and how to fetch one (__getitem__).
 A DataLoader groups samples into batches, reshuffled each epoch when shuffle=True, so the
 model never learns the order of the data.
+
+Dataset은 샘플이 몇 개인지(__len__)와 샘플 하나를 어떻게 꺼내는지(__getitem__)를 알려 줍니다.
+DataLoader는 샘플을 배치로 묶고, shuffle=True이면 에폭마다 다시 섞으므로 모델이 데이터의 순서를
+배우지 못합니다.
 """
 from __future__ import annotations
 
@@ -13,7 +17,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 
 class CustomDataset(Dataset):
-    """Task 3.1: pairs of (sample, label) held in two tensors of the same length."""
+    """Task 3.1: pairs of (sample, label) held in two tensors of the same length.
+
+    길이가 같은 두 텐서에 담긴 (샘플, 레이블) 쌍.
+    """
 
     def __init__(
         self,
@@ -30,6 +37,10 @@ class CustomDataset(Dataset):
 
         Raises:
             ValueError: data and labels hold different numbers of samples.
+
+        data (N, num_features), labels (N,), 그리고 선택적인 transform을 저장합니다. transform은
+        샘플을 꺼낼 때 샘플에만 적용하고 레이블에는 적용하지 않습니다. data와 labels의 샘플 수가
+        다르면 ValueError를 일으킵니다.
         """
         ### BEGIN SOLUTION (Task 3.1)
         if len(data) != len(labels):
@@ -40,7 +51,10 @@ class CustomDataset(Dataset):
         ### END SOLUTION
 
     def __len__(self) -> int:
-        """Task 3.1: the number of samples, N."""
+        """Task 3.1: the number of samples, N.
+
+        샘플 수 N을 돌려줍니다.
+        """
         ### BEGIN SOLUTION (Task 3.1)
         return len(self.data)
         ### END SOLUTION
@@ -50,6 +64,9 @@ class CustomDataset(Dataset):
 
         Returns:
             (sample of shape (num_features,), label).
+
+        (data[idx], labels[idx]) 쌍을 돌려주되, 샘플에는 transform을 적용합니다.
+        결과는 (모양이 (num_features,)인 샘플, 레이블)입니다.
         """
         ### BEGIN SOLUTION (Task 3.1)
         sample = self.data[idx]
@@ -70,6 +87,12 @@ def make_loader(dataset: Dataset, batch_size: int = 10, shuffle: bool = True, se
     Returns:
         A DataLoader whose batches are (data (batch_size, num_features), labels (batch_size,));
         the last batch is smaller when batch_size does not divide len(dataset).
+
+    dataset을 읽는 DataLoader를 만듭니다. shuffle=True이면 에폭마다 모든 샘플을 정확히 한 번씩,
+    에폭마다 새로운 순서로 거칩니다. seed가 있으면 순서를 재현할 수 있어야 합니다. 같은 seed로 만든
+    두 로더는 같은 에폭 순서를 냅니다(전역 난수 상태가 아니라 torch.Generator를 쓰세요).
+    shuffle=False이면 샘플이 데이터셋 순서대로 나옵니다. 배치는 (data (batch_size, num_features),
+    labels (batch_size,))이고, batch_size가 len(dataset)을 나누어떨어지게 하지 않으면 마지막 배치가 더 작습니다.
     """
     ### BEGIN SOLUTION (Task 3.2)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -86,6 +109,12 @@ def train_val_split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) 
 
     Returns:
         (train, val), two Datasets (torch.utils.data.Subset is a good choice).
+
+    데이터셋을 무작위로 학습 부분과 검증 부분으로 나눕니다. 검증 부분은
+    round(len(dataset) * val_fraction)개 샘플, 학습 부분은 나머지입니다. 모든 샘플은 정확히 한
+    부분에만 들어갑니다. 어느 샘플이 어디로 갈지는 무작위이지만 seed로 정해집니다. 같은 seed면 같은
+    분할, 다른 seed면 다른 분할이 나옵니다. 결과는 Dataset 두 개 (train, val)입니다
+    (torch.utils.data.Subset이 알맞습니다).
     """
     ### BEGIN SOLUTION (Task 3.3)
     n = len(dataset)

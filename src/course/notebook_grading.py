@@ -24,7 +24,6 @@ from pathlib import Path
 
 import course
 from course import ipynb
-from course.batch import grader_version
 from course.curriculum import TASKS
 from course.grading import MAX_FILE_BYTES
 
@@ -71,7 +70,6 @@ def grade_notebook(notebook: Path, grader: Path | None = None) -> dict:
     grade = result.get("grade")
     if not isinstance(grade, dict) or grade.get("errors"):
         raise GradingError(f"the grader suite is misconfigured: {grade.get('errors') if grade else 'no grade'}")
-    grade["grader_version"] = grader_version([grader.parent / "solutions", Path(course.__file__).parent, grader])
     return result
 
 
@@ -99,7 +97,7 @@ def task_score(task_id: str, notebook: str | Path | None = None) -> float:
     earned = min(max(float(entry["earned"]), 0.0), float(task.points))
     grade = report["grade"]
     print(f"Task {task_id} ({task.function}): {earned:g} of {task.points} points "
-          f"(grader {grade['grader_version']}, seed {grade['seed']})")
+          f"(grader {grade['grader']}, seed {grade['seed']})")
     for test in report.get("tests", []):
         meta = test.get("metadata", {})
         if meta.get("task") == task_id and meta.get("feedback"):

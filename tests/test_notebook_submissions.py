@@ -4,8 +4,8 @@
   grade cells are left out, and every kind of invalid notebook gets a message naming the file;
 - a single run: a folder of secN_x.ipynb grades like the folder of secN_x.py, an invalid notebook
   costs only its own file's tasks;
-- a batch: one alice.ipynb is the student alice, and a zip of secN_x.ipynb is one student too, both graded
-  the same as the folder of the same code as .py.
+- a batch: one alice.ipynb is the student alice, and a zip of secN_x.ipynb is one student too, and so is
+  nbgrader's submitted/<student>/<assignment>/ folder: all graded the same as the folder of the same code as .py.
 """
 from __future__ import annotations
 
@@ -129,15 +129,22 @@ def test_a_notebook_entry_is_one_student_graded_like_the_python_folder(tmp_path)
             zf.writestr(f"dana/{name.replace('.py', '.ipynb')}", notebook_bytes(text))
         zf.writestr("dana/sec1_linear.py", buggy["sec1_linear.py"])  # a .py wins over its notebook
     (subs / "carol.ipynb").write_text("my answers\n")
+    erin = subs / "erin" / "pytorch-basics"  # nbgrader's submitted/<student>/<assignment>/ layout
+    erin.mkdir(parents=True)
+    for name, text in buggy.items():
+        (erin / name.replace(".py", ".ipynb")).write_bytes(notebook_bytes(text))
+    (erin / "timestamp.txt").write_text("2026-12-01 10:00:00\n")
     ran = run_batch(subs, out)
     assert ran.returncode == 0 and "INTERNALERROR" not in ran.stdout + ran.stderr, ran.stdout[-3000:] + ran.stderr[-3000:]
     rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open(encoding="utf-8"))}
-    assert sorted(rows) == ["alice", "bob", "carol", "dana"]
-    assert rows["alice"]["status"] == rows["bob"]["status"] == rows["dana"]["status"] == "graded"
+    assert sorted(rows) == ["alice", "bob", "carol", "dana", "erin"]
+    assert rows["alice"]["status"] == rows["bob"]["status"] == rows["dana"]["status"] == rows["erin"]["status"] == "graded"
+    assert rows["erin"]["message"] == "read from its folder pytorch-basics/"
     assert rows["carol"]["status"] == "unreadable"
     assert "carol.ipynb is not a valid notebook: it is not JSON" in rows["carol"]["message"]
-    alice, bob, dana = (json.loads((out / "students" / f"{s}.json").read_text())["grade"] for s in ("alice", "bob", "dana"))
-    assert alice["tasks"] == bob["tasks"] == dana["tasks"]
+    alice, bob, dana, erin = (json.loads((out / "students" / f"{s}.json").read_text())["grade"]
+                              for s in ("alice", "bob", "dana", "erin"))
+    assert alice["tasks"] == bob["tasks"] == dana["tasks"] == erin["tasks"]
     assert dana["submission"]["ignored"] == ["dana/sec1_linear.ipynb"]
     lost = {task for task, entry in alice["tasks"].items() if entry["earned"] < entry["possible"]}
     assert lost == {"2.2"} and 0 < alice["earned"] < alice["possible"]

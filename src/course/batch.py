@@ -149,7 +149,16 @@ def _read_notebook(entry: Entry, expected: list[str]) -> None:
 
 
 def _read_folder(entry: Entry, expected: list[str]) -> None:
-    submission = Submission.read(entry.path, expected)
+    """Take the expected files from the folder, or from its one subfolder when the folder holds none of
+    them (nbgrader's submitted/<student>/<assignment>/, a zip unpacked with its top folder)."""
+    folder = entry.path
+    wanted = {*expected, *(f"{name[:-3]}.ipynb" for name in expected if name.endswith(".py"))}
+    if not any(name in wanted for name in os.listdir(folder)):
+        subfolders = [e for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+        if len(subfolders) == 1:
+            folder = Path(subfolders[0].path)
+            entry.message = f"read from its folder {shown(subfolders[0].name)}/"
+    submission = Submission.read(folder, expected)
     entry.sources, entry.problems = submission.sources, submission.problems
     entry.ignored = [shown(name) for name in submission.ignored]
 

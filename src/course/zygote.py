@@ -152,6 +152,7 @@ def _child(control: int, output_w: int, workdir: str, policy: sandbox.Policy, cg
     rehearse()
     _control()  # before the snapshot: the module's globals stay as they are from here on
     pristine = Pristine()
+    pristine.restore()  # a rehearsal too: the copy-on-write faults of its first walk are paid before the request
     request = next_call()
     limits = request["limits"]
     cpu = int(limits["cpu_seconds"])

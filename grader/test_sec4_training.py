@@ -5,7 +5,7 @@ import torch
 from course import checks
 from course.data import make_classification
 from course.i18n import _
-from course.models import SpySGD, mlp, random_state
+from course.models import SpySGD, drawn_once, mlp, random_state
 
 STABLE_HINT = _("subtract each row's own max (logits.max(dim=1, keepdim=True)) before exp, the log-sum-exp trick; "
                  "or use torch.logsumexp / torch.log_softmax")
@@ -136,6 +136,7 @@ def stepped_eval_loss(spec, state, data, labels, batch_size, lr):
     return total / len(data)
 
 
+@drawn_once
 def evaluation_case(gen, n, batch_size, margin=1e-3):
     """training_case(gen, n, batchnorm=True), drawn again (from the same gen) until an evaluate that takes an
     SGD step on every batch reports a mean loss at least margin (10x the tolerance) away from the right one.

@@ -1,4 +1,5 @@
-"""The course's synthetic data set has real signal: training lowers the loss, and a gap to validation appears."""
+"""The course's synthetic data set has real signal (training lowers the loss, a gap to validation appears), and
+a test input built once per batch is the input a fresh build gives."""
 import torch
 from torch import nn
 
@@ -27,3 +28,26 @@ def test_training_lowers_the_loss_and_validation_ends_higher():
                   nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01), epochs=60)
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history["val_loss"][-1] > history["train_loss"][-1] + 0.1
+
+
+def test_an_input_built_once_is_the_same_input_and_leaves_the_generator_where_building_did():
+    from course.models import drawn_once
+
+    calls = []
+
+    def build(gen, n):
+        calls.append(n)
+        return {"x": torch.randn(n, generator=gen)}, int(torch.randint(0, 100, (), generator=gen))
+
+    once = drawn_once(build)
+    fresh = torch.Generator().manual_seed(7)
+    want = build(fresh, 3)
+    after = torch.rand(2, generator=fresh)  # what the test draws next
+    for _ in range(3):
+        gen = torch.Generator().manual_seed(7)
+        got = once(gen, 3)
+        assert torch.equal(got[0]["x"], want[0]["x"]) and got[1] == want[1]
+        assert torch.equal(torch.rand(2, generator=gen), after)
+        got[0]["x"].zero_()  # a test that changes its input changes nobody else's
+    assert calls == [3, 3]  # built once for `want`, once for the three `once` calls
+    assert not torch.equal(once(torch.Generator().manual_seed(8), 3)[0]["x"], want[0]["x"])

@@ -5,7 +5,9 @@ recompute with the reference exactly what the worker computed with the submissio
 """
 from __future__ import annotations
 
-from typing import Iterable
+import copy
+import functools
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -13,6 +15,25 @@ from torch import nn
 # Taken at import, in the zygote before any submission runs: a submission that reassigns
 # torch.is_grad_enabled in its own process does not change what the probes observe through this.
 _grad_enabled = torch._C.is_grad_enabled
+
+
+def drawn_once(build: Callable[..., Any]) -> Callable[..., Any]:
+    """A builder of test inputs, build(gen, *args), that does its work once per generator state and
+    arguments: a batch asks every student the same questions, and some inputs take a training run to
+    find. A repeated call leaves gen where the first one left it and returns a fresh copy of what it built."""
+    built: dict[tuple, tuple[Any, torch.Tensor]] = {}
+
+    @functools.wraps(build)
+    def once(gen: torch.Generator, *args: Any) -> Any:
+        key = (gen.get_state().numpy().tobytes(), repr(args))
+        if key not in built:
+            value = build(gen, *args)
+            built[key] = (copy.deepcopy(value), gen.get_state())
+        value, state = built[key]
+        gen.set_state(state)
+        return copy.deepcopy(value)
+
+    return once
 
 
 def mlp(sizes: list[int], batchnorm: bool = False, frozen: Iterable[int] = ()) -> nn.Sequential:

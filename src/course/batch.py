@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import course
-from course import html_report
+from course import html_report, i18n
 from course.grading import MAX_FILE_BYTES, Submission, not_python
+from course.i18n import _
 
 MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
 STATUS_OK = "graded"
@@ -240,10 +241,11 @@ def _accept(entry: Entry, name: str, data: bytes) -> None:
 
 
 def grader_version(roots: list[Path]) -> str:
-    """The package version plus a hash of every file that decides a score (grader, references, engine)."""
+    """The package version plus a hash of every file that decides a score (grader, references, engine) or
+    the feedback's words (the compiled translations)."""
     h = hashlib.sha256()
     for root in roots:
-        for path in sorted(root.rglob("*.py")):
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.mo")]):
             if "__pycache__" not in path.parts:
                 h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{course.__version__}+{h.hexdigest()[:12]}"
@@ -275,8 +277,11 @@ def load_result(out: Path, entry: Entry) -> dict | None:
 
 
 def key_of(entry: Entry, version: str, seed: int, curves: bool = False) -> dict:
-    """What a stored result depends on; a result with loss curves is keyed apart from one without."""
-    return {"content": entry.content_hash(), "grader": version, "seed": seed, **({"curves": True} if curves else {})}
+    """What a stored result depends on; a result with loss curves is keyed apart from one without, and one
+    whose feedback is in another language than English apart from an English one."""
+    lang = i18n.language()
+    return {"content": entry.content_hash(), "grader": version, "seed": seed, **({"curves": True} if curves else {}),
+            **({"lang": lang} if lang != "en" else {})}
 
 
 def ungraded_result(entry: Entry, key: dict, tasks: dict) -> dict:
@@ -312,28 +317,29 @@ def gradebook_csv(results: list[dict], tasks: dict) -> str:
 def feedback_markdown(result: dict, tasks: dict) -> str:
     """What a student reads: the total, a table per task, and the feedback of every test that failed."""
     grade = result["grade"]
-    lines = [f"# Feedback for {result['student']}", "",
-             f"**{grade['earned']:g} / {grade['possible']:g} points ({grade['percent']:.1f}%)**", ""]
+    lines = ["# " + _("Feedback for {student}").format(student=result["student"]), "",
+             "**" + _("{earned} / {possible} points ({percent}%)").format(
+                 earned=f"{grade['earned']:g}", possible=f"{grade['possible']:g}", percent=f"{grade['percent']:.1f}") + "**", ""]
     if result["status"] != STATUS_OK:
-        lines += [f"Your entry was not graded: {result['message']}", ""]
+        lines += [_("Your entry was not graded: {message}").format(message=result["message"]), ""]
     elif result.get("message"):
-        lines += [f"Note: {result['message']}", ""]
+        lines += [_("Note: {message}").format(message=result["message"]), ""]
     for problem in grade.get("submission", {}).get("problems", {}).values():
         lines.append(f"- {problem}")
     if grade.get("submission", {}).get("problems"):
         lines.append("")
-    lines += ["| Task | What | Points |", "|---|---|---|"]
+    lines += [f"| {_('Task')} | {_('What')} | {_('Points')} |", "|---|---|---|"]
     for tid, row in grade["tasks"].items():
         what = tasks[tid].function if tid in tasks else row.get("title", "")
         mark = "" if row["earned"] == row["possible"] else " ✗"
         lines.append(f"| {tid} | `{what}` | {row['earned']:g} / {row['possible']:g}{mark} |")
     failed = [t for t in result.get("tests", []) if t["outcome"] != "passed"]
     if failed:
-        lines += ["", "## What to fix", ""]
+        lines += ["", "## " + _("What to fix"), ""]
         for test in failed:
             text = test.get("feedback") or f"Task {test['task']}: {test['outcome']}"
             lines += ["```text", text.replace("```", "'''"), "```", ""]
-    lines += ["", f"Graded with seed {grade['seed']} by grader {result['key']['grader']}."]
+    lines += ["", _("Graded with seed {seed} by grader {grader}.").format(seed=grade["seed"], grader=result["key"]["grader"])]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -24,7 +24,9 @@ from typing import Any, Callable
 
 import pytest
 
+from course import i18n
 from course.feedback import Mismatch
+from course.i18n import _
 
 MAX_FILE_BYTES = 1 << 20
 STEERING = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -53,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the feedback as one self-contained HTML page, with the submission's loss curves")
     group.addoption("--grader-curves", action="store_true",
                     help="with --submissions: draw each student's loss curves in feedback/<id>.html (costs time)")
+    group.addoption("--lang", choices=i18n.LANGUAGES, default=None,
+                    help=f"language of the feedback, hints and score table: en or ko (default: ${i18n.ENVIRONMENT}, else en)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,10 @@ def pytest_configure(config: pytest.Config) -> None:
     suite = config.hook.pytest_grading_suite(config=config)
     if suite is None and config.getoption("submission") is None and config.getoption("submissions") is None:
         return
+    try:  # before collection: the grader's tests read their messages when imported
+        i18n.set_language(i18n.choose(config.getoption("lang")))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
     if config.option.collectonly or getattr(config.option, "help", False):
         return
     grading = Grading(config, suite or Suite())
@@ -292,7 +300,7 @@ class Grading:
                 continue
             self.manifest[item.nodeid] = (str(task.args[0]), float(value))
             doc = (getattr(item, "obj", None).__doc__ or "").strip()
-            self.titles[item.nodeid] = doc.splitlines()[0] if doc else item.name
+            self.titles[item.nodeid] = _(doc.splitlines()[0]) if doc else item.name  # the catalog holds each title
         if self.tasks:
             collected: dict[str, float] = {}
             for task, points in self.manifest.values():
@@ -557,15 +565,16 @@ class Grading:
         could quote the hidden tests)."""
         task, points = self.manifest[item.nodeid]
         title = self.tasks[task].function if task in self.tasks else ""
-        head = f"Task {task}{f' ({title})' if title else ''}, {points:g} pt: {self.titles.get(item.nodeid, item.name)}"
+        head = _("{task}, {points} pt: {title}").format(task=f"Task {task}{f' ({title})' if title else ''}",
+                                                         points=f"{points:g}", title=self.titles.get(item.nodeid, item.name))
         if isinstance(error, Mismatch):
             body = f"  {error.message}"
             printed = judge.printed if isinstance(judge, Judge) else ""
-            if printed and "your code printed" not in error.message:
+            if printed and printed not in error.message:
                 body += "\n" + printed
-            body += f"\n  hint: {error.hint}" if error.hint else ""
+            body += "\n  " + _("hint: {hint}").format(hint=error.hint) if error.hint else ""
         else:
-            body = f"  internal grader error ({type(error).__name__}); rerun with --grader-debug"
+            body = "  " + _("internal grader error ({error}); rerun with --grader-debug").format(error=type(error).__name__)
         return f"{head}\n{body}"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -654,17 +663,17 @@ class Grading:
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", f"grade: {self.path.name} (seed {self.seed})")
         for problem in grade["submission"]["problems"].values():
-            write(f"note: {problem}")
+            write(_("note: {problem}").format(problem=problem))
         for error in grade["errors"]:
             write(f"GRADER CONFIGURATION ERROR: {error}", red=True)
         if grade["not_collected"]:
-            write(f"not in this run (earn 0): tasks {', '.join(grade['not_collected'])}")
-        write(f"{'task':<6}{'what':<44}{'points':>10}")
+            write(_("not in this run (earn 0): tasks {tasks}").format(tasks=", ".join(grade["not_collected"])))
+        write(i18n.pad(_("task"), 6) + i18n.pad(_("what"), 44) + i18n.pad(_("points"), 10, ">"))
         for task_id, entry in grade["tasks"].items():
             what = self.tasks[task_id].function if task_id in self.tasks else ""
             mark = "" if entry["earned"] == entry["possible"] else "  <"
             write(f"{task_id:<6}{what[:43]:<44}{entry['earned']:>5g} / {entry['possible']:<3g}{mark}")
-        write(f"{'total':<50}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
+        write(f"{i18n.pad(_('total'), 50)}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
         flags = [(name, flag) for name, found in grade["integrity"].items() for flag in found]
         if flags:
             write(f"integrity scan: {len(flags)} construct(s) a correct solution never needs (scores unchanged)")
@@ -710,7 +719,7 @@ class Judge:
 
         problem = self.grading.submission.problems.get(self.file)
         if problem:
-            raise Mismatch(problem, "submit the exercise file itself, under exactly this name")
+            raise Mismatch(problem, _("submit the exercise file itself, under exactly this name"))
         source = self.grading.submission.sources[self.file]
         pending = None
         if self.grading.batch is not None and self.nodeid is not None:
@@ -730,9 +739,9 @@ class Judge:
             try:
                 result = pending()
             except worker.WorkerFailure:
-                raise Mismatch("the worker process was killed while running this call", None) from None
+                raise Mismatch(_("the worker process was killed while running this call"), None) from None
             lines = printable(result.output).strip().splitlines()[-5:]
-            self.printed = ("  your code printed (last lines):\n" + "\n".join(f"    | {line[:160]}" for line in lines)
+            self.printed = ("  " + _("your code printed (last lines):") + "\n" + "\n".join(f"    | {line[:160]}" for line in lines)
                             if lines else "")
             if result.status == "ok":
                 return result.value
@@ -744,28 +753,29 @@ class Judge:
     def _explain(self, result: Any) -> str:
         limit = f"{self.grading.timeout:g} s"
         if result.status == "timeout":
-            return f"did not finish within {limit} (an endless loop, or waiting for input?)"
+            return _("did not finish within {limit} (an endless loop, or waiting for input?)").format(limit=limit)
         if result.status == "crashed":
-            return f"the process running your code died (exit code {result.exit_code}) before it returned"
+            return _("the process running your code died (exit code {code}) before it returned").format(code=result.exit_code)
         if result.status == "too_large":
-            return "returned more data than the grader accepts"
+            return _("returned more data than the grader accepts")
         if result.status == "malformed":
-            return f"returned something the grader could not read back ({result.error.get('message', '')})"
+            return _("returned something the grader could not read back ({why})").format(why=result.error.get("message", ""))
         error = result.error
         if error.get("not_implemented"):
             named = re.search(r"Task (\d+\.\d+)", str(error.get("message")))
-            return f"not implemented yet (Task {named[1] if named else self.task})"
+            return _("not implemented yet (Task {task})").format(task=named[1] if named else self.task)
         where = error.get("where") or {}
-        at = f" at {self.file} line {where['line']}" if where.get("line") else ""
+        at = _(" at {file} line {line}").format(file=self.file, line=where["line"]) if where.get("line") else ""
         code = f": {where['code']}" if where.get("code") else ""
+        raised = f"{error.get('type')}: {error.get('message')}{at}{code}"
         if error.get("stage") == "import":
             sibling = re.fullmatch(r"No module named '(exercises|solutions|sec\d\w*)\b.*", str(error.get("message")))
-            alone = " (each exercise file must stand alone: copy what you need instead of importing another)" if sibling else ""
-            return f"could not import {self.file}: {error.get('type')}: {error.get('message')}{at}{code}{alone}"
+            alone = _(" (each exercise file must stand alone: copy what you need instead of importing another)") if sibling else ""
+            return _("could not import {file}: {error}").format(file=self.file, error=raised) + alone
         missing = re.fullmatch(r"module '[\w.]+' has no attribute '(\w+)'", str(error.get("message")))
         if error.get("type") == "AttributeError" and missing and not where:
-            return f"{self.file} defines no {missing[1]} (was it renamed or deleted?)"
-        return f"raised {error.get('type')}: {error.get('message')}{at}{code}"
+            return _("{file} defines no {name} (was it renamed or deleted?)").format(file=self.file, name=missing[1])
+        return _("raised {error}").format(error=raised)
 
     def reference(self, probe: str, *args: Any, encoded: bytes | None = None) -> Any:
         """The probe's result on a fresh copy of the reference solution, as plain data."""

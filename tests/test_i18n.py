@@ -180,3 +180,10 @@ def test_korean_notebooks_take_the_korean_lesson(tmp_path):
         assert all(HANGUL.search("".join(c["source"]).splitlines()[0]) for c in cells if c["cell_type"] == "code"
                    and "BEGIN HIDDEN TESTS" in "".join(c["source"])), "grade cells say what they are in Korean"
     assert i18n.language() == "en"
+
+
+def test_words_come_out_in_the_current_language():
+    words = i18n.Words({"fix": i18n.N_("What to fix"), "empty": ""})
+    assert words["fix"] == "What to fix" and words["empty"] == "" and dict(words) == {"fix": "What to fix", "empty": ""}
+    with i18n.using("ko"):
+        assert words["fix"] == "고칠 점" and words["empty"] == ""  # gettext("") would be the catalog's header

@@ -22,6 +22,7 @@ import re
 import struct
 import sys
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,12 +40,28 @@ _translation: gettext.NullTranslations = gettext.NullTranslations()
 
 def _(message: str) -> str:
     """message in the current language (the English text itself when there is no translation)."""
-    return _translation.gettext(message)
+    return _translation.gettext(message) if message else message  # gettext("") is the catalog's header
 
 
 def N_(message: str) -> str:
     """Mark message for the catalog without translating it now: pass it through _() where it is shown."""
     return message
+
+
+class Words(Mapping):
+    """English messages by key, each marked with N_(); looking one up gives it in the current language."""
+
+    def __init__(self, english: dict[str, str]) -> None:
+        self._english = dict(english)
+
+    def __getitem__(self, key: str) -> str:
+        return _(self._english[key])
+
+    def __iter__(self):
+        return iter(self._english)
+
+    def __len__(self) -> int:
+        return len(self._english)
 
 
 def language() -> str:

@@ -23,7 +23,7 @@ NO_RELU = ("        h = torch.relu(self.fc1(x))  # (N, in) -> (N, hidden[0])\n"
 
 @pytest.fixture(scope="module")
 def catalog() -> dict[str, i18n.Entry]:
-    return {entry.msgid: entry for entry in i18n.read_po(PO)[1]}
+    return {entry.key: entry for entry in i18n.read_po(PO)[1]}
 
 
 def test_every_message_the_code_shows_has_korean(catalog):
@@ -55,11 +55,12 @@ def test_scan_finds_calls_and_titles_and_refuses_what_it_cannot_translate(tmp_pa
                       'class TestX:\n'
                       '    def test_y(self):\n'
                       '        """the title line\n\n        more prose"""\n'
-                      '        _("said {what}").format(what=_(HINT))\n', encoding="utf-8")
+                      '        _("said {what}").format(what=_(HINT)) + C_("column", "points")\n', encoding="utf-8")
     assert i18n.extract([source], tmp_path) == {"kept for later {n}": ["grader/test_x.py:2"],
                                                 "the title line": ["grader/test_x.py:4"],
-                                                "said {what}": ["grader/test_x.py:8"]}
-    for bad in ('_(f"got {x}")\n', '_("got {}").format(1)\n', '_("got {0}").format(1)\n'):
+                                                "said {what}": ["grader/test_x.py:8"],
+                                                "column\x04points": ["grader/test_x.py:8"]}
+    for bad in ('_(f"got {x}")\n', '_("got {}").format(1)\n', '_("got {0}").format(1)\n', 'C_(CONTEXT, "got")\n'):
         source.write_text(bad, encoding="utf-8")
         with pytest.raises(i18n.ExtractError):
             i18n.extract([source], tmp_path)
@@ -72,7 +73,8 @@ def test_committed_mo_is_the_compiled_po_and_gettext_reads_it(tmp_path):
         compiled = gettext.GNUTranslations(f)
     assert compiled.info()["content-type"] == "text/plain; charset=UTF-8"
     for entry in entries:
-        assert compiled.gettext(entry.msgid) == entry.msgstr
+        got = compiled.pgettext(entry.msgctxt, entry.msgid) if entry.msgctxt else compiled.gettext(entry.msgid)
+        assert got == entry.msgstr, entry.key
     copy = tmp_path / "course.po"
     i18n.write_po(copy, header, entries, i18n.PO_COMMENT)
     assert copy.read_bytes() == PO.read_bytes(), "the .po is not in the form python -m course.i18n update writes"

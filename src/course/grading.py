@@ -26,7 +26,7 @@ import pytest
 
 from course import i18n
 from course.feedback import Mismatch
-from course.i18n import _
+from course.i18n import C_, _
 
 MAX_FILE_BYTES = 1 << 20
 STEERING = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -668,12 +668,13 @@ class Grading:
             write(f"GRADER CONFIGURATION ERROR: {error}", red=True)
         if grade["not_collected"]:
             write(_("not in this run (earn 0): tasks {tasks}").format(tasks=", ".join(grade["not_collected"])))
-        write(i18n.pad(_("task"), 6) + i18n.pad(_("what"), 44) + i18n.pad(_("points"), 10, ">"))
+        write(i18n.pad(C_("score table", "task"), 6) + i18n.pad(C_("score table", "what"), 44)
+              + i18n.pad(C_("score table", "points"), 10, ">"))
         for task_id, entry in grade["tasks"].items():
             what = self.tasks[task_id].function if task_id in self.tasks else ""
             mark = "" if entry["earned"] == entry["possible"] else "  <"
             write(f"{task_id:<6}{what[:43]:<44}{entry['earned']:>5g} / {entry['possible']:<3g}{mark}")
-        write(f"{i18n.pad(_('total'), 50)}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
+        write(f"{i18n.pad(C_('score table', 'total'), 50)}{grade['earned']:>5g} / {grade['possible']:<3g} ({grade['percent']:.1f}%)", bold=True)
         flags = [(name, flag) for name, found in grade["integrity"].items() for flag in found]
         if flags:
             write(f"integrity scan: {len(flags)} construct(s) a correct solution never needs (scores unchanged)")

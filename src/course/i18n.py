@@ -32,6 +32,7 @@ ENVIRONMENT = "COURSE_LANG"
 LOCALE = Path(__file__).resolve().parent / "locale"
 ROOT = Path(__file__).resolve().parents[2]  # the course checkout (the package is installed editable)
 PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*(?:![rsa])?(?::[^{}]*)?\}")  # {name}, {value:.3g}, {got!r}
+CONTEXT = "\x04"  # gettext's separator between a message's context and its msgid
 UNNAMED = re.compile(r"\{\d*(?:![rsa])?(?::[^{}]*)?\}")  # {} or {0}: not allowed in a message
 
 _language = "en"
@@ -41,6 +42,12 @@ _translation: gettext.NullTranslations = gettext.NullTranslations()
 def _(message: str) -> str:
     """message in the current language (the English text itself when there is no translation)."""
     return _translation.gettext(message) if message else message  # gettext("") is the catalog's header
+
+
+def C_(context: str, message: str) -> str:
+    """message in the current language, in a context that tells it apart from the same English elsewhere
+    (a column heading "points" against the unit in "16 / 41 points")."""
+    return _translation.pgettext(context, message) if message else message
 
 
 def N_(message: str) -> str:
@@ -118,11 +125,22 @@ def pad(text: str, columns: int, align: str = "<") -> str:
 
 @dataclass
 class Entry:
-    """One message of a .po file: the English msgid, its translation and where the code uses it."""
+    """One message of a .po file: the English msgid, its translation, where the code uses it, its context."""
 
     msgid: str
     msgstr: str = ""
     where: list[str] = field(default_factory=list)
+    msgctxt: str = ""
+
+    @property
+    def key(self) -> str:
+        """The message as the .mo file and extract() name it: the context, if any, then the msgid."""
+        return f"{self.msgctxt}{CONTEXT}{self.msgid}" if self.msgctxt else self.msgid
+
+    @classmethod
+    def of(cls, key: str, msgstr: str = "", where: list[str] | None = None) -> Entry:
+        context, _sep, msgid = key.rpartition(CONTEXT)
+        return cls(msgid, msgstr, list(where or []), context)
 
 
 def _unquote(text: str) -> str:
@@ -141,12 +159,12 @@ def read_po(path: Path) -> tuple[str, list[Entry]]:
     current, key, fresh = None, None, True  # fresh: the current entry has no msgid yet
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
-        if line.startswith(("#:", "msgid ")) and (current is None or not fresh):
+        if line.startswith(("#:", "msgctxt ", "msgid ")) and (current is None or not fresh):
             current, key, fresh = Entry(""), None, True
             entries.append(current)
         if line.startswith("#:"):
             current.where += line[2:].split()
-        elif line.startswith(("msgid ", "msgstr ")):
+        elif line.startswith(("msgctxt ", "msgid ", "msgstr ")):
             key, value = line.split(" ", 1)
             fresh = fresh and key != "msgid"
             setattr(current, key, _unquote(value))
@@ -164,13 +182,14 @@ def write_po(path: Path, header: str, entries: list[Entry], comment: str) -> Non
     lines += ['msgid ""', 'msgstr ""', *(_quote(h + "\n") for h in header.splitlines()), ""]
     for entry in entries:
         lines += [f"#: {' '.join(entry.where)}"] if entry.where else []
+        lines += [f"msgctxt {_quote(entry.msgctxt)}"] if entry.msgctxt else []
         lines += [f"msgid {_quote(entry.msgid)}", f"msgstr {_quote(entry.msgstr)}", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def mo_bytes(header: str, entries: list[Entry]) -> bytes:
     """A GNU .mo file holding the header and every translated entry (sorted, no hash table)."""
-    pairs = sorted([("", header)] + [(e.msgid, e.msgstr) for e in entries if e.msgstr])
+    pairs = sorted([("", header)] + [(e.key, e.msgstr) for e in entries if e.msgstr])
     ids = [k.encode() for k, _ in pairs]
     strs = [v.encode() for _, v in pairs]
     start = 7 * 4 + 16 * len(pairs)  # header, two tables of (length, offset)
@@ -209,8 +228,9 @@ def curriculum_messages() -> dict[str, list[str]]:
 
 
 def extract(paths: list[Path], root: Path = ROOT) -> dict[str, list[str]]:
-    """msgid -> ["path:line", ...] for every _("...") and N_("...") with a string literal, and for the first
-    line of each grader test's docstring (test_* methods in grader/test_*.py: the check's title)."""
+    """message -> ["path:line", ...] for every _("...") and N_("...") with a string literal, every C_("context",
+    "...") (as context, CONTEXT, message), and the first line of each grader test's docstring (test_* methods
+    in grader/test_*.py: the check's title)."""
     found: dict[str, list[str]] = {}
     for path in paths:
         name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
@@ -225,6 +245,11 @@ def extract(paths: list[Path], root: Path = ROOT) -> dict[str, list[str]]:
                                        "placeholders and .format() after translating")
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     message = arg.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C_" \
+                    and len(node.args) == 2 and not node.keywords:
+                if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+                    raise ExtractError(f"{name}:{node.lineno}: C_() takes two string literals")
+                message = f"{node.args[0].value}{CONTEXT}{node.args[1].value}"
             elif isinstance(node, ast.FunctionDef) and node.name.startswith("test_") \
                     and path.name.startswith("test_") and path.parent.name == "grader":
                 doc = (ast.get_docstring(node) or "").strip()
@@ -252,10 +277,10 @@ def problems(lang: str = "ko", root: Path = ROOT) -> list[str]:
     po, mo = catalog_paths(lang)
     header, entries = read_po(po)
     used = messages(root)
-    known = {e.msgid: e for e in entries}
+    known = {e.key: e for e in entries}
     found = [f"not in {po.name}: {m!r} ({', '.join(used[m][:2])})" for m in used if m not in known]
     for entry in entries:
-        if entry.msgid not in used:
+        if entry.key not in used:
             found.append(f"unused entry in {po.name}: {entry.msgid!r}")
         elif not entry.msgstr.strip():
             found.append(f"no translation: {entry.msgid!r}")
@@ -278,9 +303,9 @@ def update(lang: str = "ko", root: Path = ROOT) -> tuple[int, int]:
     header, entries = read_po(po) if po.is_file() else (
         "Project-Id-Version: pytorch-basics-course\nLanguage: " + lang + "\nMIME-Version: 1.0\n"
         "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n", [])
-    known = {e.msgid: e.msgstr for e in entries}
+    known = {e.key: e.msgstr for e in entries}
     used = messages(root)
-    fresh = [Entry(m, known.get(m, ""), where) for m, where in used.items()]
+    fresh = [Entry.of(m, known.get(m, ""), where) for m, where in used.items()]
     po.parent.mkdir(parents=True, exist_ok=True)
     write_po(po, header, fresh, PO_COMMENT)
     return len(used.keys() - known.keys()), len(known.keys() - used.keys())

@@ -155,13 +155,18 @@ def test_english_is_the_default_and_courselang_chooses_korean(grade, buggy_forwa
     assert not HANGUL.search(grade(buggy_forward, "--grader-seed", "11", "--lang", "en").feedback("2.2")[0])
 
 
-def test_batch_feedback_file_in_korean():
-    from course.batch import STATUS_OK, feedback_markdown
+def made_up_result() -> dict:
+    """A stored result of one task, one check of it failed."""
+    return {"student": "kim", "status": "graded", "message": "", "key": {"grader": "0.1.0+0123456789ab"},
+            "grade": {"earned": 2.0, "possible": 3.0, "percent": 66.67, "seed": 5, "submission": {"problems": {}},
+                      "tasks": {"1.1": {"earned": 2.0, "possible": 3.0, "title": TASKS["1.1"].title}}},
+            "tests": [{"task": "1.1", "outcome": "failed", "feedback": "Task 1.1 (linear_forward), 1 pt: ..."}]}
 
-    result = {"student": "kim", "status": STATUS_OK, "message": "", "key": {"grader": "0.1.0+0123456789ab"},
-              "grade": {"earned": 2.0, "possible": 3.0, "percent": 66.67, "seed": 5, "submission": {"problems": {}},
-                        "tasks": {"1.1": {"earned": 2.0, "possible": 3.0, "title": TASKS["1.1"].title}}},
-              "tests": [{"task": "1.1", "outcome": "failed", "feedback": "Task 1.1 (linear_forward), 1 pt: ..."}]}
+
+def test_batch_feedback_file_in_korean():
+    from course.batch import feedback_markdown
+
+    result = made_up_result()
     english = feedback_markdown(result, TASKS)
     with i18n.using("ko"):
         korean = feedback_markdown(result, TASKS)
@@ -189,3 +194,14 @@ def test_words_come_out_in_the_current_language():
     assert words["fix"] == "What to fix" and words["empty"] == "" and dict(words) == {"fix": "What to fix", "empty": ""}
     with i18n.using("ko"):
         assert words["fix"] == "고칠 점" and words["empty"] == ""  # gettext("") would be the catalog's header
+
+
+def test_feedback_page_in_korean():
+    from course import html_report
+
+    english = html_report.render(made_up_result(), TASKS)
+    with i18n.using("ko"):
+        korean = html_report.render(made_up_result(), TASKS)
+    assert '<html lang="en">' in english and not HANGUL.search(english)
+    assert '<html lang="ko">' in korean and "과제별 점수" in korean and "고칠 점" in korean
+    assert "y = x W^T + b를 직접 계산" in korean  # the task's title, from the curriculum

@@ -13,32 +13,34 @@ import math
 import re
 from html import escape
 
-WORDS = {  # every word a student reads on the page, in one place for the message catalog
-    "title": "Feedback for {student}",
-    "kicker": "PyTorch basics: grader feedback",
-    "points": "points",
-    "points_column": "Points",
-    "not_graded": "Your entry was not graded: {message}",
-    "note": "Note: {message}",
-    "per_task": "Score per task",
-    "task": "Task",
-    "what": "What",
-    "total": "Total",
-    "to_fix": "What to fix",
-    "all_pass": "Every check passes. Well done.",
-    "curves": "Training and validation loss",
-    "curves_intro": ("Your fit, with your own train_one_epoch and evaluate, trained a small network on the "
-                     "course's synthetic data; the reference trained the same network from the same weights."),
-    "yours": "Your fit",
-    "reference": "Reference",
-    "train": "train loss",
-    "val": "validation loss",
-    "epoch": "epoch",
-    "unavailable": "Your loss curves are unavailable: {reason}",
-    "clipped": "Values above {top:g} are drawn at the top edge.",
-    "first_last": "{name}, epoch 1 to {epochs}: train loss {train}, validation loss {val}",
-    "footer": "Graded with seed {seed} by grader {grader}.",
-}
+from course.i18n import N_, Words, _, language
+
+WORDS = Words({  # every word a student reads on the page, in one place for the message catalog
+    "title": N_("Feedback for {student}"),
+    "kicker": N_("PyTorch basics: grader feedback"),
+    "points": N_("points"),
+    "points_column": N_("Points"),
+    "not_graded": N_("Your entry was not graded: {message}"),
+    "note": N_("Note: {message}"),
+    "per_task": N_("Score per task"),
+    "task": N_("Task"),
+    "what": N_("What"),
+    "total": N_("Total"),
+    "to_fix": N_("What to fix"),
+    "all_pass": N_("Every check passes. Well done."),
+    "curves": N_("Training and validation loss"),
+    "curves_intro": N_("Your fit, with your own train_one_epoch and evaluate, trained a small network on the "
+                       "course's synthetic data; the reference trained the same network from the same weights."),
+    "yours": N_("Your fit"),
+    "reference": N_("Reference"),
+    "train": N_("train loss"),
+    "val": N_("validation loss"),
+    "epoch": N_("epoch"),
+    "unavailable": N_("Your loss curves are unavailable: {reason}"),
+    "clipped": N_("Values above {top:g} are drawn at the top edge."),
+    "first_last": N_("{name}, epoch 1 to {epochs}: train loss {train}, validation loss {val}"),
+    "footer": N_("Graded with seed {seed} by grader {grader}."),
+})
 
 CSS = """
 *{box-sizing:border-box}
@@ -96,7 +98,7 @@ def render(result: dict, tasks: dict | None = None) -> str:
     total = f"{grade['earned']:g} / {grade['possible']:g}"
     parts = [
         "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{language()}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(WORDS['title'].format(student=student))}: {total}</title>",
         f"<style>{CSS}</style></head><body><main>",
@@ -145,7 +147,7 @@ def _score_table(grade: dict, tasks: dict, total: str) -> str:
     rows = []
     for tid, row in grade["tasks"].items():
         function = tasks[tid].function if tid in tasks else ""
-        title = row.get("title", "")
+        title = _(row.get("title", ""))  # a curriculum title: the catalog holds it
         what = (f"<code>{escape(function)}</code><small>{escape(title)}</small>" if function
                 else escape(title))
         level = _level(row["earned"], row["possible"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import signal
 import site
 import sys
 import time
@@ -179,32 +178,45 @@ def enter_shared_namespaces(policy: Policy) -> str | None:
         return None
 
 
-def contain(policy: Policy, workdir: str) -> None:
-    """In a freshly forked child: its own mount and PID namespaces, a private tmpfs as working folder.
+def fork_into_new_pid_namespace(policy: Policy, own_namespace: int | None) -> int:
+    """os.fork(), the child becoming PID 1 of a fresh PID namespace when policy has namespaces.
 
-    This forks once more: the caller continues as PID 1 of a new PID namespace (with a fresh /proc),
-    while the process in between waits for it and exits the way it did.
+    unshare(CLONE_NEWPID) only sets where the caller's next child goes; setns() back to the caller's own
+    namespace (own_namespace: an open /proc/self/ns/pid) afterwards lets it do so again for the next one.
+    A process whose namespace's PID 1 dies is killed by the kernel, whatever it did to its group or session.
     """
     if not policy.namespaces:
-        return
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID), "unshare mount and PID")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    owner = NOBODY if policy.drop_uid else os.getuid()
-    _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
+        return os.fork()
+    _check(_libc.unshare(CLONE_NEWPID), "unshare PID")
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid != 0 and own_namespace is not None:  # the parent: its next child goes beside this one again
+        _check(_libc.setns(own_namespace, CLONE_NEWPID), "setns PID")
+    if pid < 0:
+        raise SandboxError(11, "fork: no process could be created")
+    return pid
+
+
+def enter_private_mounts(policy: Policy, workdir: str, owner: int | None = None) -> None:
+    """In a child that is PID 1 of a new PID namespace (or forked by one): its own mount namespace with
+    a fresh /proc (its PID namespace's processes only) and, when owner is given, a private tmpfs as its
+    working folder, owned by owner. Without namespaces: just the working folder."""
     os.chdir(workdir)
-    pid = os.fork()
-    if pid:  # the process in between: wait for PID 1 and pass on how it ended
-        for fd in range(0, 64):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        _, status = os.waitpid(pid, 0)
-        if os.WIFSIGNALED(status):  # die the same way, so the judge sees the real cause
-            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
-            os.kill(os.getpid(), os.WTERMSIG(status))
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    if not policy.namespaces:
+        return
+    _check(_libc.unshare(CLONE_NEWNS), "unshare mount")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    if owner is not None:
+        _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
+        os.chdir(workdir)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def runner_uid(policy: Policy) -> int:
+    """The uid student code runs as."""
+    return NOBODY if policy.drop_uid else os.getuid()
 
 
 def drop_privileges(policy: Policy) -> None:
@@ -224,50 +236,86 @@ def drop_privileges(policy: Policy) -> None:
 
 
 class Cgroup:
-    """The memory and pids cgroup (v1) of a zygote's children: each child joins it before anything else.
+    """A zygote's memory and pids cgroups (v1): a folder per controller for the zygote, and inside it one
+    per submission, which that submission's supervisor makes and joins before it forks anything, so each
+    submission has its own memory and process limits and cannot use up what another needs.
 
-    Its cgroup.procs files are opened before the zygote's view makes /sys read-only; the judge removes
-    the folders once the zygote has exited (remove_cgroups)."""
+    The zygote's folders are opened before its view makes /sys read-only; the supervisors work through
+    those descriptors. The zygote removes a submission's folders once its supervisor has exited (the
+    kernel has then killed everything in the supervisor's PID namespace), and the judge removes the
+    zygote's once the zygote has exited (remove_cgroups)."""
 
-    def __init__(self, name: str, memory_bytes: int, pids: int) -> None:
-        self.dirs = [CGROUP_ROOT / "memory" / "course" / name, CGROUP_ROOT / "pids" / "course" / name]
+    CONTROLLERS = ("memory", "pids")
+
+    def __init__(self, name: str, memory_bytes: int, pids: int, total_pids: int) -> None:
+        """name: the zygote's folder; memory_bytes and pids: each submission's limits; total_pids: all of
+        the zygote's submissions together."""
+        self.dirs = [CGROUP_ROOT / c / "course" / name for c in self.CONTROLLERS]
         for d in self.dirs:
             d.mkdir(parents=True, exist_ok=True)
-        (self.dirs[0] / "memory.limit_in_bytes").write_text(str(memory_bytes))
-        swap = self.dirs[0] / "memory.memsw.limit_in_bytes"
-        if swap.exists():
-            swap.write_text(str(memory_bytes))
-        (self.dirs[1] / "pids.max").write_text(str(pids))
-        self.procs = [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
+        (self.dirs[1] / "pids.max").write_text(str(total_pids))
         self.name = name
+        self.memory_bytes, self.pids = memory_bytes, pids
+        self.folders = [os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in self.dirs]
         self.parents = [os.open(d.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) for d in self.dirs]
 
-    def remove(self, wait: float = 1.0) -> None:
-        """Remove the folders once every child has left (best effort; works behind a read-only /sys
-        through the descriptors opened before it)."""
-        deadline = time.monotonic() + wait
-        for fd in self.parents:
-            while True:
-                try:
-                    os.rmdir(self.name, dir_fd=fd)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:  # EBUSY: a process is still leaving
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.01)
+    def join_session(self, session: str) -> None:
+        """In a supervisor: make the submission's folders, set its limits and move this process in."""
+        for fd, controller in zip(self.folders, self.CONTROLLERS):
+            os.mkdir(session, mode=0o755, dir_fd=fd)
+            if controller == "memory":
+                _write_at(fd, f"{session}/memory.limit_in_bytes", self.memory_bytes)
+                if os.path.exists(f"/proc/self/fd/{fd}/{session}/memory.memsw.limit_in_bytes"):
+                    _write_at(fd, f"{session}/memory.memsw.limit_in_bytes", self.memory_bytes)
+            else:
+                _write_at(fd, f"{session}/pids.max", self.pids)
+            _write_at(fd, f"{session}/cgroup.procs", 0)  # 0: the writing process itself
 
-    def add(self, pid: int) -> None:
-        for fd in self.procs:
-            os.write(fd, str(pid).encode())
+    def remove_session(self, session: str, wait: float = 1.0) -> None:
+        """Remove a submission's folders once its processes are gone (best effort)."""
+        _rmdir_at(self.folders, session, wait)
+
+    def remove(self, wait: float = 1.0) -> None:
+        """Remove the zygote's folders once every child has left (best effort)."""
+        for fd in self.folders:
+            for entry in os.listdir(fd):
+                if entry.startswith("s-"):
+                    _rmdir_at([fd], entry, 0.1)
+        _rmdir_at(self.parents, self.name, wait)
+
+
+def _write_at(folder: int, name: str, value: int) -> None:
+    fd = os.open(name, os.O_WRONLY, dir_fd=folder)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def _rmdir_at(folders: list[int], name: str, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    for fd in folders:
+        while True:
+            try:
+                os.rmdir(name, dir_fd=fd)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:  # EBUSY: a process is still leaving
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
 
 
 def remove_cgroups(zygote_pid: int) -> None:
-    """Remove a zygote's cgroup folders once it and its children are gone (best effort)."""
-    for controller in ("memory", "pids"):
+    """Remove a zygote's cgroup folders (and any submission's left in them) once it is gone (best effort)."""
+    for controller in Cgroup.CONTROLLERS:
+        folder = CGROUP_ROOT / controller / "course" / f"zygote-{zygote_pid}"
         try:
-            (CGROUP_ROOT / controller / "course" / f"zygote-{zygote_pid}").rmdir()
+            for session in folder.iterdir():
+                if session.is_dir():
+                    session.rmdir()
+            folder.rmdir()
         except OSError:
             pass
 
@@ -289,19 +337,44 @@ def self_test(policy: Policy, workdir: str) -> Policy:
 
 
 def _trial(policy: Policy, workdir: str) -> dict:
+    """Walk the real path once: a supervisor-like child as PID 1 of a new PID namespace, which forks a
+    runner-like grandchild into a namespace of its own (twice, as a supervisor does for each file) that
+    takes its private mounts and drops its privileges; the last one reports what it saw."""
     read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the trial child
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY) if policy.namespaces else None
+    try:
+        pid = fork_into_new_pid_namespace(policy, own)
+    except OSError as e:
+        return {"layer": "namespaces", "error": f"{type(e).__name__}: {e}"[:300]}
+    finally:
+        if own is not None:
+            os.close(own)
+    if pid == 0:  # pragma: no cover - runs in the trial's supervisor
         os.close(read)
         report: dict = {"layer": "namespaces"}
         try:
-            contain(policy, workdir)
+            enter_private_mounts(policy, workdir)
+            if policy.namespaces and os.getpid() != 1:
+                raise SandboxError(0, "not PID 1 in a new namespace")
+            mine = os.open("/proc/self/ns/pid", os.O_RDONLY) if policy.namespaces else None
+            for _ in range(2):
+                runner = fork_into_new_pid_namespace(policy, mine)
+                if runner == 0:
+                    os.close(write)
+                    os._exit(0)
+                os.waitpid(runner, 0)
+            runner = fork_into_new_pid_namespace(policy, mine)
+            if runner:
+                os.close(write)
+                _, status = os.waitpid(runner, 0)
+                os._exit(0)
+            enter_private_mounts(policy, workdir, runner_uid(policy))
             if policy.namespaces:
                 for secret in policy.secrets:
                     if os.path.exists(secret):
                         raise SandboxError(0, f"{secret} is still visible")
-                if os.getpid() != 1:
-                    raise SandboxError(0, "not PID 1 in a new namespace")
+                if os.getpid() != 1 or len([e for e in os.listdir("/proc") if e.isdigit()]) != 1:
+                    raise SandboxError(0, "the runner sees processes outside its own namespace")
             report["layer"] = "unprivileged-uid"
             drop_privileges(policy)
             import colorsys  # noqa: F401  a module nobody imported yet: the interpreter is readable
@@ -323,5 +396,5 @@ def _trial(policy: Policy, workdir: str) -> dict:
         return {"layer": "namespaces", "error": "the trial child died"}
 
 
-__all__ = ["Cgroup", "Policy", "SandboxError", "contain", "default_policy", "drop_privileges",
-           "enter_shared_namespaces", "remove_cgroups", "self_test"]
+__all__ = ["Cgroup", "Policy", "SandboxError", "default_policy", "drop_privileges", "enter_private_mounts",
+           "enter_shared_namespaces", "fork_into_new_pid_namespace", "remove_cgroups", "runner_uid", "self_test"]

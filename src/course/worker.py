@@ -1,10 +1,11 @@
-"""The judge's side of the worker: start the zygote once, run each call in a fresh child, read plain data.
+"""The judge's side of the worker: start the zygote once, give each submission a supervisor, read replies.
 
-The zygote (course.zygote) only forks. For every call the judge takes a child forked ahead of
-time, writes the request straight into that child's pipe, asks the zygote for the next spare
-child, and waits for the one result frame under a wall-clock deadline; then it kills the child's
-process group. This module imports course.wire (and so torch) only inside methods, so starting
-the zygote costs the judge nothing and its torch import overlaps with the judge's own.
+The zygote (course.zygote) only forks supervisors. Each submission gets a Session: one supervisor
+(course.supervisor), forked ahead of time, which runs the submission's code in runners, one per exercise
+file, and writes one reply per call into that call's own result pipe. The judge writes each request
+straight into a fresh request pipe, and reads the reply under a wall-clock deadline of its own. This
+module imports course.wire (and so torch) only inside methods, so starting the zygote costs the judge
+nothing and its torch import overlaps with the judge's own.
 """
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from course import protocol
+from course.protocol import OUTPUT_CAP
+
 STARTUP_SECONDS = 120.0
-SPARES = 2  # children forked ahead: each fork (about 5 ms) overlaps with two calls' work
-OUTPUT_CAP = 64 * 1024
-DEFAULT_LIMITS = {"cpu_seconds": 20, "address_space": 4 << 30, "file_size": 16 << 20}
-SESSION_LIMITS = {**DEFAULT_LIMITS, "cpu_seconds": 120}  # CPU time is counted over all of a session's calls
+SPARES = 2  # supervisors forked ahead: each fork (about 5 ms) overlaps with other work
+SUPERVISOR_GRACE = 5.0  # beyond a call's own limit, how long the judge waits for its supervisor to reply
 WINDOW = 8  # calls a session sends ahead; the kernel queues at most net.unix.max_dgram_qlen (10) messages
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
@@ -41,7 +43,8 @@ class WorkerFailure(RuntimeError):
 
 @dataclass
 class CallResult:
-    """How one call ended. status is ok, error, timeout, crashed, too_large or malformed."""
+    """How one call ended: ok, error (the submission raised), timeout, crashed, too_large, malformed, or
+    fault (the grading machine failed, not the submission: its supervisor died or could not start a runner)."""
 
     status: str
     value: Any = None
@@ -53,13 +56,12 @@ class CallResult:
 
 @dataclass
 class Child:
-    """A forked child waiting for calls, as the judge sees it: a pid, its socket, and the pipe that holds
-    what it printed before its first call.
+    """A supervisor waiting for calls, as the judge sees it: a pid, its socket, and the pipe that holds what
+    it (and a runner before its first call) printed.
 
-    Each call sends the child, over the socket, the read end of a fresh request pipe and the write ends
-    of a fresh result pipe and a fresh output pipe: a call's reply is whatever arrives on its own result
-    pipe before that pipe's end of file, so nothing written for one call can be read as the reply to
-    another, and what a call printed is told apart from what the next one prints."""
+    Each call sends the supervisor, over the socket, the read end of a fresh request pipe and the write
+    ends of a fresh result pipe and a fresh output pipe: a call's reply is whatever the supervisor writes
+    into its own result pipe before closing it, and student code never holds a result pipe."""
 
     pid: int
     control: int
@@ -75,21 +77,23 @@ class Child:
     def open(self) -> bool:
         return self.control >= 0
 
-    def start(self, frame: bytes, idle: bool = True) -> Sent | None:
-        """Send one call: the fresh request, result and output pipes go to the child over its socket, then
-        the request is written into the first. idle: the child has no earlier call to finish, so writing
-        may wait for it to read; otherwise a request that does not fit in its pipe is not sent (None)."""
+    def start(self, frame: bytes, file: str, timeout: float, idle: bool = True) -> Sent | None:
+        """Send one call: the fresh pipes go to the supervisor over its socket, then the request is written
+        into the first. idle: no earlier call is queued, so writing may wait for the runner to read;
+        otherwise a request that does not fit in its pipe is not sent (None)."""
+        from course.supervisor import call_message
+
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
-        message = struct.pack("<Q", len(frame)) + frame
+        message = protocol.frame(frame)
         if not idle and len(message) > fcntl.fcntl(request_w, F_GETPIPE_SZ):
             for fd in (request_r, request_w, result_r, result_w, output_r, output_w):
                 os.close(fd)
             return None
         sock = socket.socket(fileno=self.control)
         try:
-            socket.send_fds(sock, [b"C"], [request_r, result_w, output_w])
+            socket.send_fds(sock, [call_message(timeout, file)], [request_r, result_w, output_w])
             sent = True
         except OSError:
             sent = False
@@ -99,9 +103,9 @@ class Child:
                 os.close(fd)
         try:
             if sent:
-                _write_all(request_w, message)
+                protocol.write_all(request_w, message)
         except BrokenPipeError:
-            sent = False
+            pass  # the runner stopped reading (it died): the supervisor says how
         finally:
             os.close(request_w)
         return Sent(result_r, output_r, sent, time.monotonic())
@@ -109,7 +113,7 @@ class Child:
 
 @dataclass
 class Sent:
-    """The judge's ends of one call's pipes, whether the child took the call, and when it was sent."""
+    """The judge's ends of one call's pipes, whether the supervisor took the call, and when it was sent."""
 
     result_r: int
     output_r: int
@@ -181,16 +185,18 @@ class Zygote:
         return message, fds
 
     def _take_reply(self, deadline: float) -> None:
-        """Read the next reply the zygote owes and file it (a spare child, or an exit code)."""
+        """Read the next reply the zygote owes and file it (a spare supervisor, or a split-off socket)."""
         message, fds = self._recv(deadline)
         kind = self._replies.pop(0)
-        if kind == "F" and message[:1] == b"F" and len(fds) == 2:
-            self._spares.append(Child(struct.unpack("<q", message[1:9])[0], *fds))
-        elif kind == "S" and message[:1] == b"S" and len(fds) == 1:
+        if kind == "F" and message[:1] == protocol.FORKED and len(fds) == 2:
+            pid = struct.unpack("<q", message[1:9])[0]
+            if pid <= 0:  # the zygote could not fork: a fault of this machine
+                for fd in fds:
+                    os.close(fd)
+                raise WorkerFailure(f"the zygote could not fork a supervisor: {self.log_tail()}")
+            self._spares.append(Child(pid, *fds))
+        elif kind == "S" and message[:1] == protocol.SPLIT and len(fds) == 1:
             self._split = fds[0]
-        elif kind == "W" and message[:1] == b"W":
-            pid, code = struct.unpack("<qq", message[1:17])
-            self._statuses[pid] = code
         else:
             raise WorkerFailure(f"unexpected reply from the zygote: {message[:20]!r}")
 
@@ -206,11 +212,11 @@ class Zygote:
     def wait_ready(self) -> dict:
         if self.ready is None:
             message, _ = self._recv(time.monotonic() + STARTUP_SECONDS)
-            if message[:1] != b"R":
+            if message[:1] != protocol.READY:
                 raise WorkerFailure(f"the zygote did not start: {self.log_tail()}")
             self.ready = json.loads(message[1:])
             for _ in range(SPARES):
-                self._send(b"F", "F")
+                self._send(protocol.FORK, "F")
         return self.ready
 
     def log_tail(self) -> str:
@@ -221,41 +227,38 @@ class Zygote:
             return "(no log)"
 
     def call(self, probe: str, module: str, filename: str, source: bytes, args: list, timeout: float) -> CallResult:
-        """Run probe on the submitted module in a fresh child; never raises for the submission's faults."""
+        """Run probe on the submitted module in a fresh session; never raises for the submission's faults."""
         return self.submit(probe, module, filename, source, args, timeout)()
 
     def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
                timeout: float) -> Callable[[], CallResult]:
-        """Hand a call to a fresh child and return a function that waits for its result."""
-        return self.start_call(self.take_child(), probe, module, filename, source, args, timeout, keep=False)
-
-    def start_call(self, child: Child, probe: str, module: str, filename: str, source: bytes, args: list,
-                   timeout: float, keep: bool) -> Callable[[], CallResult]:
-        """Send child one call; the returned function waits for its reply (once, then repeats it).
-        keep: the child is a session's and lives on after a call that ended normally."""
-        sent = child.start(self.request(probe, module, filename, source, args, keep))
+        """Hand a call to a fresh session of its own and return a function that waits for its result."""
+        session = self.session()
+        wait = session.submit(probe, module, filename, source, args, timeout)
         result: list[CallResult] = []
 
-        def wait() -> CallResult:
+        def once() -> CallResult:
             if not result:
-                result.append(self._collect(child, sent, sent.at, timeout, keep))
+                try:
+                    result.append(wait())
+                finally:
+                    session.close()
             return result[0]
 
-        return wait
+        return once
 
     @staticmethod
-    def request(probe: str, module: str, filename: str, source: bytes, args: list, keep: bool) -> bytes:
+    def request(probe: str, module: str, filename: str, source: bytes, args: list) -> bytes:
         """One call's request frame: the probe, the submitted bytes and the inputs, in the wire format."""
         from course import wire
 
-        return wire.dumps({"probe": probe, "module": module, "filename": filename, "source": source, "args": args,
-                           "limits": SESSION_LIMITS if keep else DEFAULT_LIMITS})
+        return wire.dumps({"probe": probe, "module": module, "filename": filename, "source": source, "args": args})
 
     def split(self) -> Zygote:
         """A second handle on this zygote, with its own control socket and spares, for a judge process
         forked from this one (each process then talks to the zygote only through its own handle)."""
         self.wait_ready()
-        self._send(b"S", "S")
+        self._send(protocol.SPLIT, "S")
         self._split = -1
         while self._split < 0:
             self._take_reply(time.monotonic() + STARTUP_SECONDS)
@@ -264,7 +267,7 @@ class Zygote:
         twin.sock = socket.socket(fileno=self._split)
         twin.calls, twin._replies, twin._spares, twin._statuses = 0, [], [], {}
         for _ in range(SPARES):
-            twin._send(b"F", "F")
+            twin._send(protocol.FORK, "F")
         return twin
 
     def forget(self) -> None:
@@ -280,92 +283,83 @@ class Zygote:
         while not self._spares:
             self._take_reply(time.monotonic() + STARTUP_SECONDS)
         child = self._spares.pop(0)
-        self._send(b"F", "F")
+        self._send(protocol.FORK, "F")
         return child
 
     def session(self) -> Session:
         """A worker for one submission: a single child answers its calls in turn (see Session)."""
         return Session(self)
 
-    def _collect(self, child: Child, sent: Sent, started: float, timeout: float, keep: bool = False) -> CallResult:
-        """Read a call's reply, to the end of its own result pipe, by started + timeout. Then the child's
-        process group is killed, unless keep (a session's child) and the call ended normally."""
-        from course import wire
-
-        deadline = started + timeout
-        data, output, status, exited = bytearray(), bytearray(), "ok" if sent.taken else "crashed", False
+    def _collect(self, child: Child, sent: Sent, started: float, timeout: float) -> CallResult:
+        """Read a call's reply, to the end of its own result pipe, by started + timeout + SUPERVISOR_GRACE (the
+        supervisor keeps the call's own limit; this one is for the supervisor). A supervisor that died, hung
+        or wrote nonsense is killed and the call is a fault: the machine's failure, not the submission's."""
+        data, output, fault = bytearray(), bytearray(), ""
+        deadline = started + timeout + SUPERVISOR_GRACE
         sel = selectors.DefaultSelector()
         sel.register(sent.result_r, selectors.EVENT_READ, "result")
         sel.register(sent.output_r, selectors.EVENT_READ, "output")
-        if child.output_r >= 0:  # what the child printed before its first call (a failure to start, say)
+        if child.output_r >= 0:  # what the supervisor, or a runner starting, printed (a failure to start, say)
             sel.register(child.output_r, selectors.EVENT_READ, "early")
-        try:
-            pidfd = os.pidfd_open(child.pid)  # readable once the child has exited
-            sel.register(pidfd, selectors.EVENT_READ, "exit")
-        except ProcessLookupError:
-            pidfd, exited = -1, True
-        result_open = True
-        while status == "ok" and result_open:  # to the end of the stream: exactly one frame may be in it
+        result_open = sent.taken
+        if not sent.taken:
+            fault = "the supervisor did not take the call"
+        while result_open:
             events = sel.select(timeout=max(0.0, deadline - time.monotonic()))
-            if not events:  # a child that sent its frame closes the pipe at once, unless it is up to something
-                status = ("ok" if _complete(data) else "crashed") if exited else "timeout"
+            if not events:
+                fault = "the supervisor did not answer in time"
                 break
             for key, _ in events:
-                if key.data == "exit":
-                    sel.unregister(pidfd)
-                    exited = True
-                    kill_group(child.pid)  # nothing it left behind may hold the pipes open
-                    deadline = min(deadline, time.monotonic() + 0.5)  # a grace period to drain them
-                    continue
                 chunk = os.read(key.fd, 1 << 20)
                 if not chunk:
                     sel.unregister(key.fd)
                     if key.data == "result":
                         result_open = False
-                        status = "ok" if _complete(data) else "crashed"
                     elif key.data == "early":
                         os.close(child.output_r)
                         child.output_r = -1
                 elif key.data == "result":
                     data += chunk
+                    if len(data) > protocol.MAX_ANSWER + (1 << 16):
+                        result_open, fault = False, "the supervisor's reply is too long"
                 elif len(output) < OUTPUT_CAP:
                     output += chunk[: OUTPUT_CAP - len(output)]
-            if len(data) >= 8 and struct.unpack("<Q", data[:8])[0] > wire.MAX_FRAME:
-                status = "too_large"
         sel.close()
-        if pidfd >= 0:
-            if status == "crashed" and not exited:  # let it finish dying, so its exit code is its own
-                with selectors.DefaultSelector() as grace:
-                    grace.register(pidfd, selectors.EVENT_READ)
-                    grace.select(timeout=0.5)
-            os.close(pidfd)
-        if status == "ok" and len(data) - 8 != struct.unpack("<Q", data[:8])[0]:
-            status = "malformed"  # more than one frame: something besides the probe wrote to the channel
         self.calls += 1
         base = {"output": "", "seconds": round(time.monotonic() - started, 4)}
-        result = self._read_reply(status, data, child, base)
-        ended = not keep or result.status not in ("ok", "error")
-        if ended:
-            kill_group(child.pid)  # the call is over: the child and all of its process group die now
+        result = self._read_reply(data, base) if not fault else CallResult("fault", error={"message": fault}, **base)
+        if result.status == "fault":
+            kill_group(child.pid)
         for fd in (sent.output_r, child.output_r):
             if fd >= 0:
                 _drain(fd, output)
         sent.close()
-        if ended:
+        if result.status == "fault":
             child.close()
         result.output = output.decode("utf-8", "replace")
         return result
 
-    def _read_reply(self, status: str, data: bytearray, child: Child, base: dict) -> CallResult:
+    @staticmethod
+    def _read_reply(data: bytearray, base: dict) -> CallResult:
+        """The supervisor's reply as a CallResult; the runner's answer inside it is decoded as untrusted data."""
         from course import wire
 
+        if protocol.whole_frame(data) is not True:
+            return CallResult("fault", error={"message": "the supervisor's reply is cut short"}, **base)
+        try:
+            header, answer = protocol.unpack_reply(bytes(data[protocol.HEAD.size:]))
+        except protocol.ProtocolError as e:
+            return CallResult("fault", error={"message": str(e)}, **base)
+        status, code = header["status"], header.get("exit_code")
+        base["exit_code"] = code if type(code) is int else None
+        if status == "fault":
+            return CallResult("fault", error={"message": str(header.get("message", ""))[:300]}, **base)
         if status == "malformed":
             return CallResult(status, error={"message": "more than one reply frame"}, **base)
         if status != "ok":
-            kill_group(child.pid)
-            return CallResult(status, exit_code=self._exit_code(child.pid), **base)
+            return CallResult(status, **base)
         try:
-            body = wire.loads(bytes(data[8:]))
+            body = wire.loads(answer)
         except wire.WireError as e:
             return CallResult("malformed", error={"message": str(e)}, **base)
         if type(body) is not dict or len(body) != 1 or not ({"value", "error"} & body.keys()):
@@ -376,14 +370,6 @@ class Zygote:
                 return CallResult("malformed", error={"message": "the error report is not plain data"}, **base)
             return CallResult("error", error=error, **base)
         return CallResult("ok", value=body["value"], **base)
-
-    def _exit_code(self, pid: int) -> int | None:
-        """Ask the zygote how a (killed) child ended."""
-        self._send(b"W" + struct.pack("<q", pid), "W")
-        deadline = time.monotonic() + 10
-        while pid not in self._statuses:
-            self._take_reply(deadline)
-        return self._statuses.pop(pid)
 
     def alive(self) -> bool:
         if os.getpid() != self.owner:  # a judge forked off with split(): the zygote is not its child
@@ -418,30 +404,30 @@ class Zygote:
 
 
 class Session:
-    """One submission's worker: a child forked from the clean zygote that answers the submission's
-    calls one after another (each call loads the module afresh from its bytes and starts from the
-    zygote's random state). A call that times out, crashes or garbles its reply ends the child, and
-    the next call gets a fresh one; close() kills it. Nothing passes from one session to the next.
+    """One submission's worker: a supervisor forked from the clean zygote, whose runners answer the
+    submission's calls one after another (each call loads the module afresh from its bytes and starts
+    from the zygote's random state; each exercise file has a runner of its own). A call that times out,
+    crashes or garbles its answer ends only its runner; the supervisor starts a fresh one for the next
+    call. A supervisor that fails (a fault of the machine) is replaced, and the calls it had not answered
+    go to the new one, each at most once more. close() kills the supervisor and, with it, everything it ran.
 
-    Calls are pipelined: submit() sends up to WINDOW calls ahead, so the child computes the next ones
-    while the judge checks earlier results. Replies are collected in the order the calls were sent,
-    and a call's deadline starts when the one before it was collected (or when it was sent, if later):
-    no call gets less than its time. Calls queued behind one that ended the child never ran; they go
-    to the next child, as if they had been sent after the failure."""
+    Calls are pipelined: submit() sends up to WINDOW calls ahead, so the supervisor relays the next ones
+    while the judge checks earlier results. Replies are collected in the order the calls were sent, and
+    a call's deadline starts when the one before it was collected (or when it was sent, if later)."""
 
     def __init__(self, zygote: Zygote) -> None:
         self.zygote = zygote
         self.child: Child | None = None
         self.calls = 0
         self.children = 0
-        self.flight: collections.deque[Call] = collections.deque()  # sent to the child, oldest first
+        self.flight: collections.deque[Call] = collections.deque()  # sent to the supervisor, oldest first
         self.backlog: collections.deque[Call] = collections.deque()  # not yet sent
         self.last_done = 0.0
 
     def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
                timeout: float) -> Callable[[], CallResult]:
-        """Queue a call for this session's child; the returned function waits for its reply."""
-        call = Call(self.zygote.request(probe, module, filename, source, args, keep=True), timeout)
+        """Queue a call for this session's supervisor; the returned function waits for its reply."""
+        call = Call(self.zygote.request(probe, module, filename, source, args), filename, timeout)
         self.calls += 1
         self.backlog.append(call)
         self._pump()
@@ -449,16 +435,14 @@ class Session:
 
     def _pump(self) -> None:
         """Send queued calls while fewer than WINDOW are in flight; a call whose request would not fit in
-        its pipe waits until the child has nothing else to do."""
+        its pipe waits until the supervisor has nothing else to do."""
         while self.backlog and len(self.flight) < WINDOW:
             if self.child is None or not self.child.open:
                 self.child = self.zygote.take_child()
                 self.children += 1
             call = self.backlog[0]
-            sent = self.child.start(call.frame, idle=not self.flight)
-            if sent is None or (not sent.taken and self.flight):  # later: after the calls in flight
-                if sent is not None:
-                    sent.close()
+            sent = self.child.start(call.frame, call.file, call.timeout, idle=not self.flight)
+            if sent is None:  # later: after the calls in flight
                 return
             self.backlog.popleft()
             call.child, call.sent = self.child, sent
@@ -467,16 +451,22 @@ class Session:
     def _collect_oldest(self) -> None:
         call = self.flight.popleft()
         started = max(call.sent.at, self.last_done)
-        call.result = self.zygote._collect(call.child, call.sent, started, call.timeout, keep=True)
+        result = self.zygote._collect(call.child, call.sent, started, call.timeout)
         self.last_done = time.monotonic()
-        if not call.child.open:  # the call ended the child: what was queued behind it never ran
-            if self.child is call.child:
-                self.child = None
-            for orphan in reversed(self.flight):
-                orphan.sent.close()
-                orphan.child = orphan.sent = None
-                self.backlog.appendleft(orphan)
-            self.flight.clear()
+        if call.child.open:
+            call.result = result
+            return
+        if self.child is call.child:  # the supervisor failed: what was queued behind it goes to a new one
+            self.child = None
+        orphans = [call] if call.retries == 0 else []
+        call.retries += 1
+        if not orphans:
+            call.result = result
+        for orphan in reversed([*orphans, *self.flight]):
+            orphan.sent.close()
+            orphan.child = orphan.sent = None
+            self.backlog.appendleft(orphan)
+        self.flight.clear()
 
     def _wait(self, call: Call) -> CallResult:
         while call.result is None:
@@ -498,24 +488,15 @@ class Session:
 
 @dataclass
 class Call:
-    """A session's call: its request frame, time limit, and once sent, the child and pipes it went to."""
+    """A session's call: its request frame, file, time limit, and once sent, the supervisor and pipes it went to."""
 
     frame: bytes
+    file: str
     timeout: float
     child: Child | None = None
     sent: Sent | None = None
     result: CallResult | None = None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _complete(data: bytearray) -> bool:
-    """Whether data holds a whole length-prefixed frame."""
-    return len(data) >= 8 and len(data) - 8 >= struct.unpack("<Q", data[:8])[0]
+    retries: int = 0
 
 
 def _drain(fd: int, output: bytearray, limit: int = OUTPUT_CAP) -> None:

@@ -1,0 +1,217 @@
+"""The runner: the only process that executes submitted code, one per exercise file of a submission.
+
+A supervisor (course.supervisor) forks it into a PID namespace of its own and hands it calls for one
+file, one at a time. A call arrives on the runner's socket with three descriptors: the judge's request
+pipe, a fresh answer pipe whose reading end only the supervisor holds, and the call's output pipe. The
+runner reads the request (course.wire), executes exactly the submitted source bytes as a module, runs one
+probe, writes one frame into the answer pipe and closes it, then kills whatever the call started.
+
+Nothing the runner writes is evidence: the supervisor takes one frame from the answer pipe and passes it
+on as the submission's answer, which the judge decodes as untrusted data and compares with its own
+reference. Code in this process can rewrite anything in it, this module included; it cannot reach the
+judge's socket, the result pipes, another file's calls or another runner.
+"""
+from __future__ import annotations
+
+import fcntl
+import linecache
+import operator
+import os
+import resource
+import signal
+import socket
+import sys
+import tempfile
+
+import torch
+
+from course import probes, protocol, sandbox, wire
+
+_MISSING = object()
+
+
+def rehearse() -> None:
+    """Walk a call's path once on a sample (decode, compile, run, encode) before the first request, so the
+    copy-on-write faults of a fresh fork are paid before the judge's clock starts. The global random
+    state is put back, so the submission starts from the zygote's."""
+    state = torch.random.get_rng_state()
+    source = b"def f(x):\n    return x * 2\n"
+    request = wire.loads(wire.dumps({"probe": "call", "source": source, "args": ["f", [torch.ones(2, 3)], {}]}))
+    module = probes.load_module("rehearsal", "<rehearsal>", request["source"], register=False)
+    wire.dumps({"value": probes.PROBES[request["probe"]](module, *request["args"])})
+    linecache.cache.pop("<rehearsal>", None)
+    torch.random.set_rng_state(state)
+
+
+class Pristine:
+    """What each call starts from, whatever earlier calls of the same file did: torch's random state, grad
+    mode, default dtype and thread count; the namespaces of torch, torch.nn, torch.nn.functional,
+    builtins, math and of the trusted modules here (this loop, the probes, the wire format); and the
+    classes the probes build. This is for honest code (a seed set in one test must not change the next);
+    it is no defence: the supervisor never takes this process's word for anything."""
+
+    def __init__(self) -> None:
+        import builtins
+        import math
+
+        from torch.utils import data
+
+        from course import models
+
+        trusted = (sys.modules[__name__], probes, models, wire, protocol)
+        modules = (torch, torch.nn, torch.nn.functional, torch.nn.init, torch.linalg, builtins, math, *trusted)
+        classes = (torch.Tensor, torch.nn.Module, torch.nn.Linear, torch.nn.ReLU, torch.nn.Sequential,
+                   torch.nn.BatchNorm1d, torch.nn.CrossEntropyLoss, torch.nn.MSELoss, data.DataLoader,
+                   data.Dataset, data.TensorDataset, data.Subset)
+        self.modules = [(m.__dict__, dict(m.__dict__)) for m in modules] + [(probes.PROBES, dict(probes.PROBES))]
+        self.module_items = [(namespace, list(saved), list(saved.values())) for namespace, saved in self.modules]
+        self.classes = [(c, dict(c.__dict__)) for c in classes]
+        self.rng = torch.random.get_rng_state()
+        self.dtype = torch.get_default_dtype()
+
+    def restore(self) -> None:
+        for (namespace, saved), (_, keys, values) in zip(self.modules, self.module_items):
+            if len(namespace) != len(keys) or not all(map(operator.is_, map(namespace.get, keys), values)):
+                namespace.clear()
+                namespace.update(saved)
+        for cls, saved in self.classes:
+            for name in [k for k in cls.__dict__ if k not in saved]:
+                delattr(cls, name)
+            for name, value in saved.items():
+                if cls.__dict__.get(name, _MISSING) is not value:
+                    setattr(cls, name, value)
+        torch.random.set_rng_state(self.rng)
+        torch.set_grad_enabled(True)
+        torch.set_default_dtype(self.dtype)
+        torch.set_num_threads(1)
+
+
+def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None:
+    """Runs in the forked runner: private mounts, rehearsal, limits, no privileges; then answer calls until
+    the supervisor hangs up. Never returns."""
+    sandbox.enter_private_mounts(policy, workdir, sandbox.runner_uid(policy))
+    os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
+    tempfile.tempdir = None
+    rehearse()
+    _socket()  # before the snapshot: the module's globals stay as they are from here on
+    pristine = Pristine()
+    pristine.restore()  # a rehearsal too: the copy-on-write faults of its first walk are paid before the request
+    _oom_first()
+    cpu = int(limits["cpu_seconds"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits["address_space"], limits["address_space"]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size"], limits["file_size"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sandbox.drop_privileges(policy)
+    _socket().send(protocol.READY)  # the last word of trusted code: from here on, nothing it says counts
+    request = next_call()
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    while True:
+        try:
+            frame = wire.dumps(answer(request))
+        except BaseException as e:
+            frame = wire.dumps({"error": {"stage": "reply", "type": type(e).__name__, "message": str(e)[:300],
+                                          "where": None, "not_implemented": False}})
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        protocol.write_all(protocol.ANSWER_FD, protocol.frame(frame))
+        os.close(protocol.ANSWER_FD)  # the end of this call's answer: the supervisor reads to here
+        end_of_call()
+        request = next_call()
+        try:
+            pristine.restore()
+        except BaseException as e:  # something an earlier call did cannot be undone: end this runner
+            print(f"cannot restore the state before the call: {type(e).__name__}: {e}", file=sys.stderr)
+            os._exit(71)
+
+
+def _oom_first() -> None:
+    """Make this process the memory cgroup's first choice when it runs out (its supervisor is the last)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
+def end_of_call() -> None:
+    """Kill whatever the call started (an honest courtesy: the supervisor checks, and ends this runner
+    if anything is left). As PID 1 of its own namespace every other process in it is the call's;
+    without namespaces (L1) the processes of this process group are."""
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    else:
+        me, group = os.getpid(), os.getpgrp()
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and int(entry.name) != me:
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as f:
+                        if int(f.read().rsplit(b")", 1)[1].split()[2]) == group:
+                            os.kill(int(entry.name), signal.SIGKILL)
+                except (OSError, ValueError, IndexError):
+                    continue
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
+def next_call() -> dict:
+    """Wait for the supervisor's next call: a message on the runner's socket carrying the request pipe, a
+    fresh answer pipe and the output pipe (placed at REQUEST_FD, ANSWER_FD, and stdout and stderr), then
+    the request read from its pipe. Exits when the supervisor hangs up."""
+    try:
+        message, fds, _, _ = socket.recv_fds(_socket(), 16, 3)
+    except OSError:
+        message, fds = b"", []
+    if message != protocol.CALL or len(fds) != 3:
+        os._exit(0)
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, protocol.RUNNER_FD + 1) for fd in fds]  # out of the way first
+    for fd in fds:
+        os.close(fd)
+    for fd, targets in zip(high, ((protocol.REQUEST_FD,), (protocol.ANSWER_FD,), (1, 2))):
+        for target in targets:
+            os.dup2(fd, target)
+        os.close(fd)
+    try:
+        frame = protocol.read_frame(protocol.REQUEST_FD)
+    except protocol.ProtocolError:
+        frame = None
+    os.close(protocol.REQUEST_FD)
+    if frame is None:
+        os._exit(0)
+    return wire.loads(frame)
+
+
+_sock: socket.socket | None = None
+
+
+def _socket() -> socket.socket:
+    global _sock
+    if _sock is None:
+        _sock = socket.socket(fileno=protocol.RUNNER_FD)
+    return _sock
+
+
+def answer(request: dict) -> dict:
+    """Load the submitted module from its bytes and run the probe: {"value": ...} or {"error": ...}."""
+    filename = request["filename"]
+    probe = probes.PROBES[request["probe"]]
+    try:
+        module = probes.load_module(request["module"], filename, request["source"])
+    except BaseException as e:
+        return {"error": probes.describe_error(e, "import", filename)}
+    try:
+        return {"value": probe(module, *request["args"])}
+    except BaseException as e:
+        return {"error": probes.describe_error(e, "call", filename)}

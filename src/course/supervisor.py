@@ -1,0 +1,236 @@
+"""The supervisor: one per submission, trusted, and never runs student code.
+
+The zygote forks it as PID 1 of a fresh PID namespace, into the submission's own memory and pids
+cgroup. It holds what decides a reply: the judge's socket and, per call, the result pipe. For each
+exercise file it forks a runner (course.runner) into a PID namespace of its own, hands it that file's
+calls one at a time with a fresh answer pipe, and waits for one frame under the call's deadline. Then it
+writes the reply the judge reads: a status it saw itself (ok, timeout, crashed with the exit code,
+too_large, malformed, or fault when containment failed) and the runner's answer, untouched and
+undecoded. A runner is ended, with everything it started, when the file changes, when a call fails,
+when a call leaves a process or a thread behind, and when the judge hangs up; when this process dies
+for any reason, the kernel kills everything in its namespace.
+
+Student code cannot reach this process: it is outside the runner's PID namespace (so it has no pid
+there), holds descriptors the runner never gets, is not dumpable (no ptrace, no /proc/pid/mem), and at
+L3 runs as root where the runner runs as nobody.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import selectors
+import signal
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+from course import protocol, sandbox
+
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+START_SECONDS = 60.0  # a runner's set-up (private mounts, rehearsal) before it takes a call
+GRACE = 0.5  # after a runner exits, how long its answer pipe may take to drain
+CALL_HEAD = struct.Struct("<d")  # the call's time limit, after the CALL byte and before the file name
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class Runner:
+    """A runner as its supervisor sees it."""
+
+    pid: int
+    pidfd: int
+    sock: socket.socket
+    file: bytes
+
+
+def call_message(timeout: float, file: str) -> bytes:
+    """What the judge sends a supervisor for one call (with the call's three descriptors)."""
+    return protocol.CALL + CALL_HEAD.pack(timeout) + file.encode()
+
+
+def serve(control: int, early_w: int, workdir: str, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None,
+          session: str, limits: dict) -> None:
+    """Runs in the child the zygote forked: contain and answer calls until the judge hangs up. Never returns."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the zygote gone: this process and its namespace die
+    os.setsid()
+    if cgroup is not None:
+        cgroup.join_session(session)  # before anything forks, so every runner is inside
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(early_w, 1)
+    os.dup2(early_w, 2)
+    os.dup2(control, protocol.SUPERVISOR_FD)
+    os.closerange(protocol.SUPERVISOR_FD + 1, 1 << 16)
+    sandbox.enter_private_mounts(policy, workdir)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")
+    except OSError:
+        pass
+    Supervisor(policy, workdir, limits).loop()
+    os._exit(0)
+
+
+class Supervisor:
+    """The loop of one supervisor: calls in from the judge, one runner per file, replies out."""
+
+    def __init__(self, policy: sandbox.Policy, workdir: str, limits: dict) -> None:
+        self.policy, self.workdir, self.limits = policy, workdir, limits
+        self.control = socket.socket(fileno=protocol.SUPERVISOR_FD)
+        self.namespace = os.open("/proc/self/ns/pid", os.O_RDONLY) if policy.namespaces else None
+        self.runner: Runner | None = None
+
+    def loop(self) -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(self.control, 4096, 3)
+            except OSError:
+                message, fds = b"", []
+            if message[:1] != protocol.CALL or len(fds) != 3 or len(message) < 1 + CALL_HEAD.size:
+                for fd in fds:
+                    os.close(fd)
+                break
+            (timeout,) = CALL_HEAD.unpack_from(message, 1)
+            request_r, result_w, output_w = fds
+            reply = self.call(message[1 + CALL_HEAD.size:], timeout, request_r, output_w)
+            try:
+                protocol.write_all(result_w, reply)
+            except OSError:
+                pass
+            os.close(result_w)
+        self.end_runner()
+
+    def call(self, file: bytes, timeout: float, request_r: int, output_w: int) -> bytes:
+        """Relay one call to the file's runner and return the reply frame for the judge."""
+        started = time.monotonic()
+        try:
+            if self.runner is not None and self.runner.file != file:
+                self.end_runner()
+            if self.runner is None:
+                self.runner = self.start_runner(file)
+        except (OSError, sandbox.SandboxError) as e:
+            os.close(request_r)
+            os.close(output_w)
+            return protocol.pack_reply("fault", message=f"no runner could be started: {e}"[:300])
+        runner = self.runner
+        answer_r, answer_w = os.pipe()
+        try:
+            socket.send_fds(runner.sock, [protocol.CALL], [request_r, answer_w, output_w], socket.MSG_DONTWAIT)
+            taken = True
+        except OSError:
+            taken = False
+        finally:
+            for fd in (request_r, answer_w, output_w):
+                os.close(fd)
+        status, data = self.collect(runner, answer_r, started + timeout) if taken else ("crashed", b"")
+        os.close(answer_r)
+        facts: dict = {"seconds": round(time.monotonic() - started, 4)}
+        if status != "ok":
+            facts["exit_code"] = self.end_runner()
+        elif not self.clean(runner):
+            self.end_runner()
+        return protocol.pack_reply(status, data[protocol.HEAD.size:] if status == "ok" else b"", **facts)
+
+    def collect(self, runner: Runner, answer_r: int, deadline: float) -> tuple[str, bytes]:
+        """Read the runner's answer to the end of its pipe: exactly one frame, by the deadline."""
+        data, exited = bytearray(), False
+        with selectors.DefaultSelector() as sel:
+            sel.register(answer_r, selectors.EVENT_READ, "answer")
+            sel.register(runner.pidfd, selectors.EVENT_READ, "exit")
+            while True:
+                events = sel.select(timeout=max(0.0, deadline - time.monotonic()))
+                if not events:
+                    return ("crashed" if exited else "timeout"), bytes(data)
+                for key, _ in events:
+                    if key.data == "exit":
+                        sel.unregister(runner.pidfd)
+                        exited = True
+                        deadline = min(deadline, time.monotonic() + GRACE)
+                        continue
+                    chunk = os.read(answer_r, 1 << 20)
+                    if not chunk:
+                        whole = protocol.whole_frame(data)
+                        if whole is None:
+                            return "crashed", b""
+                        return ("ok" if whole else "malformed"), bytes(data)
+                    data += chunk
+                    if len(data) >= protocol.HEAD.size and protocol.HEAD.unpack_from(data)[0] > protocol.MAX_ANSWER:
+                        return "too_large", b""
+                    if len(data) > protocol.MAX_ANSWER + protocol.HEAD.size:
+                        return "malformed", b""
+
+    def clean(self, runner: Runner) -> bool:
+        """Whether the runner is alive and alone: no process or thread a call started is still there."""
+        try:
+            if len(os.listdir(f"/proc/{runner.pid}/task")) != 1:
+                return False
+            if self.policy.namespaces:  # this namespace holds this process, the runner and what it started
+                return sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) == [1, runner.pid]
+            return True
+        except OSError:
+            return False
+
+    def start_runner(self, file: bytes) -> Runner:
+        """Fork a runner for one file; it is ready once it says so (its set-up is trusted code)."""
+        from course import runner as runner_module
+
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = sandbox.fork_into_new_pid_namespace(self.policy, self.namespace)
+        if pid == 0:  # pragma: no cover - runs in the runner
+            try:
+                os.setsid()
+                mine.close()
+                os.dup2(theirs.detach(), protocol.RUNNER_FD)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 0)
+                os.dup2(devnull, 1)  # stderr stays the supervisor's until the first call: set-up failures show
+                os.closerange(3, protocol.RUNNER_FD)
+                os.closerange(protocol.RUNNER_FD + 1, 1 << 16)
+                runner_module.serve(protocol.RUNNER_FD, self.workdir, self.policy, self.limits)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(70)
+        theirs.close()
+        runner = Runner(pid, os.pidfd_open(pid), mine, file)
+        mine.settimeout(START_SECONDS)
+        try:
+            ready = mine.recv(16)
+        except OSError:
+            ready = b""
+        mine.setblocking(True)
+        if ready != protocol.READY:
+            code = self._kill(runner)
+            raise sandbox.SandboxError(0, f"the runner did not start (exit code {code})")
+        return runner
+
+    def end_runner(self) -> int | None:
+        """Kill the runner and everything it started; its exit code."""
+        if self.runner is None:
+            return None
+        runner, self.runner = self.runner, None
+        return self._kill(runner)
+
+    def _kill(self, runner: Runner) -> int | None:
+        if not self.policy.namespaces:  # L1: its process group (a process that left it escapes: a limit of L1)
+            try:
+                os.killpg(runner.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.kill(runner.pid, signal.SIGKILL)  # as PID 1 of its namespace, its death ends everything in it
+        except ProcessLookupError:
+            pass
+        try:
+            _, status = os.waitpid(runner.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            code = None
+        os.close(runner.pidfd)
+        runner.sock.close()
+        return code

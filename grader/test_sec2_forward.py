@@ -42,9 +42,13 @@ def forward_mistakes(state, x):
     def layer(name, h):
         return h @ state[f"{name}.weight"].T + state[f"{name}.bias"]
 
-    right = layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))
+    def simple_nn(x):
+        return layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))
+
+    right = simple_nn(x)
     return [
         (torch.relu(right), _("no activation after the output layer: return self.output(h) as it is")),
+        (simple_nn(torch.relu(x)), _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name")),
         (layer("output", layer("fc2", layer("fc1", x))), _("apply ReLU after fc1 and after fc2")),
         (layer("output", layer("fc2", torch.relu(layer("fc1", x)))), _("apply ReLU after fc2 too")),
     ]
@@ -94,13 +98,14 @@ class TestTask2_2:
 
     @pytest.mark.points(1)
     def test_input_unchanged(self, judge, gen):
-        """forward leaves its input tensor x as it was (and still computes the right output)"""
+        """forward leaves its input tensor x as it was: called twice on the same x, it gives the same output"""
         x = torch.randn(4, 11, generator=gen)
         state = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x)
-        checks.that(got["input_unchanged"] is True, _("forward(x) changed x in place"),
-                    _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))
-        checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)")
+        checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
+                      mistakes=forward_mistakes(state, x))
+        checks.tensor(got["again"], want["again"], _("forward(x) called a second time on the same x"),
+                      _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))
 
 
 def mlp_case(gen, sizes=(6, 5, 3), n=8, classes=False):
@@ -135,9 +140,9 @@ class TestTask2_3:
 
     @pytest.mark.points(1)
     def test_parameters_unchanged(self, judge, gen):
-        """gradients() does not change the model's parameters (and returns the right gradients)"""
+        """gradients() does not change the model's parameters: called again on the same model, it gives the same gradients"""
         sizes, state, x, target = mlp_case(gen)
         got, want = judge.run("gradients", sizes, state, x, target, False, "mse")
-        checks.state(got["params"], state, _("the model's parameters after gradients(...)"),
-                     _("only compute gradients: no optimizer step and no in-place change of the weights"))
         checks.state(got["grads"], want["grads"], _("gradients(...) with an MSE loss"), _("one backward pass, then collect p.grad"))
+        checks.state(got["again"], want["again"], _("gradients(...) called a second time on the same model"),
+                     _("only compute gradients: no optimizer step and no in-place change of the weights"))

@@ -155,7 +155,7 @@ BUGS = [
          "        h = self.fc1(x)\n        h = self.fc2(h)\n",
          "no ReLU at all: the network is linear", says="apply ReLU after fc1 and after fc2"),
     Case("inplace_relu_on_input", "2.2", S2, "h = torch.relu(self.fc1(x))  #", "h = torch.relu(self.fc1(x.relu_()))  #",
-         "relu_ applied to the input x, which changes the caller's tensor", says="changed x in place"),
+         "relu_ applied to the input x, which changes the caller's tensor", says="do not modify x"),
     Case("gradients_without_zero_grad", "2.3", S2, "    model.zero_grad()\n", "",
          "stale gradients from earlier passes leak into the result", says="the old values were added in"),
     Case("gradients_take_a_step", "2.3", S2, "    loss.backward()\n",
@@ -240,8 +240,6 @@ BUGS = [
          says="a short batch weighs less"),
     Case("train_without_train_mode", "4.2", S4, "    model.train()\n", "",
          "no model.train(): a model handed over in eval mode trains in eval mode", says="eval mode"),
-    Case("eval_without_no_grad", "4.3", S4, EVAL_LOOP, EVAL_LOOP_WITHOUT_NO_GRAD,
-         "the forward passes track gradients", says="gradient tracking was on"),
     Case("eval_in_train_mode", "4.3", S4, "    model.eval()\n", "",
          "no model.eval(): BatchNorm uses and updates batch statistics", says="training mode"),
     Case("eval_steps_its_own_optimizer", "4.3", S4, EVAL_LOOP,
@@ -268,7 +266,7 @@ BUGS = [
          "        val_loss, _ = evaluate(model, val_loader, loss_fn)\n"
          '        history["train_loss"].append(train_one_epoch(model, train_loader, loss_fn, optimizer))\n'
          '        history["val_loss"].append(val_loss)\n',
-         "evaluate runs before train_one_epoch in each epoch", says="the calls fit made"),
+         "evaluate runs before train_one_epoch in each epoch", says="fit(...) with 3 epochs"),
     Case("fit_keeps_accuracy", "4.4", S4, "val_loss, _ = evaluate(", "_, val_loss = evaluate(",
          "unpacks evaluate's result the wrong way round: val_loss holds accuracies", says="fit(...) with 3 epochs"),
     Case("concept_wrong_letter", "4.5", S4, 'return "C"', 'return "A"',
@@ -276,6 +274,10 @@ BUGS = [
 ]
 
 VARIANTS = [
+    # Not a bug the grader can score: whether gradients were tracked during evaluate shows in no value
+    # evaluate returns, only inside the student's process, where code can forge it (README, Security).
+    Case("eval_without_no_grad", "4.3", S4, EVAL_LOOP, EVAL_LOOP_WITHOUT_NO_GRAD,
+         "the forward passes track gradients: the same values, so full marks"),
     # --- Section 1 ---
     Case("linear_functional", "1.1", S1, LINEAR_BODY, "    return torch.nn.functional.linear(x, weight, bias)\n",
          "F.linear does it all"),

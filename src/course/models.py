@@ -12,11 +12,6 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-# Taken at import, in the zygote before any submission runs: a submission that reassigns
-# torch.is_grad_enabled in its own process does not change what the probes observe through this.
-_grad_enabled = torch._C.is_grad_enabled
-
-
 def drawn_once(build: Callable[..., Any]) -> Callable[..., Any]:
     """A builder of test inputs, build(gen, *args), that does its work once per generator state and
     arguments: a batch asks every student the same questions, and some inputs take a training run to
@@ -73,8 +68,8 @@ def plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
-class SpySGD:
-    """Plain SGD (p -= lr * p.grad) that counts its steps; what train_one_epoch is handed.
+class SGD:
+    """Plain SGD (p -= lr * p.grad); the optimizer train_one_epoch and fit are handed.
 
     It avoids torch.optim, whose first use costs about a second of imports in every process.
     """
@@ -83,7 +78,6 @@ class SpySGD:
         self.params = [p for p in params]
         self.param_groups = [{"params": self.params, "lr": lr}]
         self.lr = lr
-        self.steps = 0
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -95,14 +89,6 @@ class SpySGD:
 
     @torch.no_grad()
     def step(self, closure: object = None) -> None:
-        self.steps += 1
         for p in self.params:
             if p.grad is not None:
                 p.add_(p.grad, alpha=-self.lr)
-
-
-def record_modes(model: nn.Module) -> list[tuple[bool, bool]]:
-    """Attach a hook logging (model.training, torch.is_grad_enabled()) at every forward call."""
-    log: list[tuple[bool, bool]] = []
-    model.register_forward_pre_hook(lambda module, args: log.append((module.training, _grad_enabled())))
-    return log

@@ -4,6 +4,13 @@ A probe takes the module under test plus plain-data arguments. The worker runs i
 submission; the judge runs the very same probe on a fresh copy of the reference solution, and
 compares the two results. Probes build every model, data set and optimizer themselves, from
 specs and states the judge sends, so both sides start from identical objects.
+
+A probe observes nothing on the judge's behalf. It runs in the student's process, where code can rewrite
+it, so all it returns is what the submission's code computed; every check compares such values with the
+reference's. Where a rule is about how a result is computed (forward leaves its input alone, evaluate
+takes no optimizer step, fit trains before it validates), the probe makes the rule show in values: it
+calls forward twice on one tensor, gives evaluate a model that a step would change, hands fit stand-ins
+whose results depend on what was called, in which order and on what.
 """
 from __future__ import annotations
 
@@ -18,12 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.models import SpySGD, _grad_enabled, mlp, plain_state, record_modes
-
-# The probes' own observations use these originals, taken before any submission runs; a submission
-# that patches torch.equal or Tensor.clone in its process then fools only itself. (It can still rewrite
-# the probes themselves: what is observed inside its process is trusted only that far; see README.)
-_equal, _clone = torch.equal, torch.Tensor.clone
+from course.models import SGD, mlp, plain_state
 
 PROBES: dict[str, Callable[..., Any]] = {}
 
@@ -188,11 +190,11 @@ def _simple_nn_with(mod, args: list, state: dict[str, torch.Tensor]) -> nn.Modul
 
 @probe
 def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor) -> dict:
-    """Run SimpleNN.forward with known weights; report the output and whether x was changed."""
+    """Run SimpleNN.forward with known weights, twice on the same tensor x: a forward that changes its
+    input in place gives another output the second time."""
     model = _simple_nn_with(mod, args, state)
-    before = _clone(x)
     out = model(x)
-    return {"out": out, "input_unchanged": _equal(x, before)}
+    return {"out": out, "again": model(x)}
 
 
 LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
@@ -200,13 +202,18 @@ LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
 
 @probe
 def gradients(mod, sizes: list, state: dict, x: torch.Tensor, target: torch.Tensor, stale: bool, loss: str) -> dict:
-    """gradients() on an MLP with known weights and a named loss, optionally with junk left in every .grad."""
+    """gradients() on an MLP with known weights and a named loss, optionally with junk left in every .grad;
+    then, with .grad cleared, once more on the same model: a gradients() that changes the weights gives
+    other gradients the second time."""
     model = _state_of(mlp(sizes), state)
     if stale:
         for p in model.parameters():
             p.grad = torch.full_like(p, 3.0)
     grads = mod.gradients(model, x, target, LOSSES[loss]())
-    return {"grads": grads, "params": plain_state(model)}
+    grads = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in grads.items()} if isinstance(grads, dict) else grads
+    for p in model.parameters():
+        p.grad = None
+    return {"grads": grads, "again": mod.gradients(model, x, target, LOSSES[loss]())}
 
 
 class Center:
@@ -274,57 +281,56 @@ def _loader_of(data: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Dat
 
 @probe
 def train_one_epoch(mod, spec: dict, state: dict, data, labels, batch_size: int, lr: float, start_eval: bool) -> dict:
-    """One epoch of train_one_epoch on a known model; the loss, the weights after and the modes seen."""
+    """One epoch of train_one_epoch on a known model (handed over in eval mode when start_eval): the loss
+    and the weights and BatchNorm statistics after, which show every step and the mode it ran in."""
     model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
     if start_eval:
         model.eval()
-    modes = record_modes(model)
-    optimizer = SpySGD(model.parameters(), lr)
-    loss = mod.train_one_epoch(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss(), optimizer)
-    return {"loss": loss, "state": plain_state(model), "training": [m[0] for m in modes], "steps": optimizer.steps}
+    loss = mod.train_one_epoch(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss(), SGD(model.parameters(), lr))
+    return {"loss": loss, "state": plain_state(model)}
 
 
 @probe
 def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int) -> dict:
-    """evaluate on a known model that starts in training mode; the result and what changed."""
+    """evaluate on a known model that starts in training mode: the result, which shows the mode it ran in
+    (BatchNorm) and any update (the judge picks cases where a step moves the later batches' losses), and
+    the state after."""
     model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
     model.train()
-    modes = record_modes(model)
     result = mod.evaluate(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss())
-    return {
-        "result": result,
-        "grad_enabled_after": _grad_enabled(),
-        "state": plain_state(model),
-        "training": [m[0] for m in modes],
-        "grad_enabled": [m[1] for m in modes],
-        "grads_set": [name for name, p in model.named_parameters() if p.grad is not None],
-    }
+    return {"result": result, "state": plain_state(model)}
 
 
-def fit_spy_values(epoch: int) -> tuple[float, tuple[float, float]]:
-    """What the stand-in train_one_epoch and evaluate return in a given epoch (0-based)."""
-    return 1.0 / (epoch + 2), (0.75 - 0.05 * epoch, 0.5 + 0.1 * epoch)
+FIT_SIZES = [3, 2]
 
 
 @probe
-def fit(mod, epochs: int) -> dict:
-    """fit with train_one_epoch and evaluate replaced by stand-ins that log their calls."""
-    model, loss_fn = mlp([3, 2]), nn.CrossEntropyLoss()
-    optimizer = SpySGD(model.parameters(), 0.1)
-    train_loader, val_loader = ["train batches"], ["validation batches"]
-    calls: list[list] = []
+def fit(mod, epochs: int, state: dict, train: list, val: list) -> dict:
+    """fit with train_one_epoch and evaluate replaced by stand-ins whose results depend on what they are
+    given: the stand-in train_one_epoch takes one SGD step on its loader's batch and returns the loss
+    after it, the stand-in evaluate returns (loss on its loader's batch, a quarter). The history and the
+    weights after fit then show which functions ran, how often, in which order and on which loader.
+    state: the weights of a Linear(3, 2); train, val: [inputs (N, 3), class labels (N,)], one batch each."""
+    model, loss_fn = _state_of(mlp(FIT_SIZES), state), nn.CrossEntropyLoss()
+    optimizer = SGD(model.parameters(), 0.5)
+    train_loader, val_loader = [tuple(train)], [tuple(val)]
 
-    def train_spy(m, loader, fn, opt):
-        calls.append(["train_one_epoch", m is model and loader is train_loader and fn is loss_fn and opt is optimizer])
-        return fit_spy_values(sum(c[0] == "train_one_epoch" for c in calls) - 1)[0]
+    def train_stand_in(m, loader, fn, opt):
+        inputs, targets = loader[0]
+        opt.zero_grad()
+        fn(m(inputs), targets).backward()
+        opt.step()
+        with torch.no_grad():
+            return fn(m(inputs), targets).item()
 
-    def evaluate_spy(m, loader, fn):
-        calls.append(["evaluate", m is model and loader is val_loader and fn is loss_fn])
-        return fit_spy_values(sum(c[0] == "evaluate" for c in calls) - 1)[1]
+    def evaluate_stand_in(m, loader, fn):
+        inputs, targets = loader[0]
+        with torch.no_grad():
+            return fn(m(inputs), targets).item(), 0.25
 
-    mod.train_one_epoch, mod.evaluate = train_spy, evaluate_spy
+    mod.train_one_epoch, mod.evaluate = train_stand_in, evaluate_stand_in
     history = mod.fit(model, train_loader, val_loader, loss_fn, optimizer, epochs)
-    return {"history": history, "calls": calls}
+    return {"history": history, "state": plain_state(model)}
 
 
 CURVE_SIZES = [11, 64, 32, 2]  # SimpleNN's widths, with two classes
@@ -349,7 +355,7 @@ def fit_curves(mod, state: dict, data: torch.Tensor, labels: torch.Tensor, seed:
     train = DataLoader(TensorDataset(data[:CURVE_TRAIN], labels[:CURVE_TRAIN]), batch_size=15, shuffle=True,
                        generator=torch.Generator().manual_seed(seed))
     val = _loader_of(data[CURVE_TRAIN:], labels[CURVE_TRAIN:], 40)
-    history = mod.fit(model, train, val, nn.CrossEntropyLoss(), SpySGD(model.parameters(), 0.2), CURVE_EPOCHS)
+    history = mod.fit(model, train, val, nn.CrossEntropyLoss(), SGD(model.parameters(), 0.2), CURVE_EPOCHS)
     if not isinstance(history, dict):
         raise TypeError(f"fit returned a {type(history).__name__}, not a dict with train_loss and val_loss")
     curves = {}
@@ -366,7 +372,7 @@ def warm_up() -> None:
     g = torch.Generator().manual_seed(0)
     model = mlp([4, 3, 2], batchnorm=True)
     data, labels = torch.randn(6, 4, generator=g), torch.tensor([0, 1, 0, 1, 1, 0])
-    opt = SpySGD(model.parameters(), 0.1)
+    opt = SGD(model.parameters(), 0.1)
     for xb, yb in DataLoader(TensorDataset(data, labels), batch_size=4, shuffle=True, generator=g):
         opt.zero_grad()
         loss = nn.functional.cross_entropy(model(xb), yb)

@@ -1,8 +1,20 @@
-"""Helpers for proving the grader right: grade a folder in-process and read back its grade."""
+"""Helpers for proving the grader right: grade a folder in-process and read back its grade; run a batch
+in a subprocess and read back its gradebook and stored results; find characters no output may hold."""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import unicodedata
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,6 +24,7 @@ import course.checks  # noqa: F401
 import course.grading  # noqa: F401
 import course.probes  # noqa: F401
 import course.worker  # noqa: F401  one module object, so every in-process run shares one zygote
+from course.curriculum import TASKS, total_points
 
 pytest_plugins = ["pytester"]
 
@@ -19,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GRADER = ROOT / "grader"
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
+CLASS = ROOT / "samples" / "class"
+PROGRESS = re.compile(r"^grading (\d+) of (\d+) entries \((\d+) unchanged since the last run\)$", re.MULTILINE)
 
 
 def submission_from_solutions(folder: Path, changes: dict[str, str] | None = None) -> Path:
@@ -70,3 +85,292 @@ def grade(pytester: pytest.Pytester):
             "--json-report", f"--json-report-file={report}", *args)
         return Graded(result, json.loads(report.read_text()))
     return run
+
+
+def command(subs: Path, out: Path, *args: str) -> list[str]:
+    """The command line of `pytest grader --submissions subs --out out`, with args."""
+    return [sys.executable, "-m", "pytest", "grader", "--submissions", str(subs), "--out", str(out),
+            "-p", "no:cacheprovider", *args]
+
+
+def environment(*paths: Path, **extra: str) -> dict[str, str]:
+    """This process's environment, with this checkout's course package (and paths) first on the import path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), *map(str, paths), env.get("PYTHONPATH")) if p)
+    env.update(extra)
+    return env
+
+
+class Ran:
+    """A finished batch run: exit code, output, and what it said about progress."""
+
+    def __init__(self, proc: subprocess.CompletedProcess) -> None:
+        self.returncode, self.stdout, self.stderr = proc.returncode, proc.stdout, proc.stderr
+        found = PROGRESS.search(self.stderr)
+        self.todo, self.total, self.unchanged = (int(g) for g in found.groups()) if found else (None, None, None)
+
+    def __repr__(self) -> str:  # what a failed assertion shows
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout[-4000:]}\n--- stderr\n{self.stderr[-4000:]}"
+
+    @property
+    def clean(self) -> bool:
+        """Exit code 0 and no INTERNALERROR: the batch did not crash."""
+        return self.returncode == 0 and "INTERNALERROR" not in self.stdout + self.stderr
+
+
+def batch(subs: Path, out: Path, *args: str, env: dict | None = None) -> Ran:
+    """Grade the class subs into out in a subprocess (as an instructor would) and return how it ran."""
+    proc = subprocess.run(command(subs, out, *args), cwd=ROOT, env=env or environment(), capture_output=True,
+                          text=True, errors="surrogateescape", timeout=300)
+    return Ran(proc)
+
+
+def make_class(folder: Path, entries: list[str]) -> Path:
+    """A submissions folder holding copies of some entries of samples/class."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in entries:
+        if (CLASS / name).is_dir():
+            shutil.copytree(CLASS / name, folder / name)
+        else:
+            shutil.copy2(CLASS / name, folder / name)
+    return folder
+
+
+def gradebook(out: Path) -> dict[str, dict]:
+    """The gradebook's rows by student (the last row of an id that appears twice)."""
+    return {r["student"]: r for r in gradebook_rows(out)}
+
+
+def gradebook_rows(out: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8"))))
+
+
+def results(out: Path) -> dict[str, dict]:
+    """The stored per-student results (never a leftover temporary file), by student id."""
+    found = {}
+    folder = out / "students"
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.suffix == ".json" and not path.name.startswith("."):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found[data["student"]] = data
+    return found
+
+
+def unsafe_characters(text: str, lines: bool = True) -> list[str]:
+    """The characters of text no output may show raw, by Unicode category: controls (Cc; newline and tab
+    allowed when lines), format characters such as bidi overrides and zero-width spaces (Cf), surrogates
+    (Cs) and line or paragraph separators (Zl, Zp)."""
+    allowed = "\n\t" if lines else ""
+    return [c for c in set(text)
+            if c not in allowed and unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+
+
+# The red team's tools: hostile exercise files, the processes an attack leaves, and the verdict every
+# attack must pass (tests/test_redteam*.py).
+SURVIVOR_WAIT = 3.0
+RT_SEED = ("--grader-seed", "20240611")
+S1, S2, S3, S4 = "sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"
+
+COMM_MARK = '''\
+try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc
+    with open("/proc/self/comm", "w") as _rt_comm:
+        _rt_comm.write("__MARK__")
+except OSError:
+    pass
+'''
+
+FUTURE = "from __future__ import annotations\n"
+
+
+def with_prelude(text: str, prelude: str = "") -> str:
+    """text with the process tag and prelude (module-level hostile code) right after the __future__ import."""
+    assert text.count(FUTURE) == 1
+    return text.replace(FUTURE, FUTURE + COMM_MARK + textwrap.dedent(prelude), 1)
+
+
+def stub(file: str, bodies: dict[str, str] | None = None, prelude: str = "") -> str:
+    """The stub of file with the body of some functions (by name) replaced, plus a module-level prelude."""
+    text = (EXERCISES / file).read_text(encoding="utf-8")
+    for function, body in (bodies or {}).items():
+        start = text.index(f"def {function}(")
+        at = text.index("raise NotImplementedError(", start)
+        line_start = text.rindex("\n", 0, at) + 1
+        indent = text[line_start:at]
+        text = (text[:line_start] + textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", indent)
+                + text[text.index("\n", at) + 1:])
+    return with_prelude(text, prelude)
+
+
+WRONG_LINEAR = "return torch.zeros(*x.shape[:-1], weight.shape[0])  # right shape, wrong values\n"
+
+
+def then_wrong(body: str) -> str:
+    """body (hostile lines), then the wrong answer linear_forward really returns."""
+    return textwrap.dedent(body) + WRONG_LINEAR
+
+
+def sec1(linear_forward: str = WRONG_LINEAR, prelude: str = "", **bodies: str) -> dict[str, str]:
+    """A hostile sec1_linear.py: linear_forward holds the attack (else a wrong answer), the rest are stubs."""
+    return {S1: stub(S1, {"linear_forward": linear_forward, **bodies}, prelude)}
+
+
+def tasks_of(file: str) -> set[str]:
+    return {t.id for t in TASKS.values() if t.file == file}
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Live (not zombie) processes whose argv or name holds mark."""
+    found, needle = [], mark.encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry.name}/comm", "rb") as f:
+                comm = f.read()
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X") and (needle in cmdline or needle in comm):
+            found.append(int(entry.name))
+    return found
+
+
+def describe(pids: list[int]) -> list[str]:
+    """Each pid with the start of its command line, for a failure message."""
+    described = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().replace(b"\0", b" ").decode(errors="replace")
+            described.append(f"{pid}: {argv[:60]}")
+        except OSError:
+            described.append(str(pid))
+    return described
+
+
+def kill_marked(mark: str) -> None:
+    for pid in marked_processes(mark):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class RedTeam:
+    """One attack: its unique marker, its folders, and the checks every attack must pass."""
+
+    def __init__(self, tmp_path: Path, pytester: pytest.Pytester, shared: Path) -> None:
+        self.mark = "rt" + uuid.uuid4().hex[:10]  # fits in /proc/<pid>/comm (15 characters)
+        # names the folders: never the mark, since the zygote's argv lists the submission folder
+        self.tag = "sub" + uuid.uuid4().hex[:10]
+        self.tmp = tmp_path
+        self.pytester = pytester
+        self.shared = shared
+        self.side = tmp_path / "side"  # must stay empty: planted code that ran would write here
+        self.side.mkdir()
+        self.scratch = tmp_path / "scratch"  # where an attack may write (if the worker can)
+        self.scratch.mkdir()
+
+    def fill(self, text: str) -> str:
+        return (text.replace("__MARK__", self.mark).replace("__TAG__", self.tag).replace("__SIDE__", str(self.side))
+                .replace("__SCRATCH__", str(self.scratch)))
+
+    def folder(self, files: dict[str, str], planted: dict[str, str | bytes] | None = None,
+               where: Path | None = None) -> Path:
+        """A submission: the reference files, some replaced by files, plus files planted beside them.
+
+        By default every test reuses one folder path: the worker hides the submission folder, so a
+        new path means a new zygote (about 1.5 s); one path keeps one zygote for the whole file, as
+        a batch of students would. An attack that must recognise its own report passes a folder
+        named after its tag.
+        """
+        if where is None:
+            where = self.shared
+            shutil.rmtree(where, ignore_errors=True)
+        folder = submission_from_solutions(where, {name: self.fill(text) for name, text in files.items()})
+        for name, content in (planted or {}).items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.fill(content).encode() if isinstance(content, str) else content)
+        return folder
+
+    def grade(self, folder: Path, *args: str) -> Graded:
+        """Grade folder in this process, as conftest's grade fixture does; a run without a report fails here."""
+        report = self.report_path(folder)
+        result = self.pytester.runpytest_inprocess(
+            str(GRADER), "--submission", str(folder), "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            "--json-report", f"--json-report-file={report}", *(args or RT_SEED))
+        if not report.exists():
+            tail = "\n".join((result.outlines + result.errlines)[-8:])
+            survivors = self.survivors()
+            pytest.fail(f"the grading run wrote no report (exit code {result.ret}); survivors {survivors}:\n{tail}",
+                        pytrace=False)
+        return Graded(result, json.loads(report.read_text()))
+
+    def report_path(self, folder: Path) -> Path:
+        return self.pytester.path / f"report-{folder.name}.json"
+
+    def verdict(self, graded: Graded, attacked: set[str], honest: Graded | None = None,
+                not_in_feedback: tuple[str, ...] = ()) -> None:
+        """Every check an attack must pass; all problems are reported together."""
+        problems: list[str] = []
+        out = "\n".join(graded.result.outlines + graded.result.errlines)
+        if "INTERNALERROR" in out:
+            problems.append("the grading run hit an INTERNALERROR")
+        if graded.result.ret not in (0, 1):
+            problems.append(f"the grading run exited with {graded.result.ret}")
+        grade, report = graded.grade, graded.report
+        if grade.get("possible") != total_points() or sorted(grade.get("tasks", {})) != sorted(TASKS):
+            problems.append(f"the grade does not cover the curriculum: {grade.get('possible')} points possible")
+        if grade.get("errors"):
+            problems.append(f"grader errors: {grade['errors']}")
+        if not report.get("tests") or len(report["tests"]) != report.get("summary", {}).get("collected"):
+            problems.append("the report does not list every collected test")
+        for task in TASKS:
+            earned = graded.earned(task)
+            allowed = honest.earned(task) if honest is not None else (0.0 if task in attacked else
+                                                                       float(TASKS[task].points))
+            if task in attacked and earned > allowed:
+                problems.append(f"task {task} (attacked): earned {earned:g}, the honest code earns {allowed:g}")
+            elif task not in attacked and earned != allowed:
+                problems.append(f"task {task} (not attacked): earned {earned:g}, expected {allowed:g}")
+        for task in attacked:
+            for text in graded.feedback(task):
+                for needle in not_in_feedback:
+                    if needle in text:
+                        problems.append(f"task {task} feedback shows the attack succeeded: {needle!r} in\n{text}")
+        planted = sorted(p.name for p in self.side.iterdir())
+        if planted:
+            problems.append(f"planted code ran: it wrote {planted}")
+        survivors = self.survivors()
+        if survivors:
+            problems.append(f"processes of the attack still alive {SURVIVOR_WAIT:g} s after grading: {survivors}")
+        assert not problems, "\n".join(problems)
+
+    def survivors(self) -> list[str]:
+        """Marked processes still alive after up to SURVIVOR_WAIT seconds (then killed), with their argv."""
+        deadline = time.monotonic() + SURVIVOR_WAIT
+        while True:
+            pids = marked_processes(self.mark)
+            if not pids or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        described = describe(pids)
+        kill_marked(self.mark)
+        return described
+
+
+@pytest.fixture(scope="module")
+def shared_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("redteam") / "submission"
+
+
+@pytest.fixture
+def rt(tmp_path: Path, pytester: pytest.Pytester, request: pytest.FixtureRequest, shared_submission: Path) -> RedTeam:
+    team = RedTeam(tmp_path, pytester, shared_submission)
+    request.addfinalizer(lambda: kill_marked(team.mark))  # whatever the outcome, nothing of it outlives the test
+    return team

@@ -21,28 +21,23 @@ Cases marked xfail(strict=True) are attacks that work today; each reason says wh
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import shutil
-import signal
 import socket
 import textwrap
 import time
-import uuid
 from importlib._bootstrap_external import _code_to_timestamp_pyc
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import EXERCISES, GRADER, SOLUTIONS, Graded, mutate, submission_from_solutions
+from conftest import (EXERCISES, SOLUTIONS, S1, S2, S3, S4, SURVIVOR_WAIT, WRONG_LINEAR, marked_processes, mutate, sec1,  # noqa: F401
+                      stub, tasks_of, then_wrong, with_prelude)
 
 from course.curriculum import TASKS, total_points
 
 SEED = ("--grader-seed", "20240611")
 SLOW = (*SEED, "--grader-timeout", "3")
-S1, S2, S3, S4 = "sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"
-SURVIVOR_WAIT = 3.0
 
 
 def gap(reason: str):
@@ -51,214 +46,6 @@ def gap(reason: str):
 
 
 # ---------------------------------------------------------------- building hostile files
-
-COMM_MARK = '''\
-try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc
-    with open("/proc/self/comm", "w") as _rt_comm:
-        _rt_comm.write("__MARK__")
-except OSError:
-    pass
-'''
-
-FUTURE = "from __future__ import annotations\n"
-
-
-def with_prelude(text: str, prelude: str = "") -> str:
-    """text with the process tag and prelude (module-level hostile code) right after the __future__ import."""
-    assert text.count(FUTURE) == 1
-    return text.replace(FUTURE, FUTURE + COMM_MARK + textwrap.dedent(prelude), 1)
-
-
-def stub(file: str, bodies: dict[str, str] | None = None, prelude: str = "") -> str:
-    """The stub of file with the body of some functions (by name) replaced, plus a module-level prelude."""
-    text = (EXERCISES / file).read_text(encoding="utf-8")
-    for function, body in (bodies or {}).items():
-        start = text.index(f"def {function}(")
-        at = text.index("raise NotImplementedError(", start)
-        line_start = text.rindex("\n", 0, at) + 1
-        indent = text[line_start:at]
-        text = (text[:line_start] + textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", indent)
-                + text[text.index("\n", at) + 1:])
-    return with_prelude(text, prelude)
-
-
-WRONG_LINEAR = "return torch.zeros(*x.shape[:-1], weight.shape[0])  # right shape, wrong values\n"
-
-
-def then_wrong(body: str) -> str:
-    """body (hostile lines), then the wrong answer linear_forward really returns."""
-    return textwrap.dedent(body) + WRONG_LINEAR
-
-
-def sec1(linear_forward: str = WRONG_LINEAR, prelude: str = "", **bodies: str) -> dict[str, str]:
-    """A hostile sec1_linear.py: linear_forward holds the attack (else a wrong answer), the rest are stubs."""
-    return {S1: stub(S1, {"linear_forward": linear_forward, **bodies}, prelude)}
-
-
-def tasks_of(file: str) -> set[str]:
-    return {t.id for t in TASKS.values() if t.file == file}
-
-
-# ---------------------------------------------------------------- finding what an attack left running
-
-
-def marked_processes(mark: str) -> list[int]:
-    """Live (not zombie) processes whose argv or name holds mark."""
-    found, needle = [], mark.encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry.name}/comm", "rb") as f:
-                comm = f.read()
-        except (OSError, IndexError):
-            continue
-        if state not in (b"Z", b"X") and (needle in cmdline or needle in comm):
-            found.append(int(entry.name))
-    return found
-
-
-def describe(pids: list[int]) -> list[str]:
-    """Each pid with the start of its command line, for a failure message."""
-    described = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().replace(b"\0", b" ").decode(errors="replace")
-            described.append(f"{pid}: {argv[:60]}")
-        except OSError:
-            described.append(str(pid))
-    return described
-
-
-def kill_marked(mark: str) -> None:
-    for pid in marked_processes(mark):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-class RedTeam:
-    """One attack: its unique marker, its folders, and the checks every attack must pass."""
-
-    def __init__(self, tmp_path: Path, pytester: pytest.Pytester, shared: Path) -> None:
-        self.mark = "rt" + uuid.uuid4().hex[:10]  # fits in /proc/<pid>/comm (15 characters)
-        # names the folders: never the mark, since the zygote's argv lists the submission folder
-        self.tag = "sub" + uuid.uuid4().hex[:10]
-        self.tmp = tmp_path
-        self.pytester = pytester
-        self.shared = shared
-        self.side = tmp_path / "side"  # must stay empty: planted code that ran would write here
-        self.side.mkdir()
-        self.scratch = tmp_path / "scratch"  # where an attack may write (if the worker can)
-        self.scratch.mkdir()
-
-    def fill(self, text: str) -> str:
-        return (text.replace("__MARK__", self.mark).replace("__TAG__", self.tag).replace("__SIDE__", str(self.side))
-                .replace("__SCRATCH__", str(self.scratch)))
-
-    def folder(self, files: dict[str, str], planted: dict[str, str | bytes] | None = None,
-               where: Path | None = None) -> Path:
-        """A submission: the reference files, some replaced by files, plus files planted beside them.
-
-        By default every test reuses one folder path: the worker hides the submission folder, so a
-        new path means a new zygote (about 1.5 s); one path keeps one zygote for the whole file, as
-        a batch of students would. An attack that must recognise its own report passes a folder
-        named after its tag.
-        """
-        if where is None:
-            where = self.shared
-            shutil.rmtree(where, ignore_errors=True)
-        folder = submission_from_solutions(where, {name: self.fill(text) for name, text in files.items()})
-        for name, content in (planted or {}).items():
-            path = folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self.fill(content).encode() if isinstance(content, str) else content)
-        return folder
-
-    def grade(self, folder: Path, *args: str) -> Graded:
-        """Grade folder in this process, as conftest's grade fixture does; a run without a report fails here."""
-        report = self.report_path(folder)
-        result = self.pytester.runpytest_inprocess(
-            str(GRADER), "--submission", str(folder), "-p", "no:cacheprovider",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            "--json-report", f"--json-report-file={report}", *(args or SEED))
-        if not report.exists():
-            tail = "\n".join((result.outlines + result.errlines)[-8:])
-            survivors = self.survivors()
-            pytest.fail(f"the grading run wrote no report (exit code {result.ret}); survivors {survivors}:\n{tail}",
-                        pytrace=False)
-        return Graded(result, json.loads(report.read_text()))
-
-    def report_path(self, folder: Path) -> Path:
-        return self.pytester.path / f"report-{folder.name}.json"
-
-    def verdict(self, graded: Graded, attacked: set[str], honest: Graded | None = None,
-                not_in_feedback: tuple[str, ...] = ()) -> None:
-        """Every check an attack must pass; all problems are reported together."""
-        problems: list[str] = []
-        out = "\n".join(graded.result.outlines + graded.result.errlines)
-        if "INTERNALERROR" in out:
-            problems.append("the grading run hit an INTERNALERROR")
-        if graded.result.ret not in (0, 1):
-            problems.append(f"the grading run exited with {graded.result.ret}")
-        grade, report = graded.grade, graded.report
-        if grade.get("possible") != total_points() or sorted(grade.get("tasks", {})) != sorted(TASKS):
-            problems.append(f"the grade does not cover the curriculum: {grade.get('possible')} points possible")
-        if grade.get("errors"):
-            problems.append(f"grader errors: {grade['errors']}")
-        if not report.get("tests") or len(report["tests"]) != report.get("summary", {}).get("collected"):
-            problems.append("the report does not list every collected test")
-        for task in TASKS:
-            earned = graded.earned(task)
-            allowed = honest.earned(task) if honest is not None else (0.0 if task in attacked else
-                                                                       float(TASKS[task].points))
-            if task in attacked and earned > allowed:
-                problems.append(f"task {task} (attacked): earned {earned:g}, the honest code earns {allowed:g}")
-            elif task not in attacked and earned != allowed:
-                problems.append(f"task {task} (not attacked): earned {earned:g}, expected {allowed:g}")
-        for task in attacked:
-            for text in graded.feedback(task):
-                for needle in not_in_feedback:
-                    if needle in text:
-                        problems.append(f"task {task} feedback shows the attack succeeded: {needle!r} in\n{text}")
-        planted = sorted(p.name for p in self.side.iterdir())
-        if planted:
-            problems.append(f"planted code ran: it wrote {planted}")
-        survivors = self.survivors()
-        if survivors:
-            problems.append(f"processes of the attack still alive {SURVIVOR_WAIT:g} s after grading: {survivors}")
-        assert not problems, "\n".join(problems)
-
-    def survivors(self) -> list[str]:
-        """Marked processes still alive after up to SURVIVOR_WAIT seconds (then killed), with their argv."""
-        deadline = time.monotonic() + SURVIVOR_WAIT
-        while True:
-            pids = marked_processes(self.mark)
-            if not pids or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        described = describe(pids)
-        kill_marked(self.mark)
-        return described
-
-
-@pytest.fixture(scope="module")
-def shared_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("redteam") / "submission"
-
-
-@pytest.fixture
-def rt(tmp_path: Path, pytester: pytest.Pytester, request: pytest.FixtureRequest, shared_submission: Path) -> RedTeam:
-    team = RedTeam(tmp_path, pytester, shared_submission)
-    request.addfinalizer(lambda: kill_marked(team.mark))  # whatever the outcome, nothing of it outlives the test
-    return team
-
 
 # ---------------------------------------------------------------- controls
 
@@ -449,9 +236,10 @@ FAKES_NO_GRAD = EVAL_WITHOUT_NO_GRAD.replace(
 
 
 def test_patched_grad_mode_fakes_no_grad(rt):
-    """evaluate forgets torch.no_grad() but patches torch.is_grad_enabled to answer False (Task 4.3)"""
+    """evaluate forgets torch.no_grad() but patches torch.is_grad_enabled to answer False (Task 4.3): grad mode
+    is no longer scored (no value shows it), so the honest code keeps its points and the patch gains nothing"""
     honest = rt.grade(rt.folder({S4: with_prelude(EVAL_WITHOUT_NO_GRAD)}))
-    assert honest.earned("4.3") < TASKS["4.3"].points
+    assert honest.earned("4.3") == TASKS["4.3"].points
     attack = FAKES_NO_GRAD
     assert attack.count("_rt_real") == 2
     rt.verdict(rt.grade(rt.folder({S4: with_prelude(attack)})), attacked={"4.3"}, honest=honest)

@@ -42,10 +42,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import EXERCISES, ROOT, mutate, submission_from_solutions
-from test_batch import results
-from test_redteam import (AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, S1, S2, S4, SURVIVOR_WAIT,
-                          describe, kill_marked, marked_processes, on_3d_call, shared_places)
+from conftest import (EXERCISES, ROOT, S1, S2, S4, SURVIVOR_WAIT, describe, kill_marked, marked_processes, mutate, results,
+                      submission_from_solutions)
+from test_redteam import AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, on_3d_call, shared_places
 
 from course.curriculum import TASKS, total_points
 

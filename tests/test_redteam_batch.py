@@ -49,6 +49,7 @@ from test_redteam import AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTA
 from course.curriculum import TASKS, total_points
 
 SEED = "20240611"
+UNSCORED = {"patched_grad_mode_fakes_no_grad"}  # evaluate without no_grad: the same values, so full marks
 ARGS = ("--grader-seed", SEED, "--grader-timeout", "3")
 BATCH_TIMEOUT = 240  # seconds for the whole attacked class; it takes about 15 s on 2 cores
 
@@ -255,7 +256,9 @@ def test_honest_students_earn_what_they_deserve(graded):
     assert alone["honest-partial"]["grade"]["earned"] == total_points() - sum(
         t.points for t in TASKS.values() if t.file == S2)
     assert earned(alone["honest-buggy"])["4.2"] < TASKS["4.2"].points
-    for name, baseline in graded.baselines.items():  # each baseline is honest code that loses points
+    for name, baseline in graded.baselines.items():  # each baseline is honest code that loses points,
+        if name in UNSCORED:  # but for a mistake no value shows (the grader no longer scores it)
+            continue
         attacked = graded.attackers[name].attacked
         result = graded.results[baseline.id]
         assert any(earned(result)[t] < TASKS[t].points for t in attacked), (baseline.id, earned(result))

@@ -14,8 +14,6 @@ of samples/class, and module-scoped fixtures grade each class once for several t
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import random
@@ -31,86 +29,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import (CLASS, ROOT, SOLUTIONS, batch, command, environment, gradebook, gradebook_rows, make_class,
+                      results)
 
-ROOT = Path(__file__).resolve().parent.parent
-CLASS = ROOT / "samples" / "class"
-SOLUTIONS = ROOT / "solutions"
 FILES = ["sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"]
 TASKS = ["1.1", "1.2", "1.3", "2.1", "2.2", "2.3", "3.1", "3.2", "3.3", "4.1", "4.2", "4.3", "4.4", "4.5"]
-PROGRESS = re.compile(r"^grading (\d+) of (\d+) entries \((\d+) unchanged since the last run\)$", re.MULTILINE)
 
 RESUME_CLASS = ["ada", "ben", "chloe", "dev", "gia.zip", "jon"]  # 6 entries, one of them a zip
 RESUME_IDS = ["ada", "ben", "chloe", "dev", "gia", "jon"]
 
 
-# --- running the batch -----------------------------------------------------------------------------------------
-
-def command(subs: Path, out: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "grader", "--submissions", str(subs), "--out", str(out),
-            "-p", "no:cacheprovider", *args]
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """This process's environment, with this checkout's course package first (the one these tests prove)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
-    env.update(extra)
-    return env
-
-
-class Ran:
-    """A finished batch run: exit code, output, and what it said about progress."""
-
-    def __init__(self, proc: subprocess.CompletedProcess) -> None:
-        self.returncode, self.stdout, self.stderr = proc.returncode, proc.stdout, proc.stderr
-        found = PROGRESS.search(self.stderr)
-        self.todo, self.total, self.unchanged = (int(g) for g in found.groups()) if found else (None, None, None)
-
-    def __repr__(self) -> str:  # what a failed assertion shows
-        return f"exit {self.returncode}\n--- stdout\n{self.stdout[-4000:]}\n--- stderr\n{self.stderr[-4000:]}"
-
-    @property
-    def clean(self) -> bool:
-        """Exit code 0 and no INTERNALERROR: the batch did not crash."""
-        return self.returncode == 0 and "INTERNALERROR" not in self.stdout + self.stderr
-
-
-def batch(subs: Path, out: Path, *args: str, env: dict | None = None) -> Ran:
-    proc = subprocess.run(command(subs, out, *args), cwd=ROOT, env=env or environment(), capture_output=True,
-                          text=True, timeout=300)
-    return Ran(proc)
-
-
-def make_class(folder: Path, entries: list[str]) -> Path:
-    """A submissions folder holding copies of some entries of samples/class."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in entries:
-        if (CLASS / name).is_dir():
-            shutil.copytree(CLASS / name, folder / name)
-        else:
-            shutil.copy2(CLASS / name, folder / name)
-    return folder
-
-
-def gradebook(out: Path) -> dict[str, dict]:
-    """The gradebook's rows by student (the last row of an id that appears twice)."""
-    return {r["student"]: r for r in gradebook_rows(out)}
-
-
-def gradebook_rows(out: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8"))))
-
-
-def results(out: Path) -> dict[str, dict]:
-    """The stored per-student results (never a leftover temporary file), by student id."""
-    found = {}
-    folder = out / "students"
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.suffix == ".json" and not path.name.startswith("."):
-            data = json.loads(path.read_text(encoding="utf-8"))
-            found[data["student"]] = data
-    return found
-
+# --- reading the results -------------------------------------------------------------------------------------
 
 def stored(out: Path) -> list[str]:
     """The names of the result files in OUT/students, leftovers of an interrupted write excluded."""

@@ -71,7 +71,19 @@ def test_the_course_grade_cells_are_left_out():
     (b'{"nbformat": 4, "cells": [{"source": "x = 1"}]}', "cell 1 has no cell_type"),
     (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": 7}]}', "cell 1 has no source text"),
     (b'{"nbformat": 4, "cells": [{"cell_type": "markdown", "source": "hi"}]}', "a.ipynb holds no code cells"),
-], ids=["python", "not-utf8", "a-list", "no-cells", "nbformat-3", "no-cell-type", "bad-source", "no-code"])
+    (b'{"nbformat": 4, "cells": [], "n": ' + b"7" * 5000 + b"}",
+     "a.ipynb is not a notebook the grader can read (it holds a number too long to read)"),
+    (b'{"nbformat": 4, "cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "a.ipynb is not a notebook the grader can read (its JSON is nested too deeply)"),
+    (nbformat.writes(new_notebook(cells=[new_code_cell("x = " + "-" * 150_000 + "1")])).encode(),
+     "a.ipynb is not a notebook the grader can read (the code of cell 1 is too large for Python's parser)"),
+    (nbformat.writes(new_notebook(cells=[new_code_cell("x = " + "x + " * 200_000 + "1")])).encode(),
+     "a.ipynb is not a notebook the grader can read (the code of cell 1 is nested too deeply for Python's parser)"),
+    (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": "x = \'\\ud800\'"}]}',
+     "a.ipynb is not a notebook the grader can read (its code holds a lone surrogate"),
+], ids=["python", "not-utf8", "a-list", "no-cells", "nbformat-3", "no-cell-type", "bad-source", "no-code",
+        "int-of-5000-digits", "json-nested-100000-deep", "cell-exhausts-parser-memory", "cell-exhausts-parser-recursion",
+        "lone-surrogate-in-code"])
 def test_an_invalid_notebook_is_named_with_the_reason(data, says):
     with pytest.raises(ipynb.NotebookError) as raised:
         ipynb.code_of(data, "a.ipynb")

@@ -7,6 +7,12 @@ from the clean zygote. The grading plugin runs the tests; this module does the r
 
 - intake: entries are read into memory, never extracted; unsafe, oversized or unreadable input
   becomes a per-student status, and nothing is written outside OUT;
+- failure stays with its entry: whatever raises while one entry is read, graded or written out
+  (a notebook no parser can take, a bug in a renderer or an exporter) becomes that entry's status,
+  `error` or `unreadable` with a one-line message, and every other entry is still graded and written;
+  the gradebook is always written, with one row per entry;
+- text from student code is made safe (course.untrusted) when a result is stored and again when it
+  is loaded and at each sink: CSV cells, Markdown, HTML, JSON exports and the terminal;
 - results: OUT/students/<id>.json (the grade, per-test feedback and the key it was graded under),
   written atomically the moment a student is done; a rerun skips students whose key is unchanged;
 - OUT/feedback/<id>.md and <id>.html (course.html_report) for the student, OUT/gradebook.csv for the
@@ -30,14 +36,16 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import course
-from course import html_report, i18n
+from course import html_report, i18n, untrusted
 from course.grading import MAX_FILE_BYTES, Submission, not_python
 from course.i18n import _
 
 MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
 STATUS_OK = "graded"
+STATUS_ERROR = "error"  # the grader failed on this entry (reading, grading or writing it out); a rerun retries it
 
 
 @dataclass
@@ -67,18 +75,22 @@ class Entry:
     def content_hash(self) -> str:
         """SHA-256 over everything a result depends on: status, message, kind, each expected file's bytes,
         each file-level problem and the ignored names."""
-        h = hashlib.sha256("\0".join([self.status, self.message, self.kind, *self.ignored]).encode())
+        h = hashlib.sha256(_utf8("\0".join([self.status, self.message, self.kind, *self.ignored])))
         for name in sorted(self.sources):
-            h.update(b"\0file\0" + name.encode() + b"\0" + hashlib.sha256(self.sources[name]).digest())
+            h.update(b"\0file\0" + _utf8(name) + b"\0" + hashlib.sha256(self.sources[name]).digest())
         for name in sorted(self.problems):
-            h.update(b"\0problem\0" + name.encode() + b"\0" + self.problems[name].encode())
+            h.update(b"\0problem\0" + _utf8(name) + b"\0" + _utf8(self.problems[name]))
         return h.hexdigest()
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate that slipped through still hashes
+
+
 def shown(name: str) -> str:
-    """A file name for messages: bytes that are not UTF-8 appear as \\xNN, control characters too."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m[0]):02x}", text)
+    """A name for messages and ids, as one line (course.untrusted.line, uncut, so ids stay apart): bytes
+    that are not UTF-8 appear as \\xNN, control and invisible format characters as escapes too."""
+    return untrusted.line(name, None)
 
 
 def discover(folder: Path, expected: list[str]) -> list[Entry]:
@@ -87,29 +99,7 @@ def discover(folder: Path, expected: list[str]) -> list[Entry]:
     for item in sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name)):
         if item.name.startswith("."):
             continue  # .DS_Store, .git and the like are not students
-        name = shown(item.name)
-        path = Path(item.path)
-        if item.is_symlink():
-            entries.append(Entry(_stem(name), name, "other", path, "unreadable",
-                                 "the entry is a symbolic link; links are not followed"))
-            continue
-        mode = item.stat(follow_symlinks=False).st_mode
-        if stat.S_ISDIR(mode):
-            entry = Entry(name, name, "folder", path)
-            _read_folder(entry, expected)
-        elif stat.S_ISREG(mode) and item.name.lower().endswith(".zip"):
-            entry = Entry(_stem(name), name, "zip", path)
-            _read_zip(entry, expected)
-        elif stat.S_ISREG(mode) and item.name.lower().endswith(".ipynb"):
-            entry = Entry(_stem(name), name, "notebook", path)
-            _read_notebook(entry, expected)
-        else:
-            entry = Entry(_stem(name), name, "other", path, "unsupported",
-                          "not a folder, a .zip or a .ipynb of the exercise files")
-        if name != item.name:
-            entry.message = (entry.message + " " if entry.message else "") + \
-                f"the entry's name is not valid UTF-8 (shown as {name})"
-        entries.append(entry)
+        entries.append(_intake(item, expected))
     by_id: dict[str, list[Entry]] = {}
     for entry in entries:
         by_id.setdefault(entry.student, []).append(entry)
@@ -128,6 +118,49 @@ def discover(folder: Path, expected: list[str]) -> list[Entry]:
                       else f"none of the exercise files ({', '.join(expected)}) is in the entry")
             entry.message = f"{entry.message} {reason}" if entry.message else reason
     return sorted(entries, key=lambda e: (e.student, e.name))
+
+
+def _intake(item: os.DirEntry, expected: list[str]) -> Entry:
+    """One entry, read; whatever reading it raises becomes its status, never the batch's end."""
+    name = shown(item.name)
+    path = Path(item.path)
+    try:
+        entry = _read_entry(item, name, path, expected)
+    except Exception as e:
+        entry = Entry(_stem(name), name, "other", path, "unreadable", f"the entry cannot be read ({_why(e)})")
+    if name != item.name:
+        why = "is not valid UTF-8" if any(0xDC80 <= ord(c) <= 0xDCFF for c in item.name) else \
+            "holds control or invisible characters"
+        entry.message = (entry.message + " " if entry.message else "") + f"the entry's name {why} (shown as {name})"
+    entry.message = untrusted.line(entry.message, 2 * untrusted.LINE_LIMIT)
+    entry.problems = {file: untrusted.line(problem) for file, problem in entry.problems.items()}
+    return entry
+
+
+def _read_entry(item: os.DirEntry, name: str, path: Path, expected: list[str]) -> Entry:
+    """Read a folder, a zip or a notebook entry; anything else gets its status."""
+    if item.is_symlink():
+        return Entry(_stem(name), name, "other", path, "unreadable", "the entry is a symbolic link; links are not followed")
+    mode = item.stat(follow_symlinks=False).st_mode
+    if stat.S_ISDIR(mode):
+        entry = Entry(name, name, "folder", path)
+        _read_folder(entry, expected)
+    elif stat.S_ISREG(mode) and item.name.lower().endswith(".zip"):
+        entry = Entry(_stem(name), name, "zip", path)
+        _read_zip(entry, expected)
+    elif stat.S_ISREG(mode) and item.name.lower().endswith(".ipynb"):
+        entry = Entry(_stem(name), name, "notebook", path)
+        _read_notebook(entry, expected)
+    else:
+        entry = Entry(_stem(name), name, "other", path, "unsupported",
+                      "not a folder, a .zip or a .ipynb of the exercise files")
+    return entry
+
+
+def _why(error: BaseException) -> str:
+    """An exception in one short line: its type and the start of its message, made safe to show."""
+    kind, message = untrusted.line(type(error).__name__, 60), untrusted.line(error, 160)
+    return f"{kind}: {message}" if message else kind
 
 
 def _stem(name: str) -> str:
@@ -203,7 +236,7 @@ def _read_zip(entry: Entry, expected: list[str]) -> None:
                         found[name] = data
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
             RuntimeError) as e:  # RuntimeError: an encrypted member
-        entry.status, entry.message = "unreadable", f"the zip cannot be read ({type(e).__name__}: {shown(str(e))[:120]})"
+        entry.status, entry.message = "unreadable", f"the zip cannot be read ({type(e).__name__}: {untrusted.line(e, 120)})"
         entry.sources.clear()
         entry.problems.clear()
         return
@@ -269,11 +302,14 @@ def write_atomic(path: Path, text: str, sync: bool = False) -> None:
 
 
 def load_result(out: Path, entry: Entry) -> dict | None:
+    """The entry's stored result with its text made safe (one stored by an older grader may hold anything),
+    or None when there is none or it cannot be read."""
     path = out / "students" / f"{entry.slug}.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError, MemoryError):
         return None
+    return untrusted.tree(result) if isinstance(result, dict) else None
 
 
 def key_of(entry: Entry, version: str, seed: int, curves: bool = False) -> dict:
@@ -290,8 +326,26 @@ def ungraded_result(entry: Entry, key: dict, tasks: dict) -> dict:
     possible = sum(t["possible"] for t in task_rows.values())
     return {"student": entry.student, "entry": entry.name, "status": entry.status, "message": entry.message,
             "key": key, "grade": {"earned": 0.0, "possible": possible, "percent": 0.0, "tasks": task_rows,
-                                  "seed": key["seed"], "submission": submission_info(entry)},
+                                  "seed": key.get("seed"), "submission": submission_info(entry)},
             "tests": []}
+
+
+def failed_result(entry: Entry, key: dict, tasks: dict, stage: str, error: BaseException) -> dict:
+    """The result of an entry the grader failed on: every task 0, status `error`, and a message saying
+    at which stage and with what exception, in one line. A rerun grades it again."""
+    result = ungraded_result(entry, key, tasks)
+    result["status"] = STATUS_ERROR
+    result["message"] = f"the grader failed on this entry while {stage} ({_why(error)}); other entries are not affected"
+    return result
+
+
+def guarded(entry: Entry, key: dict, tasks: dict, grade: Callable[[], dict]) -> dict:
+    """grade()'s result for the entry, or, when grading it raised, its failed_result: the last line of
+    defence of the per-student loop (KeyboardInterrupt and SystemExit still end the batch)."""
+    try:
+        return grade()
+    except Exception as e:
+        return failed_result(entry, key, tasks, "grading it", e)
 
 
 def submission_info(entry: Entry) -> dict:
@@ -301,31 +355,49 @@ def submission_info(entry: Entry) -> dict:
 
 
 def gradebook_csv(results: list[dict], tasks: dict) -> str:
-    """One row per student: points per task, total, percent, status, and how many integrity flags."""
+    """One row per student: points per task, total, percent, status, how many integrity flags, and a message
+    (for a graded entry, followed by each of its files that could not be graded, and why). Every text cell
+    is made safe (course.untrusted.cell: no control character, no formula); a result too broken for its
+    row gets a row saying so."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["student", *tasks, "total", "possible", "percent", "status", "integrity_flags", "message"])
     for r in results:
-        grade = r["grade"]
-        flags = sum(len(v) for v in grade.get("integrity", {}).values())
-        writer.writerow([r["student"], *(f"{grade['tasks'].get(t, {}).get('earned', 0.0):g}" for t in tasks),
-                         f"{grade['earned']:g}", f"{grade['possible']:g}", f"{grade['percent']:.2f}",
-                         r["status"], flags, r.get("message", "")])
+        try:
+            row = _gradebook_row(r, tasks)
+        except Exception as e:
+            row = [untrusted.cell(r.get("student", "?") if isinstance(r, dict) else "?"), *([""] * (len(tasks) + 3)),
+                   STATUS_ERROR, "", untrusted.cell(f"its stored result cannot be shown ({_why(e)})")]
+        writer.writerow(row)
     return buf.getvalue()
+
+
+def _gradebook_row(r: dict, tasks: dict) -> list:
+    grade = r["grade"]
+    flags = sum(len(v) for v in grade.get("integrity", {}).values())
+    message = r.get("message", "")
+    if r["status"] == STATUS_OK:
+        refused = [p for p in grade.get("submission", {}).get("problems", {}).values() if "is missing" not in p]
+        message = "; ".join([m for m in (message, *refused) if m])
+    return [untrusted.cell(r["student"]), *(f"{grade['tasks'].get(t, {}).get('earned', 0.0):g}" for t in tasks),
+            f"{grade['earned']:g}", f"{grade['possible']:g}", f"{grade['percent']:.2f}",
+            untrusted.cell(r["status"]), flags, untrusted.cell(message, 2 * untrusted.LINE_LIMIT)]
 
 
 def feedback_markdown(result: dict, tasks: dict) -> str:
     """What a student reads: the total, a table per task, and the feedback of every test that failed."""
+    result = untrusted.tree(result)
     grade = result["grade"]
-    lines = ["# " + _("Feedback for {student}").format(student=result["student"]), "",
+    lines = ["# " + _("Feedback for {student}").format(student=untrusted.line(result["student"])), "",
              "**" + _("{earned} / {possible} points ({percent}%)").format(
                  earned=f"{grade['earned']:g}", possible=f"{grade['possible']:g}", percent=f"{grade['percent']:.1f}") + "**", ""]
+    message = untrusted.line(result.get("message", ""), 2 * untrusted.LINE_LIMIT)
     if result["status"] != STATUS_OK:
-        lines += [_("Your entry was not graded: {message}").format(message=result["message"]), ""]
-    elif result.get("message"):
-        lines += [_("Note: {message}").format(message=result["message"]), ""]
+        lines += [_("Your entry was not graded: {message}").format(message=message), ""]
+    elif message:
+        lines += [_("Note: {message}").format(message=message), ""]
     for problem in grade.get("submission", {}).get("problems", {}).values():
-        lines.append(f"- {problem}")
+        lines.append(f"- {untrusted.line(problem)}")
     if grade.get("submission", {}).get("problems"):
         lines.append("")
     lines += [f"| {_('Task')} | {_('What')} | {_('Points')} |", "|---|---|---|"]
@@ -346,6 +418,7 @@ def feedback_markdown(result: dict, tasks: dict) -> str:
 def gradescope_results(result: dict) -> dict:
     """Gradescope's results.json: a score and one entry per test (name, number, score, max_score, status,
     output, visibility)."""
+    result = untrusted.tree(result)
     tests = []
     for i, test in enumerate(result.get("tests", []), 1):
         tests.append({"name": test["name"], "number": f"{test['task']}.{i}", "score": test["earned"],
@@ -358,6 +431,7 @@ def gradescope_results(result: dict) -> dict:
 
 def prairielearn_results(result: dict) -> dict:
     """PrairieLearn's external grading results.json: score as a fraction, gradable, tests with points."""
+    result = untrusted.tree(result)
     grade = result["grade"]
     out = {"gradable": result["status"] in (STATUS_OK, "empty"),
            "score": round(grade["earned"] / grade["possible"], 6) if grade["possible"] else 0.0,
@@ -371,6 +445,7 @@ def prairielearn_results(result: dict) -> dict:
 
 def classroom_results(result: dict) -> dict:
     """The result a GitHub Classroom grading step reports (version, status, max_score, tests)."""
+    result = untrusted.tree(result)
     tests = [{"name": t["name"], "status": "pass" if t["outcome"] == "passed" else "fail",
               "score": t["earned"], "message": t.get("feedback", ""), "test_code": "", "filename": "",
               "line_no": 0, "duration": 0} for t in result.get("tests", [])]
@@ -383,19 +458,44 @@ EXPORTERS = {"gradescope": gradescope_results, "prairielearn": prairielearn_resu
 
 
 def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
-    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk."""
+    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk.
+    Every entry gets a gradebook row: one whose result is missing or cannot be read gets status `error`,
+    and one whose feedback or export could not be written gets status `error` with a message naming
+    the file (that file is removed rather than left stale); every other entry is written as usual."""
     results = []
     for entry in entries:
         result = load_result(out, entry)
         if result is None:
-            continue
+            result = ungraded_result(entry, {"grader": "?", "seed": None}, tasks)
+            result["status"], result["message"] = STATUS_ERROR, "no readable result was stored for this entry"
         results.append(result)
-        write_atomic(out / "feedback" / f"{entry.slug}.md", feedback_markdown(result, tasks))
-        write_atomic(out / "feedback" / f"{entry.slug}.html", html_report.render(result, tasks))
-        for platform, export in EXPORTERS.items():
-            write_atomic(out / "exports" / platform / f"{entry.slug}.json", json.dumps(export(result)) + "\n")
+        failed = [why for path, render in _sinks(out, entry, result, tasks) if (why := _write_sink(path, render))]
+        if failed:
+            result["status"] = STATUS_ERROR
+            result["message"] = "; ".join([m for m in (result.get("message"), *failed) if m])
     write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
     return results
+
+
+def _sinks(out: Path, entry: Entry, result: dict, tasks: dict) -> list[tuple[Path, Callable[[], str]]]:
+    """Each file written from one entry's result, with the function that renders it."""
+    sinks = [(out / "feedback" / f"{entry.slug}.md", lambda: feedback_markdown(result, tasks)),
+             (out / "feedback" / f"{entry.slug}.html", lambda: html_report.render(result, tasks))]
+    for platform, export in EXPORTERS.items():
+        sinks.append((out / "exports" / platform / f"{entry.slug}.json",
+                      lambda export=export: json.dumps(export(result), ensure_ascii=False) + "\n"))
+    return sinks
+
+
+def _write_sink(path: Path, render: Callable[[], str]) -> str | None:
+    """Write one rendered file; if rendering or writing raises, remove any stale copy and say why."""
+    try:
+        write_atomic(path, render())
+        return None
+    except Exception as e:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return f"{path.parent.name}/{path.name} could not be written ({_why(e)})"
 
 
 class Batch:
@@ -438,7 +538,8 @@ class Batch:
         for entry in self.entries:
             key = key_of(entry, self.version, self.grading.seed, bool(self.grading.config.getoption("grader_curves")))
             stored = load_result(self.out, entry)
-            if stored is None or stored.get("key") != key or stored.get("student") != entry.student:
+            if stored is None or stored.get("key") != key or stored.get("student") != entry.student \
+                    or stored.get("status") == STATUS_ERROR:
                 todo.append((entry, key))
         return todo
 
@@ -458,7 +559,16 @@ class Batch:
             return False
 
     def save(self, result: dict, entry: Entry) -> None:
-        write_atomic(self.out / "students" / f"{entry.slug}.json", json.dumps(result) + "\n", sync=True)
+        """Store one entry's result, its text made safe (course.untrusted.tree): every file written from
+        it, now or by a rerun, starts from safe text. If it cannot be stored, its failure is stored instead
+        (a rerun retries it); if even that fails, the gradebook says so."""
+        path = self.out / "students" / f"{entry.slug}.json"
+        try:
+            write_atomic(path, json.dumps(untrusted.tree(result), ensure_ascii=False) + "\n", sync=True)
+        except Exception as e:
+            with contextlib.suppress(Exception):
+                failed = failed_result(entry, result.get("key", {}), self.grading.tasks, "storing its result", e)
+                write_atomic(path, json.dumps(failed) + "\n", sync=True)
 
     def finish(self) -> list[dict]:
         self.clear_claims()
@@ -487,15 +597,17 @@ class Progress:
         return self.capman.global_and_fixture_disabled() if self.capman else contextlib.nullcontext()
 
     def update(self, student: str, result: dict) -> None:
+        """Count one student done; what is shown of them is made safe, and a failure to show it is ignored."""
         self.done += 1
-        grade = result["grade"]
-        with self._terminal():
+        with self._terminal(), contextlib.suppress(Exception):
+            grade = result["grade"]
+            name, status = untrusted.line(student, 30), untrusted.line(result["status"], 40)
             if self.bar is not None:
-                self.bar.set_postfix_str(f"{student[:20]} {grade['earned']:g}/{grade['possible']:g}", refresh=False)
+                self.bar.set_postfix_str(f"{name[:20]} {grade['earned']:g}/{grade['possible']:g}", refresh=False)
                 self.bar.update(1)
             elif sys.__stderr__ is not None:
-                print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {shown(student)[:30]:<30} "
-                      f"{grade['earned']:>5g} / {grade['possible']:g}  {result['status']}", file=sys.__stderr__, flush=True)
+                print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {name[:30]:<30} "
+                      f"{grade['earned']:>5g} / {grade['possible']:g}  {status}", file=sys.__stderr__, flush=True)
 
     def __enter__(self) -> Progress:
         return self
@@ -510,18 +622,30 @@ def summary_lines(results: list[dict], batch: Batch) -> list[str]:
     """The gradebook in short, for the terminal: one line per student, then the totals and where files went."""
     lines = [f"{'student':<24}{'points':>12}{'percent':>9}  status"]
     for r in results:
-        g = r["grade"]
-        lines.append(f"{shown(r['student'])[:23]:<24}{g['earned']:>6g} / {g['possible']:<3g}{g['percent']:>8.1f}%  "
-                     f"{r['status']}{': ' + r['message'] if r.get('message') else ''}"[:160])
-    graded = [r for r in results if r["status"] == STATUS_OK]
+        try:
+            lines.append(_summary_line(r))
+        except Exception as e:
+            lines.append(f"{untrusted.line(r.get('student', '?'), 23):<24}  its result cannot be shown ({_why(e)})"[:160])
+    graded = [r["grade"]["percent"] for r in results if r.get("status") == STATUS_OK
+              and isinstance(r.get("grade"), dict) and isinstance(r["grade"].get("percent"), (int, float))]
     if graded:
-        mean = sum(r["grade"]["percent"] for r in graded) / len(graded)
+        mean = sum(graded) / len(graded)
         lines.append(f"{len(results)} entries, {len(graded)} graded, mean {mean:.1f}%")
     else:
         lines.append(f"{len(results)} entries, none graded")
     lines.append(f"gradebook: {batch.out / 'gradebook.csv'}; per student: {batch.out / 'students'}, "
                  f"{batch.out / 'feedback'}, {batch.out / 'exports'}")
-    return lines
+    return [untrusted.line(line, None) for line in lines]
+
+
+def _summary_line(r: dict, width: int = 160) -> str:
+    """One student's line: id, points, percent, status and as much of the message as fits in width (a cut
+    message ends with a marker saying how much was left out)."""
+    g = r["grade"]
+    head = (f"{untrusted.line(r['student'], 23)[:23]:<24}{g['earned']:>6g} / {g['possible']:<3g}{g['percent']:>8.1f}%  "
+            f"{untrusted.line(r['status'], 40)}")
+    message = untrusted.line(r.get("message", ""), max(20, width - len(head) - 2))
+    return f"{head}: {message}" if message else head
 
 
 class Helper:

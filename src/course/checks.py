@@ -2,7 +2,9 @@
 
 Every check raises Mismatch with what was expected, what came back and, where the wrong value
 matches a known mistake, the hint for that mistake. Values reaching here are plain data decoded
-from the worker, so isinstance tests cannot be fooled by the submission.
+from the worker, so isinstance tests cannot be fooled by the submission; but their text is the
+submission's (a returned object's type name, a string, a dict key), so whatever a message quotes of
+them is made safe as one line (course.untrusted.line), and Mismatch makes the whole message safe again.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
+from course import untrusted
 from course.feedback import Mismatch
 from course.i18n import _
 from course.wire import Unsupported
@@ -19,11 +22,11 @@ __all__ = ["Mismatch", "as_number", "describe", "equal", "number", "state", "ten
 
 
 def describe(value: Any) -> str:
-    """A short description of a value: its type, and its shape or length."""
+    """A short description of a value: its type, and its shape or length, safe to show as one line."""
     if isinstance(value, torch.Tensor):
         return _("a tensor of shape {shape} and dtype {dtype}").format(shape=tuple(value.shape), dtype=_dtype(value))
     if isinstance(value, Unsupported):
-        return _("a {kind} object").format(kind=value.type_name)
+        return _("a {kind} object").format(kind=untrusted.line(value.type_name, 120))
     if isinstance(value, bool):
         return _("the bool {value}").format(value=value)
     if isinstance(value, float):
@@ -31,11 +34,11 @@ def describe(value: Any) -> str:
     if isinstance(value, int):
         return _("the int {value}").format(value=value)
     if isinstance(value, str):
-        return _("the string {value}").format(value=repr(value[:40]))
+        return _("the string {value}").format(value=untrusted.line(repr(value[:40])))
     if isinstance(value, (list, tuple, dict)):
         one = _("a {kind} of 1 item") if len(value) == 1 else _("a {kind} of {n} items")
         return one.format(kind=type(value).__name__, n=len(value))
-    return "None" if value is None else type(value).__name__
+    return "None" if value is None else untrusted.line(type(value).__name__, 120)
 
 
 def _dtype(t: torch.Tensor) -> str:
@@ -129,8 +132,8 @@ def equal(got: Any, want: Any, what: str, hint: str | None = None) -> None:
             equal(got[key], want[key], f"{what}[{key!r}]", hint)
     if isinstance(got, (list, tuple)) and type(got) is type(want) and len(got) != len(want):
         raise Mismatch(_("{what}: expected {want} items, got {got}").format(what=what, want=len(want), got=len(got)), hint)
-    shown = repr(got) if len(repr(got)) <= 80 else describe(got)
-    wanted = repr(want) if len(repr(want)) <= 80 else describe(want)
+    shown = untrusted.line(repr(got)) if len(repr(got)) <= 80 else describe(got)
+    wanted = untrusted.line(repr(want)) if len(repr(want)) <= 80 else describe(want)
     raise Mismatch(_("{what}: expected {want}, got {got}").format(what=what, want=wanted, got=shown), hint)
 
 

@@ -3,7 +3,9 @@
 render() takes the result the batch stores in OUT/students/<id>.json (the grade with its tasks,
 each test with outcome and feedback, and optionally "curves") and returns a page with no
 external references: inline CSS, charts drawn as inline SVG, system fonts, no scripts. Every
-piece of text is escaped, since feedback quotes what the submission printed and raised.
+piece of text is made safe first (course.untrusted: no control character, lone surrogate or
+invisible format character, a capped length) and then HTML-escaped, since feedback quotes what the
+submission printed and raised.
 The layout is a single column that fits a phone (390 px) and puts the two charts side by side
 on a wider screen.
 """
@@ -13,6 +15,7 @@ import math
 import re
 from html import escape
 
+from course import untrusted
 from course.i18n import N_, Words, _, language
 
 WORDS = Words({  # every word a student reads on the page, in one place for the message catalog
@@ -93,8 +96,9 @@ TRAIN_COLOUR, VAL_COLOUR = "#2563eb", "#ea580c"
 
 def render(result: dict, tasks: dict | None = None) -> str:
     """One student's result as a complete HTML page (a str); tasks (the curriculum) names each task's function."""
+    result = untrusted.tree(result)
     grade = result["grade"]
-    student = result.get("student", "")
+    student = untrusted.line(result.get("student", ""))
     total = f"{grade['earned']:g} / {grade['possible']:g}"
     parts = [
         "<!doctype html>",

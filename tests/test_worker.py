@@ -963,3 +963,29 @@ def test_a_request_too_big_for_its_pipe_waits_for_the_child_to_be_idle(session):
     waits = [session.submit("call", MODULE, FILENAME, source, ["f", [x], {}], 10.0) for x in (torch.ones(3), big, torch.ones(2))]
     assert [float(w().value) for w in waits] == [3.0, 40_000.0, 2.0]
     assert session.children == 1
+
+
+def test_a_supervisor_that_dies_is_a_fault_retried_once_on_a_fresh_one(zyg, monkeypatch):
+    """The machine's failure is never the submission's: a call whose supervisor dies runs again on a fresh
+    supervisor; when that one dies too, the call is a fault (not a crash, not an error of the code)."""
+    source = src("import time\ndef f(x):\n    time.sleep(0.3)\n    return x + 1\n")
+    session = zyg.session()
+    try:
+        wait = session.submit("call", MODULE, FILENAME, source, ["f", [1], {}], 10.0)
+        first = session.child.pid
+        os.kill(first, signal.SIGKILL)
+        result = wait()
+        assert (result.status, result.value) == ("ok", 2)
+        assert session.children == 2 and session.child.pid != first
+        start = worker.Child.start
+
+        def start_then_die(child, *args, **kwargs):
+            sent = start(child, *args, **kwargs)
+            os.kill(child.pid, signal.SIGKILL)
+            return sent
+
+        monkeypatch.setattr(worker.Child, "start", start_then_die)
+        result = session.submit("call", MODULE, FILENAME, source, ["f", [1], {}], 10.0)()
+        assert result.status == "fault" and session.children == 3  # the one it was sent to, then one retry
+    finally:
+        session.close()

@@ -26,6 +26,7 @@ import pytest
 
 from course import i18n
 from course.feedback import Mismatch
+from course.worker import WorkerFailure
 from course.i18n import C_, _
 
 MAX_FILE_BYTES = 1 << 20
@@ -103,12 +104,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(grading, "course-grading")
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def printable(text: str) -> str:
-    """Text from the submission with control characters (terminal escapes among them) made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    """Text from the submission made safe to show, uncut (callers cut it): course.untrusted.text, which
+    keeps newlines and tabs and escapes control and invisible characters and lone surrogates."""
+    from course import untrusted
+
+    return untrusted.text(text, None)
 
 
 def _grading(config: pytest.Config) -> Grading:
@@ -210,6 +211,7 @@ class Grading:
         self.outcomes: dict[str, str] = {}
         self.feedback: dict[str, str] = {}
         self.errors: list[str] = []
+        self.faults: set[str] = set()  # tests the grading machine could not run (see Judge._submit)
         self.not_collected: list[str] = []
         self._references: dict[str, tuple[str, bytes]] = {}
         self.reference_cache: dict[tuple, bytes] = {}
@@ -335,8 +337,6 @@ class Grading:
         and save each student's result the moment it is done."""
         if self.batch is None:
             return None
-        from _pytest.runner import runtestprotocol
-
         from course import batch
 
         if session.testsfailed and not self.config.option.continue_on_collection_errors:
@@ -367,9 +367,8 @@ class Grading:
     def _grade_entries(self, todo: list, items: list[pytest.Item], bar: Any, helpers: list,
                        claim: bool = False) -> None:
         """Grade each entry of todo, or with claim, each entry this process claims first (judge processes
-        share a batch that way); meanwhile count what the helpers report done."""
-        from _pytest.runner import runtestprotocol
-
+        share a batch that way); meanwhile count what the helpers report done. Whatever raises while one
+        entry is graded becomes that entry's `error` (batch.guarded); the others are graded as usual."""
         from course import batch
 
         for entry, key in todo:
@@ -380,27 +379,35 @@ class Grading:
             if entry.status != batch.STATUS_OK:
                 result = batch.ungraded_result(entry, key, self.tasks)
             else:
-                self.begin(Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path)
-                try:
-                    self.prefetch(items)
-                    for i, item in enumerate(items):
-                        if not self.run_direct(item):
-                            nextitem = items[i + 1] if i + 1 < len(items) else None
-                            for report in runtestprotocol(item, nextitem=nextitem, log=False):
-                                self.pytest_runtest_logreport(report)
-                    self.learn_plan()
-                    self.curves = self.loss_curves()
-                finally:
-                    if self.session is not None:
-                        self.session.close()
-                        self.session = None
-                result = self.student_result(entry, key)
+                result = batch.guarded(entry, key, self.tasks, lambda: self._grade_one(entry, key, items))
             self.batch.save(result, entry)
             if bar is not None:
                 bar.update(entry.student, result)
             if self.report_to is not None:
                 os.write(self.report_to, (json.dumps([entry.student, result["grade"]["earned"],
                                                       result["grade"]["possible"], result["status"]]) + "\n").encode())
+
+    def _grade_one(self, entry: Any, key: dict, items: list[pytest.Item]) -> dict:
+        """Run every collected test on one entry, in a fresh worker session, and return its result."""
+        from _pytest.runner import runtestprotocol
+
+        self.begin(Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path)
+        try:
+            self.prefetch(items)
+            for i, item in enumerate(items):
+                if not self.run_direct(item):
+                    nextitem = items[i + 1] if i + 1 < len(items) else None
+                    for report in runtestprotocol(item, nextitem=nextitem, log=False):
+                        self.pytest_runtest_logreport(report)
+            self.learn_plan()
+            self.curves = self.loss_curves()
+        finally:
+            if self.session is not None:
+                self.session.close()
+                self.session = None
+            if items:  # a protocol cut short leaves fixtures set up: the next entry must start clean
+                items[0].session._setupstate.teardown_exact(None)
+        return self.student_result(entry, key)
 
     def _fork_helper(self, todo: list, items: list[pytest.Item]) -> Any:
         """Fork a helper judge process (torch is already imported: nothing is paid twice) that claims
@@ -488,7 +495,7 @@ class Grading:
     def begin(self, submission: Submission, path: Path) -> None:
         """Start grading the next student of a batch: nothing of the previous one is kept."""
         self.submission, self.path = submission, path
-        self.outcomes, self.feedback = {}, {}
+        self.outcomes, self.feedback, self.faults = {}, {}, set()
         self.__dict__.pop("_integrity", None)
         self.started = time.monotonic()
 
@@ -502,7 +509,12 @@ class Grading:
             tests.append({"nodeid": nodeid, "name": f"Task {task}: {self.titles.get(nodeid, nodeid)}", "task": task,
                           "points": points, "earned": points if outcome == "passed" else 0.0, "outcome": outcome,
                           **({"feedback": self.feedback[nodeid]} if nodeid in self.feedback else {})})
-        return {"student": entry.student, "entry": entry.name, "status": entry.status, "message": entry.message,
+        status, message = entry.status, entry.message
+        if grade["faults"]:  # incomplete, not a score: stored as an error, so the next run grades it again
+            status = "error"
+            message = _("the grading machine failed on {count} check(s), not the submission; rerun to grade them").format(
+                count=len(grade["faults"]))
+        return {"student": entry.student, "entry": entry.name, "status": status, "message": message,
                 "key": key, "grade": grade, "tests": tests, **({"curves": self.curves} if self.curves else {})}
 
     def loss_curves(self) -> dict | None:
@@ -573,9 +585,15 @@ class Grading:
             if printed and printed not in error.message:
                 body += "\n" + printed
             body += "\n  " + _("hint: {hint}").format(hint=error.hint) if error.hint else ""
+        elif isinstance(error, WorkerFailure):
+            self.faults.add(item.nodeid)
+            body = "  " + _("the grading machine failed while running this check, not your code ({why}); "
+                            "it is graded again on the next run").format(why=printable(str(error))[:200])
         else:
             body = "  " + _("internal grader error ({error}); rerun with --grader-debug").format(error=type(error).__name__)
-        return f"{head}\n{body}"
+        from course import untrusted
+
+        return untrusted.text(f"{head}\n{body}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each test's outcome: passed only when setup, call and teardown all passed."""
@@ -613,6 +631,7 @@ class Grading:
             "isolation": self.isolation(),
             "integrity": self.integrity(),
             "errors": list(self.errors),
+            "faults": sorted(self.faults),  # checks the machine could not run: the grade is incomplete, not a 0 earned
             "not_collected": list(self.not_collected),
             "environment": self.steering,
             "seconds": round(time.monotonic() - self.started, 3),
@@ -637,7 +656,9 @@ class Grading:
                             earned=points if self.outcomes.get(test["nodeid"]) == "passed" else 0.0)
                 if test["nodeid"] in self.feedback:
                     meta["feedback"] = self.feedback[test["nodeid"]]
-        json_report["grade"] = self.grade()
+        from course import untrusted
+
+        json_report["grade"] = untrusted.tree(self.grade())
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """End the worker session; a suite that disagrees with its curriculum fails the run, whatever the tests did.
@@ -651,17 +672,23 @@ class Grading:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Print the score table: per task earned/possible, then the total (in a batch: the gradebook)."""
+        """Print the score table: per task earned/possible, then the total (in a batch: the gradebook).
+        Every line goes through course.untrusted.line: names, problems and integrity details quote the
+        submission, and nothing from it reaches the terminal as a control character."""
+        from course import untrusted
+
+        def write(line: str, **markup: bool) -> None:
+            terminalreporter.write_line(untrusted.line(line, 400), **markup)
+
         if self.batch is not None:
             from course.batch import summary_lines
 
-            terminalreporter.write_sep("=", f"gradebook: {self.batch.folder.name} (seed {self.seed})")
+            terminalreporter.write_sep("=", untrusted.line(f"gradebook: {self.batch.folder.name} (seed {self.seed})"))
             for line in summary_lines(getattr(self, "batch_results", []), self.batch):
-                terminalreporter.write_line(line)
+                write(line)
             return
         grade = self.grade()
-        write = terminalreporter.write_line
-        terminalreporter.write_sep("=", f"grade: {self.path.name} (seed {self.seed})")
+        terminalreporter.write_sep("=", untrusted.line(f"grade: {self.path.name} (seed {self.seed})"))
         for problem in grade["submission"]["problems"].values():
             write(_("note: {problem}").format(problem=problem))
         for error in grade["errors"]:
@@ -685,7 +712,7 @@ class Grading:
         for problem in isolation["problems"]:
             write(f"  not available: {problem}")
         for name, value in self.steering.items():
-            write(f"warning: {name}={printable(value)[:80]} was set: it changes how pytest runs the grader; "
+            write(f"warning: {name}={untrusted.line(value, 80)} was set: it changes how pytest runs the grader; "
                   "grade with a clean environment", yellow=True)
 
 
@@ -737,21 +764,22 @@ class Judge:
                 pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
 
         def wait() -> Any:
-            try:
-                result = pending()
-            except worker.WorkerFailure:
-                raise Mismatch(_("the worker process was killed while running this call"), None) from None
+            result = pending()  # a WorkerFailure (the zygote died) is a fault too: see explain()
             lines = printable(result.output).strip().splitlines()[-5:]
             self.printed = ("  " + _("your code printed (last lines):") + "\n" + "\n".join(f"    | {line[:160]}" for line in lines)
                             if lines else "")
             if result.status == "ok":
                 return result.value
+            if result.status == "fault":  # the machine failed, twice: this check is not graded, never a 0 earned
+                raise worker.WorkerFailure(str(result.error.get("message", "")))
             message = printable(self._explain(result)) + (f"\n{self.printed}" if self.printed else "")
             raise Mismatch(message, None if result.error.get("not_implemented") else hint)
 
         return wait
 
     def _explain(self, result: Any) -> str:
+        from course import untrusted
+
         limit = f"{self.grading.timeout:g} s"
         if result.status == "timeout":
             return _("did not finish within {limit} (an endless loop, or waiting for input?)").format(limit=limit)
@@ -767,8 +795,8 @@ class Judge:
             return _("not implemented yet (Task {task})").format(task=named[1] if named else self.task)
         where = error.get("where") or {}
         at = _(" at {file} line {line}").format(file=self.file, line=where["line"]) if where.get("line") else ""
-        code = f": {where['code']}" if where.get("code") else ""
-        raised = f"{error.get('type')}: {error.get('message')}{at}{code}"
+        code = f": {untrusted.line(where['code'])}" if where.get("code") else ""
+        raised = f"{untrusted.line(error.get('type'), 120)}: {error.get('message')}{at}{code}"
         if error.get("stage") == "import":
             sibling = re.fullmatch(r"No module named '(exercises|solutions|sec\d\w*)\b.*", str(error.get("message")))
             alone = _(" (each exercise file must stand alone: copy what you need instead of importing another)") if sibling else ""

@@ -104,6 +104,8 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     sandbox.drop_privileges(policy)
+    sandbox.die_with_parent()  # after the uid change, which clears it; without namespaces (L1) the only tie
+    sandbox.own_proc_entries()  # the uid change made /proc/self root's; only its own namespace can see it
     _socket().send(protocol.READY)  # the last word of trusted code: from here on, nothing it says counts
     request = next_call()
     sys.stdout = open(1, "w", closefd=False)

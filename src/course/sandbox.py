@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import site
 import sys
 import time
@@ -34,7 +35,7 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, AT_RECURSIVE = 1, 2, 4, 0x8000
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscall table)
-PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 38, 24, 1, 4
 NOBODY = 65534
 SYSTEM = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "sys"}
 
@@ -235,6 +236,18 @@ def drop_privileges(policy: Policy) -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (code running later may undo it)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def own_proc_entries() -> None:
+    """After a uid change the kernel marks a process not dumpable: its /proc entries become root's, so even
+    /proc/self/comm is not its own. A runner takes them back (only processes that can see its pid, its
+    own descendants and its trusted ancestors, could use them; core dumps stay off by rlimit)."""
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
 class Cgroup:
     """A zygote's memory and pids cgroups (v1): a folder per controller for the zygote, and inside it one
     per submission, which that submission's supervisor makes and joins before it forks anything, so each
@@ -397,4 +410,4 @@ def _trial(policy: Policy, workdir: str) -> dict:
 
 
 __all__ = ["Cgroup", "Policy", "SandboxError", "default_policy", "drop_privileges", "enter_private_mounts",
-           "enter_shared_namespaces", "fork_into_new_pid_namespace", "remove_cgroups", "runner_uid", "self_test"]
+           "die_with_parent", "enter_shared_namespaces", "own_proc_entries", "fork_into_new_pid_namespace", "remove_cgroups", "runner_uid", "self_test"]

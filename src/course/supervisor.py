@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from course import protocol, sandbox
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+PR_SET_DUMPABLE = 4
 START_SECONDS = 60.0  # a runner's set-up (private mounts, rehearsal) before it takes a call
 GRACE = 0.5  # after a runner exits, how long its answer pipe may take to drain
 CALL_HEAD = struct.Struct("<d")  # the call's time limit, after the CALL byte and before the file name
@@ -53,7 +53,7 @@ def call_message(timeout: float, file: str) -> bytes:
 def serve(control: int, early_w: int, workdir: str, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None,
           session: str, limits: dict) -> None:
     """Runs in the child the zygote forked: contain and answer calls until the judge hangs up. Never returns."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the zygote gone: this process and its namespace die
+    sandbox.die_with_parent()  # the zygote gone: this process and, with it, its namespace die
     os.setsid()
     if cgroup is not None:
         cgroup.join_session(session)  # before anything forks, so every runner is inside

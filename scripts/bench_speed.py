@@ -1,16 +1,22 @@
 """Speed of grading, measured in one run.
 
-    python scripts/bench_speed.py [--runs 9] [--submission solutions] [--calls 40]
+    python scripts/bench_speed.py [--runs 9] [--submission solutions] [--calls 40] [--against DIR]
 
 1. `pytest grader --submission DIR` against `python -c "import torch"`, run alternately, medians
    compared (target: a ratio of at most 1.5; the torch import is paid once in the judge and once,
    in parallel, in the zygote).
-2. The cost of containment: median latency of one call into a submission with the strongest
-   isolation this machine allows, against a zygote held to L1 (plain fork), same calls.
+2. What a call costs: the median latency of one call into a submission, as grading makes them (one
+   session per submission, calls one after another) and in a fresh session of its own, with the
+   strongest isolation this machine allows and with a zygote held to L1; the difference is what
+   containment costs a call.
+With --against DIR (another checkout of the course, e.g. `git worktree add DIR main`), both are also
+measured for that checkout's code in the same run, alternately, and the ratios printed.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,10 +26,70 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wall(cmd: list[str]) -> float:
+def environment(tree: Path) -> dict[str, str]:
+    """The environment that makes `import course` take tree's source (its src/ comes before the installed one)."""
+    return {**os.environ, "PYTHONPATH": str(tree / "src")}
+
+
+def wall(cmd: list[str], tree: Path = ROOT) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=tree, env=environment(tree), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def single_runs(trees: list[Path], submission: str, runs: int) -> dict[Path, float]:
+    """Median wall seconds of `pytest grader --submission` per tree, and of the torch import (key ROOT / "torch")."""
+    torch_cmd = [sys.executable, "-c", "import torch"]
+    grade_cmd = [sys.executable, "-m", "pytest", "grader", "--submission", str(ROOT / submission), "-q"]
+    wall(torch_cmd)  # warm the file cache
+    for tree in trees:
+        wall(grade_cmd, tree)
+    times: dict[Path, list[float]] = {tree: [] for tree in [*trees, ROOT / "torch"]}
+    for _ in range(runs):
+        times[ROOT / "torch"].append(wall(torch_cmd))
+        for tree in trees:
+            times[tree].append(wall(grade_cmd, tree))
+    return {tree: statistics.median(t) for tree, t in times.items()}
+
+
+def measure_calls(calls: int) -> dict:
+    """In this process (its `course` is whichever tree PYTHONPATH names): median call latencies."""
+    import torch
+
+    from course.worker import Zygote
+
+    source = b"import torch\ndef f(x):\n    return torch.relu(x) * 2\n"
+    x = torch.randn(8, 11)
+
+    def median(call) -> float:
+        times = []
+        for i in range(calls + 3):
+            start = time.perf_counter()
+            result = call()
+            assert result.status == "ok", result
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+            time.sleep(0.01)  # a judge compares between calls
+        return statistics.median(times)
+
+    out = {}
+    for name, zygote in (("L1", Zygote(max_level="L1")), ("full", Zygote())):
+        try:
+            out["level"] = zygote.wait_ready()["isolation"]["level"] if name == "full" else out.get("level")
+            session = zygote.session()
+            out[f"{name}_session"] = median(lambda: session.submit("call", "m", "m.py", source, ["f", [x], {}], 10)())
+            session.close()
+            out[f"{name}_fresh"] = median(lambda: zygote.call("call", "m", "m.py", source, ["f", [x], {}], 10))
+        finally:
+            zygote.close()
+    return out
+
+
+def call_costs(tree: Path, calls: int) -> dict:
+    run = subprocess.run([sys.executable, __file__, "--measure-calls", str(calls)], cwd=tree, env=environment(tree),
+                         check=True, capture_output=True, text=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -31,53 +97,35 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--submission", default="solutions")
     parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--against", type=Path, default=None, help="another checkout to measure in the same run")
+    parser.add_argument("--measure-calls", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch_cmd = [sys.executable, "-c", "import torch"]
-    grade_cmd = [sys.executable, "-m", "pytest", "grader", "--submission", args.submission, "-q"]
-    wall(torch_cmd)  # warm the file cache for both
-    wall(grade_cmd)
-    torch_times, grade_times = [], []
-    for _ in range(args.runs):
-        torch_times.append(wall(torch_cmd))
-        grade_times.append(wall(grade_cmd))
-    t, g = statistics.median(torch_times), statistics.median(grade_times)
-    print(f'python -c "import torch"                    median {t:.2f} s over {args.runs} runs')
-    print(f"pytest grader --submission {args.submission:<16} median {g:.2f} s over {args.runs} runs")
-    print(f"ratio {g / t:.2f} (target <= 1.5)")
-    containment_overhead(args.calls)
-
-
-def call_latency(zygote, calls: int) -> float:
-    """Median seconds of one call (a small torch op), with a short pause between calls as a judge makes."""
-    import torch
-
-    source = b"import torch\ndef f(x):\n    return torch.relu(x) * 2\n"
-    x = torch.randn(8, 11)
-    times = []
-    for i in range(calls + 3):
-        start = time.perf_counter()
-        result = zygote.call("call", "m", "m.py", source, ["f", [x], {}], 10)
-        assert result.status == "ok", result
-        if i >= 3:
-            times.append(time.perf_counter() - start)
-        time.sleep(0.01)
-    return statistics.median(times)
-
-
-def containment_overhead(calls: int) -> None:
-    from course.worker import Zygote
-
-    bare, full = Zygote(max_level="L1"), Zygote()
-    try:
-        level = full.wait_ready()["isolation"]["level"]
-        bare.wait_ready()
-        b, f = call_latency(bare, calls), call_latency(full, calls)
-    finally:
-        bare.close()
-        full.close()
-    print(f"one call at L1 (fork, rlimits)                median {b * 1e3:.1f} ms over {calls} calls")
-    print(f"one call at {level} (this machine's strongest)      median {f * 1e3:.1f} ms over {calls} calls")
-    print(f"containment overhead {(f - b) * 1e3:.1f} ms a call (target < 15 ms)")
+    if args.measure_calls is not None:
+        print(json.dumps(measure_calls(args.measure_calls)))
+        return
+    trees = [ROOT] + ([args.against.resolve()] if args.against else [])
+    medians = single_runs(trees, args.submission, args.runs)
+    t = medians[ROOT / "torch"]
+    print(f'python -c "import torch"                      median {t:.2f} s over {args.runs} runs')
+    for tree in trees:
+        print(f"pytest grader --submission {args.submission} ({tree.name}): median {medians[tree]:.2f} s, "
+              f"ratio {medians[tree] / t:.2f} (target <= 1.5)")
+    costs = {tree: [] for tree in trees}
+    for _ in range(3):  # alternately, so the machine's drift touches both alike
+        for tree in trees:
+            costs[tree].append(call_costs(tree, args.calls))
+    summary = {tree: {k: statistics.median(c[k] for c in costs[tree]) for k in costs[tree][0] if k != "level"}
+               for tree in trees}
+    for tree in trees:
+        s, level = summary[tree], costs[tree][0]["level"]
+        print(f"{tree.name}: a call in a session {s['full_session'] * 1e3:.2f} ms at {level}, "
+              f"{s['L1_session'] * 1e3:.2f} ms at L1 (containment {(s['full_session'] - s['L1_session']) * 1e3:.2f} ms); "
+              f"in a fresh session {s['full_fresh'] * 1e3:.1f} ms at {level}, {s['L1_fresh'] * 1e3:.1f} ms at L1")
+    if args.against:
+        new, old = summary[ROOT], summary[trees[1]]
+        print(f"against {trees[1].name}: a call in a session {new['full_session'] / old['full_session']:.2f}x "
+              f"(target <= 2x), in a fresh session {new['full_fresh'] / old['full_fresh']:.2f}x; "
+              f"a single run {medians[ROOT] / medians[trees[1]]:.2f}x")
 
 
 if __name__ == "__main__":

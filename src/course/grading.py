@@ -693,6 +693,8 @@ class Grading:
             write(_("note: {problem}").format(problem=problem))
         for error in grade["errors"]:
             write(f"GRADER CONFIGURATION ERROR: {error}", red=True)
+        for nodeid in grade["faults"]:
+            write(_("not graded (the grading machine failed, not the submission; rerun): {test}").format(test=nodeid), red=True)
         if grade["not_collected"]:
             write(_("not in this run (earn 0): tasks {tasks}").format(tasks=", ".join(grade["not_collected"])))
         write(i18n.pad(C_("score table", "task"), 6) + i18n.pad(C_("score table", "what"), 44)

@@ -98,5 +98,5 @@ class TestTask1_3:
             got = judge.student("raises", "first_layer_for", [data], {}, hint=hint)
             message = (_("first_layer_for(data of shape {shape}): expected ValueError, got {error}") if got.get("raised")
                        else _("first_layer_for(data of shape {shape}): expected ValueError, it returned {value}"))
-            checks.that(got.get("value_error") is True,
+            checks.that(checks.raised(got, "ValueError"),
                         message.format(shape=tuple(data.shape), error=got.get("type"), value=got.get("returned")), hint)

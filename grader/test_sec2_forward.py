@@ -98,13 +98,14 @@ class TestTask2_2:
 
     @pytest.mark.points(1)
     def test_input_unchanged(self, judge, gen):
-        """forward leaves its input tensor x as it was: called twice on the same x, it gives the same output"""
+        """forward leaves its input tensor x as it was: a second model's forward on the same x gets it unchanged"""
         x = torch.randn(4, 11, generator=gen)
         state = both_signs(simple_nn_state(LESSON, gen), x)
-        got, want = judge.run("simple_nn_forward", LESSON, state, x)
+        other = both_signs(simple_nn_state(LESSON, gen), x)
+        got, want = judge.run("simple_nn_forward", LESSON, state, x, other)
         checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
                       mistakes=forward_mistakes(state, x))
-        checks.tensor(got["again"], want["again"], _("forward(x) called a second time on the same x"),
+        checks.tensor(got["again"], want["again"], _("forward(x) called again on the same x, by a model with other weights"),
                       _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))
 
 
@@ -140,9 +141,10 @@ class TestTask2_3:
 
     @pytest.mark.points(1)
     def test_parameters_unchanged(self, judge, gen):
-        """gradients() does not change the model's parameters: called again on the same model, it gives the same gradients"""
+        """gradients() does not change the model's parameters: called again on the same model, it gets them unchanged"""
         sizes, state, x, target = mlp_case(gen)
-        got, want = judge.run("gradients", sizes, state, x, target, False, "mse")
+        other = mlp_case(gen)  # (sizes, state, x, target): its batch for the second call
+        got, want = judge.run("gradients", sizes, state, x, target, False, "mse", other[2:])
         checks.state(got["grads"], want["grads"], _("gradients(...) with an MSE loss"), _("one backward pass, then collect p.grad"))
-        checks.state(got["again"], want["again"], _("gradients(...) called a second time on the same model"),
+        checks.state(got["again"], want["again"], _("gradients(...) called again on the same model, for another batch"),
                      _("only compute gradients: no optimizer step and no in-place change of the weights"))

@@ -48,10 +48,12 @@ class TestTask3_1:
     def test_length_mismatch_raises(self, judge, gen):
         """CustomDataset(data, labels) with different lengths raises ValueError"""
         hint = _("in __init__: if len(data) != len(labels): raise ValueError(...)")
-        got = judge.student("raises", "CustomDataset", [torch.rand(20, 11, generator=gen), torch.zeros(19)], {}, hint=hint)
-        message = (_("CustomDataset(data of 20, labels of 19): expected ValueError, got {error}") if got.get("raised")
-                   else _("CustomDataset(data of 20, labels of 19): expected ValueError, nothing was raised"))
-        checks.that(got.get("value_error") is True, message.format(error=got.get("type")), hint)
+        for n_data, n_labels in ((20, 19), (19, 20)):  # either way round
+            got = judge.student("raises", "CustomDataset", [torch.rand(n_data, 11, generator=gen), torch.zeros(n_labels)], {},
+                                hint=hint)
+            message = (_("CustomDataset(data of {data}, labels of {labels}): expected ValueError, got {error}") if got.get("raised")
+                       else _("CustomDataset(data of {data}, labels of {labels}): expected ValueError, nothing was raised"))
+            checks.that(checks.raised(got, "ValueError"), message.format(data=n_data, labels=n_labels, error=got.get("type")), hint)
 
 
 SEED_HINT = _("make a torch.Generator().manual_seed(seed) and pass it to DataLoader(..., generator=generator)")

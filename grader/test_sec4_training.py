@@ -201,11 +201,16 @@ class TestTask4_3:
 
     @pytest.mark.points(1)
     def test_no_gradients_no_updates(self, judge, gen):
-        """no parameter changes: the losses of the later batches show any update made on the earlier ones"""
+        """no parameter changes: the later batches' losses, and evaluate run again on the same model, show any update"""
         case = evaluation_case(gen, 30, 10)
-        got, want = judge.run("evaluate", *case, 10, hint=EVAL_HINT)
+        other = training_case(gen, 20, batchnorm=True)  # other data for the second call: (spec, state, data, labels)
+        got, want = judge.run("evaluate", *case, 10, list(other[2:]), hint=EVAL_HINT)
         loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case)
-        checks.state(split_state(got["state"])[0], split_state(case[1])[0], _("parameters after evaluate"), NO_UPDATE)
+        checks.that(isinstance(got["again"], (tuple, list)) and len(got["again"]) == 2,
+                    _("evaluate(...) called again: expected (mean loss, accuracy), got {got}").format(got=checks.describe(got["again"])),
+                    "return mean_loss, accuracy")
+        checks.number(got["again"][0], want["again"][0], _("evaluate(...) called again on the same model, for other data: mean loss"),
+                      NO_UPDATE)
 
 
 FIT_HINT = _("each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); "

@@ -154,3 +154,10 @@ def state(got: Any, want: dict[str, torch.Tensor], what: str, hint: str | None =
             what=what, keys=sorted(want), missing=missing, extra=extra), hint)
     for key in want:
         tensor(got[key], want[key], f"{what}[{key!r}]", hint, atol=atol, rtol=rtol)
+
+
+def raised(got: Any, name: str) -> bool:
+    """Whether a "raises" probe's report says the call raised name or a subclass of it (the report names the
+    exception's classes; the judge decides)."""
+    return (isinstance(got, dict) and got.get("raised") is True and isinstance(got.get("bases"), list)
+            and name in got["bases"])

@@ -9,8 +9,10 @@ A probe observes nothing on the judge's behalf. It runs in the student's process
 it, so all it returns is what the submission's code computed; every check compares such values with the
 reference's. Where a rule is about how a result is computed (forward leaves its input alone, evaluate
 takes no optimizer step, fit trains before it validates), the probe makes the rule show in values: it
-calls forward twice on one tensor, gives evaluate a model that a step would change, hands fit stand-ins
-whose results depend on what was called, in which order and on what.
+calls forward again on the same tensor with other weights, gradients() and evaluate again on the same
+model with other data, hands fit stand-ins whose results depend on what was called, in which order and on
+what. No expected value is a copy of an input, of a constant or of another answer in the same reply, so a
+reply that is right had to be computed.
 """
 from __future__ import annotations
 
@@ -100,13 +102,15 @@ def each(mod, name: str, cases: list) -> list:
 
 @probe
 def raises(mod, name: str, args: list, kwargs: dict) -> dict:
-    """Call mod.name and describe the exception it raises (NotImplementedError passes through)."""
+    """Call mod.name and describe the exception it raises (NotImplementedError passes through): its type's
+    name and the names of the classes it derives from, for the judge to judge."""
     try:
         value = getattr(mod, name)(*args, **kwargs)
     except NotImplementedError:
         raise
     except Exception as e:  # the exception is the result here
-        return {"raised": True, "type": type(e).__name__, "value_error": isinstance(e, ValueError), "message": str(e)[:300]}
+        return {"raised": True, "type": type(e).__name__, "bases": [c.__name__ for c in type(e).__mro__],
+                "message": str(e)[:300]}
     return {"raised": False, "returned": type(value).__name__}
 
 
@@ -189,31 +193,35 @@ def _simple_nn_with(mod, args: list, state: dict[str, torch.Tensor]) -> nn.Modul
 
 
 @probe
-def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor) -> dict:
-    """Run SimpleNN.forward with known weights, twice on the same tensor x: a forward that changes its
-    input in place gives another output the second time."""
-    model = _simple_nn_with(mod, args, state)
-    out = model(x)
-    return {"out": out, "again": model(x)}
+def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor, state2: dict | None = None) -> dict:
+    """Run SimpleNN.forward with known weights on x; with state2, once more on the same tensor x, in a
+    model holding those other weights: a forward that changed its input in place answers wrongly then."""
+    out = _simple_nn_with(mod, args, state)(x)
+    if state2 is None:
+        return {"out": out}
+    return {"out": out, "again": _simple_nn_with(mod, args, state2)(x)}
 
 
 LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
 
 
 @probe
-def gradients(mod, sizes: list, state: dict, x: torch.Tensor, target: torch.Tensor, stale: bool, loss: str) -> dict:
+def gradients(mod, sizes: list, state: dict, x: torch.Tensor, target: torch.Tensor, stale: bool, loss: str,
+              again: list | None = None) -> dict:
     """gradients() on an MLP with known weights and a named loss, optionally with junk left in every .grad;
-    then, with .grad cleared, once more on the same model: a gradients() that changes the weights gives
-    other gradients the second time."""
+    with again = [x2, target2], once more on the same model (its .grad cleared) for that other batch: a
+    gradients() that changed the weights gives wrong gradients then."""
     model = _state_of(mlp(sizes), state)
     if stale:
         for p in model.parameters():
             p.grad = torch.full_like(p, 3.0)
     grads = mod.gradients(model, x, target, LOSSES[loss]())
+    if again is None:
+        return {"grads": grads}
     grads = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in grads.items()} if isinstance(grads, dict) else grads
     for p in model.parameters():
         p.grad = None
-    return {"grads": grads, "again": mod.gradients(model, x, target, LOSSES[loss]())}
+    return {"grads": grads, "again": mod.gradients(model, *again, LOSSES[loss]())}
 
 
 class Center:
@@ -291,14 +299,18 @@ def train_one_epoch(mod, spec: dict, state: dict, data, labels, batch_size: int,
 
 
 @probe
-def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int) -> dict:
+def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int, again: list | None = None) -> dict:
     """evaluate on a known model that starts in training mode: the result, which shows the mode it ran in
-    (BatchNorm) and any update (the judge picks cases where a step moves the later batches' losses), and
-    the state after."""
+    (BatchNorm) and any update within the loop (the judge picks cases where a step moves the later batches'
+    losses), and the state after. With again = [data2, labels2], evaluate once more on the same model, put
+    back in training mode, for that other data: an update made anywhere in the first call shows there."""
     model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
     model.train()
     result = mod.evaluate(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss())
-    return {"result": result, "state": plain_state(model)}
+    if again is None:
+        return {"result": result, "state": plain_state(model)}
+    model.train()
+    return {"result": result, "again": mod.evaluate(model, _loader_of(*again, batch_size), nn.CrossEntropyLoss())}
 
 
 FIT_SIZES = [3, 2]

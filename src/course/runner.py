@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import tempfile
+import types
 
 import torch
 
@@ -44,28 +45,35 @@ def rehearse() -> None:
 
 
 class Pristine:
-    """What each call starts from, whatever earlier calls of the same file did: torch's random state, grad
-    mode, default dtype and thread count; the namespaces of torch, torch.nn, torch.nn.functional,
-    builtins, math and of the trusted modules here (this loop, the probes, the wire format); and the
-    classes the probes build. This is for honest code (a seed set in one test must not change the next);
-    it is no defence: the supervisor never takes this process's word for anything."""
+    """What each call starts from, and what the probe meets after the submitted module has run: torch's
+    random state, grad mode, default dtype and thread count; the namespaces of torch, torch.nn,
+    torch.nn.functional, builtins, math, json and of the trusted modules here (this loop, the probes, the
+    models, the wire format, the protocol); the classes the probes build; and the code, defaults and
+    closures of every function and method those trusted modules define. restore() runs before a call and
+    again between loading the module and running the probe, so what a module does at import to the grader's
+    code is undone before the question is asked. What the student's own functions do while they run is their
+    answer, and is judged as values (see course.probes)."""
 
     def __init__(self) -> None:
         import builtins
+        import json
         import math
 
         from torch.utils import data
 
         from course import models
 
-        trusted = (sys.modules[__name__], probes, models, wire, protocol)
+        trusted = (sys.modules[__name__], probes, models, wire, protocol, json, json.encoder, json.decoder)
         modules = (torch, torch.nn, torch.nn.functional, torch.nn.init, torch.linalg, builtins, math, *trusted)
+        own = [c for m in trusted[:5] for c in vars(m).values() if isinstance(c, type) and c.__module__ == m.__name__]
         classes = (torch.Tensor, torch.nn.Module, torch.nn.Linear, torch.nn.ReLU, torch.nn.Sequential,
                    torch.nn.BatchNorm1d, torch.nn.CrossEntropyLoss, torch.nn.MSELoss, data.DataLoader,
-                   data.Dataset, data.TensorDataset, data.Subset)
+                   data.Dataset, data.TensorDataset, data.Subset, *own)
         self.modules = [(m.__dict__, dict(m.__dict__)) for m in modules] + [(probes.PROBES, dict(probes.PROBES))]
         self.module_items = [(namespace, list(saved), list(saved.values())) for namespace, saved in self.modules]
         self.classes = [(c, dict(c.__dict__)) for c in classes]
+        functions = [v for m in trusted for v in vars(m).values()] + [v for c in own for v in vars(c).values()]
+        self.functions = [_function_state(f) for f in _functions(functions)]
         self.rng = torch.random.get_rng_state()
         self.dtype = torch.get_default_dtype()
 
@@ -80,10 +88,53 @@ class Pristine:
             for name, value in saved.items():
                 if cls.__dict__.get(name, _MISSING) is not value:
                     setattr(cls, name, value)
+        for function, code, defaults, kwdefaults, cells in self.functions:
+            if function.__code__ is not code:
+                function.__code__ = code
+            if function.__defaults__ is not defaults:
+                function.__defaults__ = defaults
+            if function.__kwdefaults__ is not kwdefaults:
+                function.__kwdefaults__ = kwdefaults
+            for cell, content in cells:
+                if cell.cell_contents is not content:
+                    cell.cell_contents = content
         torch.random.set_rng_state(self.rng)
         torch.set_grad_enabled(True)
         torch.set_default_dtype(self.dtype)
         torch.set_num_threads(1)
+
+
+def _functions(values: list) -> list[types.FunctionType]:
+    """The plain functions among values, with those they wrap (decorators) and hold in their closures."""
+    found: dict[int, types.FunctionType] = {}
+    todo = list(values)
+    while todo:
+        value = todo.pop()
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        elif isinstance(value, property):
+            todo += [value.fget, value.fset, value.fdel]
+            continue
+        if not isinstance(value, types.FunctionType) or id(value) in found:
+            continue
+        found[id(value)] = value
+        todo += [getattr(value, "__wrapped__", None)]
+        for cell in value.__closure__ or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:
+                pass
+    return list(found.values())
+
+
+def _function_state(function: types.FunctionType) -> tuple:
+    cells = []
+    for cell in function.__closure__ or ():
+        try:
+            cells.append((cell, cell.cell_contents))
+        except ValueError:  # an empty cell stays empty
+            pass
+    return function, function.__code__, function.__defaults__, function.__kwdefaults__, cells
 
 
 def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None:
@@ -112,7 +163,7 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
     sys.stderr = open(2, "w", closefd=False)
     while True:
         try:
-            frame = wire.dumps(answer(request))
+            frame = wire.dumps(answer(request, pristine))
         except BaseException as e:
             frame = wire.dumps({"error": {"stage": "reply", "type": type(e).__name__, "message": str(e)[:300],
                                           "where": None, "not_implemented": False}})
@@ -205,14 +256,16 @@ def _socket() -> socket.socket:
     return _sock
 
 
-def answer(request: dict) -> dict:
-    """Load the submitted module from its bytes and run the probe: {"value": ...} or {"error": ...}."""
+def answer(request: dict, pristine: Pristine) -> dict:
+    """Load the submitted module from its bytes, undo what it did to the grader's code, and run the probe:
+    {"value": ...} or {"error": ...}."""
     filename = request["filename"]
     probe = probes.PROBES[request["probe"]]
     try:
         module = probes.load_module(request["module"], filename, request["source"])
     except BaseException as e:
         return {"error": probes.describe_error(e, "import", filename)}
+    pristine.restore()
     try:
         return {"value": probe(module, *request["args"])}
     except BaseException as e:

@@ -1,6 +1,6 @@
 """Speed and memory of grading a class, measured in one run.
 
-    python scripts/bench_batch.py [--students 200] [--loop-sample 5]
+    python scripts/bench_batch.py [--students 200] [--loop-sample 5] [--against DIR]
 
 Builds a class of N students from the sample class (each copy made unique by a comment line, so
 no two submissions hash alike), then prints:
@@ -12,6 +12,9 @@ no two submissions hash alike), then prints:
    batch issue (about 4 s per torch notebook);
 3. peak memory of the whole batch (judge, zygote and workers: the sum of their proportional set
    sizes, sampled every 50 ms) for N = 50 and N = N (target: under 1 GiB, flat in N).
+With --against DIR (another checkout of the course, e.g. `git worktree add DIR main`), the batch of N is
+also graded by that checkout's code (its grader/ and src/), alternately with this one's, three times
+each, and the ratio of the medians printed: what a student costs now against then.
 """
 from __future__ import annotations
 
@@ -68,12 +71,13 @@ def tree_pss(root_pid: int) -> int:
     return total
 
 
-def run_batch(folder: Path, out: Path) -> tuple[float, int]:
-    """Wall seconds and peak memory of one batch run."""
+def run_batch(folder: Path, out: Path, tree: Path = ROOT) -> tuple[float, int]:
+    """Wall seconds and peak memory of one batch run by tree's grader (its src/ before the installed one)."""
     cmd = [sys.executable, "-m", "pytest", "grader", "--submissions", str(folder), "--out", str(out), "-q"]
     peak, done = [0], threading.Event()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree / "src")},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def sample() -> None:
         while not done.wait(0.05):
@@ -137,6 +141,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--loop-sample", type=int, default=5)
     parser.add_argument("--nbgrader-students", type=int, default=3, help="students nbgrader autogrades (0: skip)")
+    parser.add_argument("--against", type=Path, default=None, help="another checkout to grade the same class with")
     args = parser.parse_args()
     n = args.students
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
@@ -149,6 +154,7 @@ def main() -> None:
         run_batch(small, tmp / "warm")  # file cache
         seconds_50, peak_50 = run_batch(small, tmp / "out50")
         seconds, peak = run_batch(tmp / "class", tmp / "out")
+        against = compare(tmp, args.against.resolve(), n) if args.against else None
         per_loop = loop_seconds(entries[: args.loop_sample])
         nbgrader = nbgrader_seconds(tmp, args.nbgrader_students) if args.nbgrader_students else None
     loop_total = per_loop * n
@@ -169,6 +175,21 @@ def main() -> None:
           f"{QUOTED_NBGRADER_SECONDS / per:.0f}x (target >= 100x)")
     print(f"peak memory of the whole batch: {peak_50 / 2**20:.0f} MiB for N=50 ({seconds_50:.1f} s), "
           f"{peak / 2**20:.0f} MiB for N={n} (target < 1024 MiB, flat in N)")
+    if against is not None:
+        mine, theirs = against
+        print(f"batch of {n}, medians of 3 alternate runs: this checkout {mine:.2f} s ({mine / n * 1000:.0f} ms a "
+              f"submission), {args.against.name} {theirs:.2f} s ({theirs / n * 1000:.0f} ms): {mine / theirs:.2f}x a student")
+
+
+def compare(tmp: Path, other: Path, n: int) -> tuple[float, float]:
+    """Median wall seconds of the class graded by this checkout and by other, run alternately."""
+    import statistics
+
+    mine, theirs = [], []
+    for i in range(3):
+        theirs.append(run_batch(tmp / "class", tmp / f"theirs{i}", other)[0])
+        mine.append(run_batch(tmp / "class", tmp / f"mine{i}")[0])
+    return statistics.median(mine), statistics.median(theirs)
 
 
 if __name__ == "__main__":

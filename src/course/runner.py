@@ -71,33 +71,34 @@ class Pristine:
                    data.Dataset, data.TensorDataset, data.Subset, *own)
         self.modules = [(m.__dict__, dict(m.__dict__)) for m in modules] + [(probes.PROBES, dict(probes.PROBES))]
         self.module_items = [(namespace, list(saved), list(saved.values())) for namespace, saved in self.modules]
-        self.classes = [(c, dict(c.__dict__)) for c in classes]
-        functions = [v for m in trusted for v in vars(m).values()] + [v for c in own for v in vars(c).values()]
-        self.functions = [_function_state(f) for f in _functions(functions)]
+        self.classes = [(c, dict(c.__dict__), list(c.__dict__), list(c.__dict__.values())) for c in classes]
+        functions = _functions([v for m in trusted for v in vars(m).values()] + [v for c in own for v in vars(c).values()])
+        cells = [cell for f in functions for cell in f.__closure__ or () if _filled(cell)]
+        self.attributes = [(name, functions, [getattr(f, name) for f in functions])
+                           for name in ("__code__", "__defaults__", "__kwdefaults__")]
+        self.attributes.append(("cell_contents", cells, [cell.cell_contents for cell in cells]))
         self.rng = torch.random.get_rng_state()
         self.dtype = torch.get_default_dtype()
 
     def restore(self) -> None:
+        """Put everything back; each check is one pass in C over identities, so an untouched state costs
+        little (it runs twice a call)."""
         for (namespace, saved), (_, keys, values) in zip(self.modules, self.module_items):
             if len(namespace) != len(keys) or not all(map(operator.is_, map(namespace.get, keys), values)):
                 namespace.clear()
                 namespace.update(saved)
-        for cls, saved in self.classes:
-            for name in [k for k in cls.__dict__ if k not in saved]:
-                delattr(cls, name)
-            for name, value in saved.items():
-                if cls.__dict__.get(name, _MISSING) is not value:
-                    setattr(cls, name, value)
-        for function, code, defaults, kwdefaults, cells in self.functions:
-            if function.__code__ is not code:
-                function.__code__ = code
-            if function.__defaults__ is not defaults:
-                function.__defaults__ = defaults
-            if function.__kwdefaults__ is not kwdefaults:
-                function.__kwdefaults__ = kwdefaults
-            for cell, content in cells:
-                if cell.cell_contents is not content:
-                    cell.cell_contents = content
+        for cls, saved, keys, values in self.classes:
+            if len(cls.__dict__) != len(keys) or not all(map(operator.is_, map(cls.__dict__.get, keys), values)):
+                for name in [k for k in cls.__dict__ if k not in saved]:
+                    delattr(cls, name)
+                for name, value in saved.items():
+                    if cls.__dict__.get(name, _MISSING) is not value:
+                        setattr(cls, name, value)
+        for attribute, objects, values in self.attributes:
+            if not all(map(operator.is_, map(operator.attrgetter(attribute), objects), values)):
+                for target, value in zip(objects, values):
+                    if getattr(target, attribute, _MISSING) is not value:
+                        setattr(target, attribute, value)
         torch.random.set_rng_state(self.rng)
         torch.set_grad_enabled(True)
         torch.set_default_dtype(self.dtype)
@@ -127,14 +128,21 @@ def _functions(values: list) -> list[types.FunctionType]:
     return list(found.values())
 
 
-def _function_state(function: types.FunctionType) -> tuple:
-    cells = []
-    for cell in function.__closure__ or ():
-        try:
-            cells.append((cell, cell.cell_contents))
-        except ValueError:  # an empty cell stays empty
-            pass
-    return function, function.__code__, function.__defaults__, function.__kwdefaults__, cells
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell stays empty
+        return False
+    return True
+
+
+_PRISTINE: list[Pristine] = []  # made once in the zygote (prepare()); every runner inherits it
+
+
+def prepare() -> None:
+    """In the zygote, after its warm-up: take the snapshot every runner restores (about 5 ms, paid once).
+    It is kept in a list made at import, so the snapshot of this module's own namespace still matches."""
+    _PRISTINE.append(Pristine())
 
 
 def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None:
@@ -144,8 +152,8 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
     tempfile.tempdir = None
     rehearse()
-    _socket()  # before the snapshot: the module's globals stay as they are from here on
-    pristine = Pristine()
+    sock = socket.socket(fileno=sock)  # a local: restoring this module's namespace must never drop it
+    pristine = _PRISTINE[0] if _PRISTINE else Pristine()
     pristine.restore()  # a rehearsal too: the copy-on-write faults of its first walk are paid before the request
     _oom_first()
     cpu = int(limits["cpu_seconds"])
@@ -157,8 +165,8 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
     sandbox.drop_privileges(policy)
     sandbox.die_with_parent()  # after the uid change, which clears it; without namespaces (L1) the only tie
     sandbox.own_proc_entries()  # the uid change made /proc/self root's; only its own namespace can see it
-    _socket().send(protocol.READY)  # the last word of trusted code: from here on, nothing it says counts
-    request = next_call()
+    sock.send(protocol.READY)  # the last word of trusted code: from here on, nothing it says counts
+    request = next_call(sock)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
     while True:
@@ -175,7 +183,7 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
         protocol.write_all(protocol.ANSWER_FD, protocol.frame(frame))
         os.close(protocol.ANSWER_FD)  # the end of this call's answer: the supervisor reads to here
         end_of_call()
-        request = next_call()
+        request = next_call(sock)
         try:
             pristine.restore()
         except BaseException as e:  # something an earlier call did cannot be undone: end this runner
@@ -219,12 +227,12 @@ def end_of_call() -> None:
             break
 
 
-def next_call() -> dict:
+def next_call(sock: socket.socket) -> dict:
     """Wait for the supervisor's next call: a message on the runner's socket carrying the request pipe, a
     fresh answer pipe and the output pipe (placed at REQUEST_FD, ANSWER_FD, and stdout and stderr), then
     the request read from its pipe. Exits when the supervisor hangs up."""
     try:
-        message, fds, _, _ = socket.recv_fds(_socket(), 16, 3)
+        message, fds, _, _ = socket.recv_fds(sock, 16, 3)
     except OSError:
         message, fds = b"", []
     if message != protocol.CALL or len(fds) != 3:
@@ -244,16 +252,6 @@ def next_call() -> dict:
     if frame is None:
         os._exit(0)
     return wire.loads(frame)
-
-
-_sock: socket.socket | None = None
-
-
-def _socket() -> socket.socket:
-    global _sock
-    if _sock is None:
-        _sock = socket.socket(fileno=protocol.RUNNER_FD)
-    return _sock
 
 
 def answer(request: dict, pristine: Pristine) -> dict:

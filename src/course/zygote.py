@@ -25,7 +25,7 @@ import torch
 torch.set_num_threads(1)  # one thread before any op: forking is then safe (no OpenMP pool)
 torch.set_num_interop_threads(1)
 
-from course import probes, protocol, sandbox, supervisor  # noqa: E402  (after the thread settings on purpose)
+from course import probes, protocol, runner, sandbox, supervisor  # noqa: E402  (after the thread settings on purpose)
 from course.worker import kill_group  # noqa: E402
 
 ZYGOTE_PIDS = 4096  # all of a zygote's submissions together; each has protocol.SESSION_PIDS of its own
@@ -174,6 +174,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # stray prints go to the zygote's log
     probes.warm_up()
+    runner.prepare()
     gc.freeze()  # children then never touch (and copy) the pages of everything loaded so far
     policy = sandbox.default_policy(config.get("secrets", []), config.get("cover", []))
     if config.get("max_level") == "L1":

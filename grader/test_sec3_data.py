@@ -108,12 +108,16 @@ SPLIT_HINT = _("draw torch.randperm(n, generator=torch.Generator().manual_seed(s
 @pytest.mark.task("3.3")
 class TestTask3_3:
     @pytest.mark.points(1)
-    def test_sizes(self, judge):
+    def test_sizes(self, judge, gen):
         """the validation part has round(n * val_fraction) samples, training the rest"""
-        configs = [{"val_fraction": 0.2, "seed": 0}, {"val_fraction": 0.25, "seed": 1}, {"val_fraction": 0.5, "seed": 2}, {}]
-        got, want = judge.run("split", 47, configs, hint=SPLIT_HINT)
+        n = int(torch.randint(30, 90, (), generator=gen))  # drawn, so no answer can be known in advance
+        k = int(torch.randint(3, n // 2, (), generator=gen))
+        # n * (k + 0.75) / n = k + 0.75: round gives k + 1 where int() gives k
+        configs = [{"val_fraction": 0.2, "seed": 0}, {"val_fraction": 0.25, "seed": 1},
+                   {"val_fraction": (k + 0.75) / n, "seed": 2}, {}]
+        got, want = judge.run("split", n, configs, hint=SPLIT_HINT)
         for run, expected, config in zip(got, want, configs):
-            what = _("train_val_split(47 samples, {config})").format(config=config or _("defaults"))
+            what = _("train_val_split({n} samples, {config})").format(n=n, config=config or _("defaults"))
             checks.equal(len(run["val"]), len(expected["val"]), _("{what}: size of val").format(what=what),
                          "n_val = round(n * val_fraction)")
             checks.equal(len(run["train"]), len(expected["train"]), _("{what}: size of train").format(what=what),

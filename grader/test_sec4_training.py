@@ -24,13 +24,16 @@ def ce_mistakes(logits, target):
 @pytest.mark.task("4.1")
 class TestTask4_1:
     @pytest.mark.points(1)
-    def test_lesson_example(self, judge):
-        """logits [[2.0, 1.0], [0.5, 1.5]] with targets [0, 1] give about 0.3133"""
+    def test_lesson_example(self, judge, gen):
+        """logits [[2.0, 1.0], [0.5, 1.5]] with targets [0, 1] give about 0.3133, and one more random row changes it"""
         logits, target = torch.tensor([[2.0, 1.0], [0.5, 1.5]]), torch.tensor([0, 1])
-        got, want = judge.run("call", "cross_entropy", [logits, target], {})
-        checks.tensor(got, want, _("cross_entropy(lesson logits, [0, 1])"),
-                      _("mean over samples of -log_softmax(logits)[i, target[i]]; return a 0-dim tensor"),
-                      mistakes=ce_mistakes(logits, target))
+        row, label = torch.randn(1, 2, generator=gen) * 2, torch.randint(0, 2, (1,), generator=gen)
+        grown = torch.cat([logits, row]), torch.cat([target, label])  # an answer known by heart is not enough
+        hint = _("mean over samples of -log_softmax(logits)[i, target[i]]; return a 0-dim tensor")
+        cases = [[[logits, target], {}], [list(grown), {}]]
+        (got, want), (got3, want3) = judge.run_each("call", [["cross_entropy", *case] for case in cases], hint=hint)
+        checks.tensor(got, want, _("cross_entropy(lesson logits, [0, 1])"), hint, mistakes=ce_mistakes(logits, target))
+        checks.tensor(got3, want3, _("cross_entropy(lesson logits and a third row)"), hint, mistakes=ce_mistakes(*grown))
 
     @pytest.mark.points(1)
     def test_random_batch(self, judge, gen):

@@ -18,9 +18,8 @@ MISTAKES: plain wrong solutions, no hostile code, that the value checks must sti
 
 Rows marked held= got through before the grader learnt to hold (a second call on the very object of the
 first, answered from a cache; trusted code run after the module through names it rebound; "state after"
-checks whose answer is a copy of the request). What still gets through (the xfail rows):
-- checks whose answer can be read off the question: fixed inputs (the lesson's logits, 47 samples),
-  which a submission can recognise and answer from memory;
+checks whose answer is a copy of the request; fixed inputs, now always asked beside drawn ones).
+What still gets through (the xfail rows):
 - mistakes no value shows yet: evaluate calling backward() without a step, a loss_fn hard-wired to
   cross-entropy (every probe passes nn.CrossEntropyLoss()), make_loader failing on its default seed=None.
 """
@@ -775,11 +774,11 @@ ATTACKS = [
          held="test_same_seed_same_order compares the submission's loaders with each other, never with the "
                 "reference: a reply whose second loader is a copy of the first passes"),
     case("split_replays_the_fixed_input", "split_int_not_round", SPLIT_REPLAY, "3.3", "SPLIT-REPLAY", SAY,
-         reason="test_sizes always asks for 47 samples (grader/test_sec3_data.py): the fixed input can be "
+         held="test_sizes always asks for 47 samples (grader/test_sec3_data.py): the fixed input can be "
                 "recognised and answered"),
     # ---- 4.1
     case("ce_replays_the_lesson_example", "ce_sum_not_mean", CE_REPLAY, "4.1", "CE-REPLAY", SAY,
-         reason="test_lesson_example's input is the lesson's, known to every student: its answer can be replayed "
+         held="test_lesson_example's input is the lesson's, known to every student: its answer can be replayed "
                 "(grader/test_sec4_training.py TestTask4_1.test_lesson_example)"),
     case("ce_item_reattached_to_the_graph", "ce_through_item", CE_REATTACH, "4.1", "CE-REATTACH", SAY),
     case("ce_nan_instead_of_inf", "ce_log_of_softmax", CE_NAN, "4.1", "CE-NAN", SAY),

@@ -106,9 +106,9 @@ class TestTask4_2:
 
     @pytest.mark.points(1)
     def test_weights_after_epoch(self, judge, gen):
-        """after the epoch the weights equal the reference's: one clean step per batch"""
+        """after the epoch the weights equal the reference's: one clean step per batch, with the loss_fn given"""
         spec, state, data, labels = training_case(gen, 30)
-        got, want = judge.run("train_one_epoch", spec, state, data, labels, 8, 0.1, False, hint=TRAIN_STEPS)
+        got, want = judge.run("train_one_epoch", spec, state, data, labels, 8, 0.1, False, "smoothed", hint=TRAIN_STEPS)
         checks.state(got["state"], want["state"], _("the weights after one epoch"),
                      _("zero the gradients before every backward, or they add up across batches; {steps}").format(steps=TRAIN_STEPS))
 
@@ -188,9 +188,9 @@ class TestTask4_3:
 
     @pytest.mark.points(1)
     def test_short_last_batch(self, judge, gen):
-        """the mean is per sample: 37 samples in batches of 10"""
+        """the mean is per sample: 37 samples in batches of 10 (and the loss is the loss_fn given)"""
         case = evaluation_case(gen, 37, 10)
-        got, want = judge.run("evaluate", *case, 10, hint=EVAL_HINT)
+        got, want = judge.run("evaluate", *case, 10, None, "smoothed", hint=EVAL_HINT)
         loss_and_accuracy(got["result"], want["result"], _("evaluate(...) with a last batch of 7"), case)
 
     @pytest.mark.points(1)
@@ -240,8 +240,8 @@ class TestTask4_4:
 
     @pytest.mark.points(1)
     def test_history(self, judge, gen):
-        """the history holds what train_one_epoch and evaluate returned, in order"""
-        got, want = judge.run("fit", 3, *fit_case(gen), hint=FIT_HINT)
+        """the history holds what train_one_epoch and evaluate returned, in order, for the loss_fn given"""
+        got, want = judge.run("fit", 3, *fit_case(gen), "smoothed", hint=FIT_HINT)
         history = got["history"]
         if isinstance(history, dict) and isinstance(history.get("val_loss"), list) and history["val_loss"]:
             checks.that(not isinstance(history["val_loss"][0], (tuple, list)), _("val_loss holds (loss, accuracy) pairs"),

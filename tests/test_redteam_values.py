@@ -20,8 +20,8 @@ Rows marked held= got through before the grader learnt to hold (a second call on
 first, answered from a cache; trusted code run after the module through names it rebound; "state after"
 checks whose answer is a copy of the request; fixed inputs, now always asked beside drawn ones).
 What still gets through (the xfail rows):
-- mistakes no value shows yet: evaluate calling backward() without a step, a loss_fn hard-wired to
-  cross-entropy (every probe passes nn.CrossEntropyLoss()), make_loader failing on its default seed=None.
+- mistakes no value shows yet: evaluate calling backward() without a step (like a forgotten no_grad, it
+  changes no value evaluate returns), make_loader failing on its default seed=None.
 """
 from __future__ import annotations
 
@@ -925,15 +925,15 @@ MISTAKES = [
     mistake("train_ignores_loss_fn", "4.2", S4,
             mutate(S4, "        loss = loss_fn(model(inputs), targets)\n",
                    "        loss = nn.functional.cross_entropy(model(inputs), targets)  # loss_fn ignored\n"),
-            reason="the train_one_epoch probe always passes nn.CrossEntropyLoss(): a loss_fn hard-wired to "
+            held="the train_one_epoch probe always passes nn.CrossEntropyLoss(): a loss_fn hard-wired to "
                    "cross-entropy is never seen (probes.py train_one_epoch)"),
     mistake("eval_ignores_loss_fn", "4.3", S4,
             mutate(S4, "            total += loss_fn(logits, targets).item() * len(targets)\n",
                    "            total += nn.functional.cross_entropy(logits, targets).item() * len(targets)\n"),
-            reason="the evaluate probe always passes nn.CrossEntropyLoss() (probes.py evaluate)"),
+            held="the evaluate probe always passes nn.CrossEntropyLoss() (probes.py evaluate)"),
     mistake("fit_ignores_loss_fn", "4.4", S4,
             mutate(S4, FIT_EPOCH, FIT_EPOCH.replace("loss_fn", "nn.CrossEntropyLoss()")),
-            reason="the fit probe always passes nn.CrossEntropyLoss() (probes.py fit)"),
+            held="the fit probe always passes nn.CrossEntropyLoss() (probes.py fit)"),
     mistake("loader_needs_a_seed", "3.2", S3,
             mutate(S3, "    generator = torch.Generator().manual_seed(seed) if seed is not None else None\n",
                    "    generator = torch.Generator().manual_seed(seed)  # TypeError when seed is None\n"),

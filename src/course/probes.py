@@ -202,7 +202,8 @@ def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor, state2: dic
     return {"out": out, "again": _simple_nn_with(mod, args, state2)(x)}
 
 
-LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
+LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss,
+          "smoothed": lambda: nn.CrossEntropyLoss(label_smoothing=0.1)}  # shows a loss_fn that is not the one given
 
 
 @probe
@@ -288,42 +289,44 @@ def _loader_of(data: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Dat
 
 
 @probe
-def train_one_epoch(mod, spec: dict, state: dict, data, labels, batch_size: int, lr: float, start_eval: bool) -> dict:
+def train_one_epoch(mod, spec: dict, state: dict, data, labels, batch_size: int, lr: float, start_eval: bool,
+                    loss: str = "cross_entropy") -> dict:
     """One epoch of train_one_epoch on a known model (handed over in eval mode when start_eval): the loss
     and the weights and BatchNorm statistics after, which show every step and the mode it ran in."""
     model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
     if start_eval:
         model.eval()
-    loss = mod.train_one_epoch(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss(), SGD(model.parameters(), lr))
-    return {"loss": loss, "state": plain_state(model)}
+    result = mod.train_one_epoch(model, _loader_of(data, labels, batch_size), LOSSES[loss](), SGD(model.parameters(), lr))
+    return {"loss": result, "state": plain_state(model)}
 
 
 @probe
-def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int, again: list | None = None) -> dict:
+def evaluate(mod, spec: dict, state: dict, data, labels, batch_size: int, again: list | None = None,
+             loss: str = "cross_entropy") -> dict:
     """evaluate on a known model that starts in training mode: the result, which shows the mode it ran in
     (BatchNorm) and any update within the loop (the judge picks cases where a step moves the later batches'
     losses), and the state after. With again = [data2, labels2], evaluate once more on the same model, put
     back in training mode, for that other data: an update made anywhere in the first call shows there."""
     model = _state_of(mlp(spec["sizes"], batchnorm=spec.get("batchnorm", False)), state)
     model.train()
-    result = mod.evaluate(model, _loader_of(data, labels, batch_size), nn.CrossEntropyLoss())
+    result = mod.evaluate(model, _loader_of(data, labels, batch_size), LOSSES[loss]())
     if again is None:
         return {"result": result, "state": plain_state(model)}
     model.train()
-    return {"result": result, "again": mod.evaluate(model, _loader_of(*again, batch_size), nn.CrossEntropyLoss())}
+    return {"result": result, "again": mod.evaluate(model, _loader_of(*again, batch_size), LOSSES[loss]())}
 
 
 FIT_SIZES = [3, 2]
 
 
 @probe
-def fit(mod, epochs: int, state: dict, train: list, val: list) -> dict:
+def fit(mod, epochs: int, state: dict, train: list, val: list, loss: str = "cross_entropy") -> dict:
     """fit with train_one_epoch and evaluate replaced by stand-ins whose results depend on what they are
     given: the stand-in train_one_epoch takes one SGD step on its loader's batch and returns the loss
     after it, the stand-in evaluate returns (loss on its loader's batch, a quarter). The history and the
     weights after fit then show which functions ran, how often, in which order and on which loader.
     state: the weights of a Linear(3, 2); train, val: [inputs (N, 3), class labels (N,)], one batch each."""
-    model, loss_fn = _state_of(mlp(FIT_SIZES), state), nn.CrossEntropyLoss()
+    model, loss_fn = _state_of(mlp(FIT_SIZES), state), LOSSES[loss]()
     optimizer = SGD(model.parameters(), 0.5)
     train_loader, val_loader = [tuple(train)], [tuple(val)]
 

@@ -416,10 +416,16 @@ class Grading:
 
         twin = self.start_worker().split()
         read_end, write_end = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the helper judge
             code = 0
             try:
+                from course.sandbox import die_with_parent
+
+                die_with_parent()  # the main judge killed: this one dies too, it must not write on alone
+                if os.getppid() != parent:
+                    os._exit(70)
                 os.close(read_end)
                 self._zygote.forget()
                 self._zygote, self.report_to = twin, write_end
@@ -771,13 +777,35 @@ class Judge:
             self.printed = ("  " + _("your code printed (last lines):") + "\n" + "\n".join(f"    | {line[:160]}" for line in lines)
                             if lines else "")
             if result.status == "ok":
-                return result.value
+                return self._whole(probe, args, result.value, hint)
             if result.status == "fault":  # the machine failed, twice: this check is not graded, never a 0 earned
                 raise worker.WorkerFailure(str(result.error.get("message", "")))
             message = printable(self._explain(result)) + (f"\n{self.printed}" if self.printed else "")
             raise Mismatch(message, None if result.error.get("not_implemented") else hint)
 
         return wait
+
+    # probes that answer with one entry per case: the argument that holds the cases
+    PER_CASE = {"each": 1, "loader": 1, "split": 1}
+
+    def _whole(self, probe: str, args: tuple, value: Any, hint: str | None) -> Any:
+        """value, if it has the shape the probe promises (one entry per case asked); a Mismatch otherwise.
+        The answer comes from the submission's process: a short list must not make a test check fewer cases."""
+        where = self.PER_CASE.get(probe)
+        if where is None:
+            return value
+        asked = len(args[where])
+        entries = value if type(value) is list else []
+        if probe == "each":  # the cases after the first that raised are not run
+            cut = next((i + 1 for i, e in enumerate(entries) if type(e) is not dict or "value" not in e), len(entries))
+            whole = all(type(e) is dict for e in entries) and (len(entries) == asked or 0 < cut == len(entries) < asked)
+        else:
+            whole = len(entries) == asked
+        if type(value) is not list or not whole:
+            got = len(value) if isinstance(value, (list, tuple)) else type(value).__name__
+            raise Mismatch(_("expected an answer for each of the {asked} cases asked, got {got}").format(asked=asked, got=got),
+                           hint)
+        return value
 
     def _explain(self, result: Any) -> str:
         from course import untrusted
@@ -841,7 +869,7 @@ class Judge:
         wait = self._submit("each", (probe, cases), hint)
         wants = [self.reference(probe, *args) for args in cases]
         pairs = []
-        for result, want in zip(wait(), wants):
+        for result, want in zip(wait(), wants):  # one entry per case, up to the first that raised (see _whole)
             if "error" in result:
                 error = result["error"] if isinstance(result["error"], dict) else {}
                 raise Mismatch(printable(self._explain(CallResult("error", error=error))),

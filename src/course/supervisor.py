@@ -29,6 +29,7 @@ from course import protocol, sandbox
 
 PR_SET_DUMPABLE = 4
 START_SECONDS = 60.0  # a runner's set-up (private mounts, rehearsal) before it takes a call
+STOP_SECONDS = 2.0  # how long a runner may take to stop after its answer before it is ended instead
 GRACE = 0.5  # after a runner exits, how long its answer pipe may take to drain
 CALL_HEAD = struct.Struct("<d")  # the call's time limit, after the CALL byte and before the file name
 
@@ -37,12 +38,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 @dataclass
 class Runner:
-    """A runner as its supervisor sees it."""
+    """A runner as its supervisor sees it: stopped (SIGSTOP) between calls, so nothing of it runs then;
+    handlers: the signals it caught when it said it was ready (/proc/<pid>/status SigCgt)."""
 
     pid: int
     pidfd: int
     sock: socket.socket
     file: bytes
+    handlers: str = ""
+    stopped: bool = False
 
 
 def call_message(timeout: float, file: str) -> bytes:
@@ -116,6 +120,9 @@ class Supervisor:
             os.close(output_w)
             return protocol.pack_reply("fault", message=f"no runner could be started: {e}"[:300])
         runner = self.runner
+        if runner.stopped:
+            os.kill(runner.pid, signal.SIGCONT)
+            runner.stopped = False
         answer_r, answer_w = os.pipe()
         try:
             socket.send_fds(runner.sock, [protocol.CALL], [request_r, answer_w, output_w], socket.MSG_DONTWAIT)
@@ -130,7 +137,7 @@ class Supervisor:
         facts: dict = {"seconds": round(time.monotonic() - started, 4)}
         if status != "ok":
             facts["exit_code"] = self.end_runner()
-        elif not self.clean(runner):
+        elif not (self.stop(runner) and self.clean(runner)):
             self.end_runner()
         return protocol.pack_reply(status, data[protocol.HEAD.size:] if status == "ok" else b"", **facts)
 
@@ -162,11 +169,36 @@ class Supervisor:
                     if len(data) > protocol.MAX_ANSWER + protocol.HEAD.size:
                         return "malformed", b""
 
-    def clean(self, runner: Runner) -> bool:
-        """Whether the runner is alive and alone: no process or thread a call started is still there."""
+    def stop(self, runner: Runner) -> bool:
+        """Stop the runner until its next call (nothing of a call may run after its answer); True once it is."""
         try:
-            if len(os.listdir(f"/proc/{runner.pid}/task")) != 1:
+            os.kill(runner.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return False
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                info = os.waitid(os.P_PID, runner.pid, os.WSTOPPED | os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
                 return False
+            if info is not None:
+                if info.si_code != os.CLD_STOPPED:
+                    return False
+                os.waitid(os.P_PID, runner.pid, os.WSTOPPED | os.WNOHANG)  # consume the report
+                runner.stopped = True
+                return True
+            time.sleep(0.0002)
+        return False
+
+    def clean(self, runner: Runner) -> bool:
+        """Whether the stopped runner is alone and holds nothing that could act later: no other process or
+        thread, no signal handler it did not have when it became ready, no timer."""
+        try:
+            if len(os.listdir(f"/proc/{runner.pid}/task")) != 1 or _handlers(runner.pid) != runner.handlers:
+                return False
+            with open(f"/proc/{runner.pid}/timers", "rb") as f:
+                if f.read(1):
+                    return False
             if self.policy.namespaces:  # this namespace holds this process, the runner and what it started
                 return sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) == [1, runner.pid]
             return True
@@ -207,6 +239,7 @@ class Supervisor:
         if ready != protocol.READY:
             code = self._kill(runner)
             raise sandbox.SandboxError(0, f"the runner did not start (exit code {code})")
+        runner.handlers = _handlers(pid)  # its trusted set-up is over: what it catches now is the baseline
         return runner
 
     def end_runner(self) -> int | None:
@@ -234,3 +267,12 @@ class Supervisor:
         os.close(runner.pidfd)
         runner.sock.close()
         return code
+
+
+def _handlers(pid: int) -> str:
+    """The signals a process catches (SigCgt of /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"SigCgt:"):
+                return line.split()[1].decode()
+    return ""

@@ -14,7 +14,6 @@ judge's socket, the result pipes, another file's calls or another runner.
 from __future__ import annotations
 
 import fcntl
-import linecache
 import operator
 import os
 import resource
@@ -31,28 +30,16 @@ from course import probes, protocol, sandbox, wire
 _MISSING = object()
 
 
-def rehearse() -> None:
-    """Walk a call's path once on a sample (decode, compile, run, encode) before the first request, so the
-    copy-on-write faults of a fresh fork are paid before the judge's clock starts. The global random
-    state is put back, so the submission starts from the zygote's."""
-    state = torch.random.get_rng_state()
-    source = b"def f(x):\n    return x * 2\n"
-    request = wire.loads(wire.dumps({"probe": "call", "source": source, "args": ["f", [torch.ones(2, 3)], {}]}))
-    module = probes.load_module("rehearsal", "<rehearsal>", request["source"], register=False)
-    wire.dumps({"value": probes.PROBES[request["probe"]](module, *request["args"])})
-    linecache.cache.pop("<rehearsal>", None)
-    torch.random.set_rng_state(state)
-
-
 class Pristine:
     """What each call starts from, and what the probe meets after the submitted module has run: torch's
     random state, grad mode, default dtype and thread count; the namespaces of torch, torch.nn,
     torch.nn.functional, builtins, math, json and of the trusted modules here (this loop, the probes, the
     models, the wire format, the protocol); the classes the probes build; and the code, defaults and
-    closures of every function and method those trusted modules define. restore() runs before a call and
-    again between loading the module and running the probe, so what a module does at import to the grader's
-    code is undone before the question is asked. What the student's own functions do while they run is their
-    answer, and is judged as values (see course.probes)."""
+    closures of every function and method those trusted modules define. restore() runs between loading the
+    module and running the probe, so what a module does at import to the grader's code is undone before the
+    question is asked; before each call only torch's global state is reset (reset_torch), since the runner
+    serves one file and anything else an earlier call left is that file's own doing. What the student's
+    functions do while they run is their answer, and is judged as values (see course.probes)."""
 
     def __init__(self) -> None:
         import builtins
@@ -99,6 +86,11 @@ class Pristine:
                 for target, value in zip(objects, values):
                     if getattr(target, attribute, _MISSING) is not value:
                         setattr(target, attribute, value)
+        self.reset_torch()
+
+    def reset_torch(self) -> None:
+        """torch's global state only: random state, grad mode, default dtype, threads (cheap; before each
+        call, so a seed or a dtype set by one test's code does not reach the next)."""
         torch.random.set_rng_state(self.rng)
         torch.set_grad_enabled(True)
         torch.set_default_dtype(self.dtype)
@@ -146,15 +138,13 @@ def prepare() -> None:
 
 
 def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None:
-    """Runs in the forked runner: private mounts, rehearsal, limits, no privileges; then answer calls until
-    the supervisor hangs up. Never returns."""
-    sandbox.enter_private_mounts(policy, workdir, sandbox.runner_uid(policy))
+    """Runs in the forked runner: limits, no privileges; then answer calls until the supervisor hangs up.
+    Never returns."""
+    os.chdir(workdir)  # its supervisor's private tmpfs (or, at L1, folder), emptied between runners
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
     tempfile.tempdir = None
-    rehearse()
     sock = socket.socket(fileno=sock)  # a local: restoring this module's namespace must never drop it
     pristine = _PRISTINE[0] if _PRISTINE else Pristine()
-    pristine.restore()  # a rehearsal too: the copy-on-write faults of its first walk are paid before the request
     _oom_first()
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -182,13 +172,9 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
             pass
         protocol.write_all(protocol.ANSWER_FD, protocol.frame(frame))
         os.close(protocol.ANSWER_FD)  # the end of this call's answer: the supervisor reads to here
-        end_of_call()
+        end_of_call(policy)
         request = next_call(sock)
-        try:
-            pristine.restore()
-        except BaseException as e:  # something an earlier call did cannot be undone: end this runner
-            print(f"cannot restore the state before the call: {type(e).__name__}: {e}", file=sys.stderr)
-            os._exit(71)
+        pristine.reset_torch()  # the full restore follows the module's import (answer)
 
 
 def _oom_first() -> None:
@@ -200,11 +186,11 @@ def _oom_first() -> None:
         pass
 
 
-def end_of_call() -> None:
+def end_of_call(policy: sandbox.Policy) -> None:
     """Kill whatever the call started (an honest courtesy: the supervisor checks, and ends this runner
-    if anything is left). As PID 1 of its own namespace every other process in it is the call's;
-    without namespaces (L1) the processes of this process group are."""
-    if os.getpid() == 1:
+    if anything is left). In its supervisor's namespace every process it may signal is the call's; without
+    namespaces (L1) the processes of this process group are."""
+    if policy.namespaces:
         try:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:

@@ -67,8 +67,10 @@ def serve(control: int, early_w: int, workdir: str, policy: sandbox.Policy, cgro
     os.dup2(early_w, 2)
     os.dup2(control, protocol.SUPERVISOR_FD)
     os.closerange(protocol.SUPERVISOR_FD + 1, 1 << 16)
-    sandbox.enter_private_mounts(policy, workdir)
+    sandbox.enter_private_mounts(policy, workdir, sandbox.runner_uid(policy))  # the runners' folder and /proc
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1 without handlers: no signal from its namespace arrives
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # waited for with sigtimedwait (see stop)
     try:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("-1000")
@@ -84,7 +86,6 @@ class Supervisor:
     def __init__(self, policy: sandbox.Policy, workdir: str, limits: dict) -> None:
         self.policy, self.workdir, self.limits = policy, workdir, limits
         self.control = socket.socket(fileno=protocol.SUPERVISOR_FD)
-        self.namespace = os.open("/proc/self/ns/pid", os.O_RDONLY) if policy.namespaces else None
         self.runner: Runner | None = None
 
     def loop(self) -> None:
@@ -176,7 +177,7 @@ class Supervisor:
         except ProcessLookupError:
             return False
         deadline = time.monotonic() + STOP_SECONDS
-        while time.monotonic() < deadline:
+        while True:
             try:
                 info = os.waitid(os.P_PID, runner.pid, os.WSTOPPED | os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
@@ -187,8 +188,10 @@ class Supervisor:
                 os.waitid(os.P_PID, runner.pid, os.WSTOPPED | os.WNOHANG)  # consume the report
                 runner.stopped = True
                 return True
-            time.sleep(0.0002)
-        return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            signal.sigtimedwait({signal.SIGCHLD}, left)  # a child stopped or exited
 
     def clean(self, runner: Runner) -> bool:
         """Whether the stopped runner is alone and holds nothing that could act later: no other process or
@@ -210,7 +213,7 @@ class Supervisor:
         from course import runner as runner_module
 
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = sandbox.fork_into_new_pid_namespace(self.policy, self.namespace)
+        pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the runner
             try:
                 os.setsid()
@@ -250,22 +253,27 @@ class Supervisor:
         return self._kill(runner)
 
     def _kill(self, runner: Runner) -> int | None:
-        if not self.policy.namespaces:  # L1: its process group (a process that left it escapes: a limit of L1)
+        """Kill the runner and everything it started. As PID 1 of the namespace, kill(-1) reaches every other
+        process in it, whatever it did to its group or session; at L1, the runner's process group (a process
+        that left it escapes: a limit of L1). Then empty the runners' working folder for the next one."""
+        for kill, target in ((os.kill, -1) if self.policy.namespaces else (os.killpg, runner.pid), (os.kill, runner.pid)):
             try:
-                os.killpg(runner.pid, signal.SIGKILL)
+                kill(target, signal.SIGKILL)
             except OSError:
                 pass
-        try:
-            os.kill(runner.pid, signal.SIGKILL)  # as PID 1 of its namespace, its death ends everything in it
-        except ProcessLookupError:
-            pass
-        try:
-            _, status = os.waitpid(runner.pid, 0)
-            code = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            code = None
+        code = None
+        while True:  # reap the runner and every orphan it left to this process
+            try:
+                pid, status = os.waitpid(-1 if self.policy.namespaces else runner.pid, 0)
+            except ChildProcessError:
+                break
+            if pid == runner.pid:
+                code = os.waitstatus_to_exitcode(status)
+                if not self.policy.namespaces:
+                    break
         os.close(runner.pidfd)
         runner.sock.close()
+        _empty(self.workdir)
         return code
 
 
@@ -276,3 +284,22 @@ def _handlers(pid: int) -> str:
             if line.startswith(b"SigCgt:"):
                 return line.split()[1].decode()
     return ""
+
+
+def _empty(folder: str) -> None:
+    """Remove what a runner left in the working folder (the next runner of the submission starts empty)."""
+    import shutil
+
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for name in entries:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass

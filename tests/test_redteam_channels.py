@@ -470,7 +470,9 @@ if x.dim() == 3:
 ZOO = '''\
 import threading as _rt_threading
 
-_rt_left = sorted(int(p) for p in _rt_os.listdir("/proc") if p.isdigit() and int(p) != _rt_os.getpid())
+_rt_mine = lambda: sorted(int(p) for p in _rt_os.listdir("/proc")  # what this runner or its calls started
+                          if p.isdigit() and int(p) not in (_rt_os.getpid(), _rt_os.getppid()))
+_rt_left = _rt_mine()
 if _rt_left:
     _rt_say("RT-LEFT-BEHIND", _rt_left)  # processes an earlier call started are still here
 
@@ -536,7 +538,9 @@ _rt_zoo()
 
 
 TIMER = '''\
-_rt_left = sorted(int(p) for p in _rt_os.listdir("/proc") if p.isdigit() and int(p) != _rt_os.getpid())
+_rt_mine = lambda: sorted(int(p) for p in _rt_os.listdir("/proc")  # what this runner or its calls started
+                          if p.isdigit() and int(p) not in (_rt_os.getpid(), _rt_os.getppid()))
+_rt_left = _rt_mine()
 if _rt_left:
     _rt_say("RT-LEFT-BEHIND", _rt_left)  # processes an earlier call started are still here
 
@@ -546,7 +550,7 @@ def _rt_after(signum, frame):
     that is after the call returned: then it starts one process of its own."""
     while frame is not None and frame.f_code.co_name != "next_call":
         frame = frame.f_back
-    if frame is None or any(p.isdigit() and int(p) != _rt_os.getpid() for p in _rt_os.listdir("/proc")):
+    if frame is None or _rt_mine():
         return
     if _rt_os.fork() == 0:
         _rt_os.setsid()
@@ -635,17 +639,17 @@ S1_TASKS, S3_TASKS, S4_TASKS = tasks_of(S1), tasks_of(S3), tasks_of(S4)
 
 CASES = [
     Case("reply_on_every_descriptor_then_devnull", forge_everywhere("devnull"), S1_TASKS,
-         ("RT-PPID 0", "RT-WROTE [0, 1, 2, 3, 5]"),
+         ("RT-PPID 1", "RT-WROTE [0, 1, 2, 3, 5]"),
          doc="both kinds of reply with the right answer on fds 0-1023, then /dev/null dup2'd over every fd"),
     Case("reply_on_every_descriptor_then_closed", forge_everywhere("closed"), S1_TASKS, ("RT-WROTE [0, 1, 2, 3, 5]",),
          doc="the same, then every descriptor closed (the runner's own answer fails: it exits)"),
     Case("reply_on_every_descriptor_kept_open", forge_everywhere("open"), S1_TASKS, ("RT-WROTE [0, 1, 2, 3, 5]",),
          doc="the same, the descriptors kept open (the runner then writes its own answer too)"),
     Case("reply_through_proc_fd_of_every_visible_pid", hostile(S1, FORGE_THROUGH_PROC), S1_TASKS,
-         ("RT-PIDS [1] RT-PPID 0",),
+         ("RT-PPID 1",),
          doc="/proc/self/fd/*, /proc/1/fd/*, /proc/<ppid>/fd/* and /proc/<pid>/fd/* of every pid reopened for writing"),
     Case("ptrace_and_mem_of_every_visible_pid", hostile(S1, PTRACE_THE_SUPERVISOR), S1_TASKS,
-         ("RT-ME 1 RT-PPID 0", "RT-FOREIGN {}"),
+         ("RT-PPID 1", "RT-FOREIGN {1: ['pidfd']}"),  # the supervisor: a pidfd, and nothing it allows
          doc="pids found by /proc and signal 0 over 1-65535: ptrace, process_vm_writev, /proc/<pid>/mem, pidfd"),
     Case("empty_list_on_the_answer_pipe", {**hostile(S1, EMPTY_LIST_ON_THE_ANSWER_PIPE),
                                            **hostile(S3, EMPTY_LIST_ON_THE_ANSWER_PIPE),
@@ -895,7 +899,7 @@ _rt_pid = _rt_os.fork()
 if _rt_pid == 0:
     hit = set()
     for pid in range(1, 1 << 16):
-        if pid == _rt_os.getpid():
+        if pid in (_rt_os.getpid(), _rt_os.getppid()):  # itself and its own runner: that is self-harm only
             continue
         for s in (_rt_signal.SIGSTOP, _rt_signal.SIGTERM, _rt_signal.SIGKILL):
             try:
@@ -907,7 +911,7 @@ if _rt_pid == 0:
         _rt_os.kill(-1, _rt_signal.SIGKILL)  # every process it may signal
     except OSError:
         pass
-    _rt_say("RT-SIGNALLED", sorted(hit), "RT-VICTIM", _rt_victim)
+    _rt_say("RT-SIGNALLED-OTHERS", sorted(hit - {_rt_victim}), "RT-VICTIM-HIT", _rt_victim in hit)
     _rt_os._exit(0)
 _rt_os.waitpid(_rt_pid, 0)
 '''
@@ -948,7 +952,7 @@ BATCH_ATTACKS = {  # student id -> (files, attacked tasks, what its feedback mus
     "e-pids-filled": (hostile(S1, PIDS_FILLED), S1_TASKS, "RT-PIDS-FULL 12"),
     "h-memory-to-the-limit": (hostile(S1, MEMORY_TO_THE_LIMIT), S1_TASKS, "RT-MEMORY 3"),
     "k-disk-filled": (hostile(S1, DISK_FILLED), S1_TASKS, "RT-DISK {'.': 6"),
-    "n-signals-everywhere": (hostile(S1, SIGNALS_EVERYWHERE), S1_TASKS, "RT-SIGNALLED [1, 2] RT-VICTIM 2"),
+    "n-signals-everywhere": (hostile(S1, SIGNALS_EVERYWHERE), S1_TASKS, "RT-SIGNALLED-OTHERS [] RT-VICTIM-HIT True"),
     "p-descriptors-hoarded": (hostile(S1, DESCRIPTORS_HOARDED), S1_TASKS, "RT-PIPES 6"),
     "s-steals-calls-in-a-batch": (steal(0.6), S1_TASKS | S4_TASKS, "RT-STOLE"),
 }

@@ -98,14 +98,14 @@ class TestTask2_2:
 
     @pytest.mark.points(1)
     def test_input_unchanged(self, judge, gen):
-        """forward leaves its input tensor x as it was: a second model's forward on the same x gets it unchanged"""
+        """forward leaves its input tensor x as it was: a network run on the same x afterwards gets it unchanged"""
         x = torch.randn(4, 11, generator=gen)
         state = both_signs(simple_nn_state(LESSON, gen), x)
         other = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x, other)
         checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
                       mistakes=forward_mistakes(state, x))
-        checks.tensor(got["again"], want["again"], _("forward(x) called again on the same x, by a model with other weights"),
+        checks.tensor(got["again"], want["again"], _("a network with other weights run on the same x after forward(x)"),
                       _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))
 
 

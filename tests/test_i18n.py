@@ -30,7 +30,7 @@ def test_every_message_the_code_shows_has_korean(catalog):
     used = i18n.messages()
     assert len(used) > 150, "the scan should find the grader's messages"
     assert "apply ReLU after fc1 and after fc2" in used  # a hint, through _()
-    assert "forward(x) called again on the same x, by a model with other weights" in used  # a feedback line
+    assert "a network with other weights run on the same x after forward(x)" in used  # a feedback line
     assert "SimpleNN() has fc1 (11 -> 64), fc2 (64 -> 32), output (32 -> 1)" in used  # a check's title (docstring)
     missing = [m for m in used if m not in catalog or not catalog[m].msgstr.strip()]
     assert missing == [], f"{len(missing)} message(s) without Korean: run python -m course.i18n update, translate"

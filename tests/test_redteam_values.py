@@ -730,7 +730,7 @@ ATTACKS = [
                 "(course/probes.py simple_nn_forward, `return {\"out\": out, \"again\": model(x)}`)"),
     case("forward_undoes_its_change_on_the_next_call", "forward_negates_its_input", UNDO_FORWARD, "2.2",
          "UNDO-FORWARD", SAY,
-         reason="forward tags the tensor it changed and reverts the change when it sees it again "
+         held="forward tags the tensor it changed and reverts the change when it sees it again "
                 "(probes.py simple_nn_forward calls model(x) twice on one object)"),
     case("module_call_memoizes", "forward_zeroes_its_input", FWD_ZERO, "2.2", "MODULE-CALL", MODULE_CALL_MEMO,
          held="nn.Module.__call__ patched at import (restored only after the call) memoizes SimpleNN's answers"),

@@ -194,12 +194,21 @@ def _simple_nn_with(mod, args: list, state: dict[str, torch.Tensor]) -> nn.Modul
 
 @probe
 def simple_nn_forward(mod, args: list, state: dict, x: torch.Tensor, state2: dict | None = None) -> dict:
-    """Run SimpleNN.forward with known weights on x; with state2, once more on the same tensor x, in a
-    model holding those other weights: a forward that changed its input in place answers wrongly then."""
+    """Run SimpleNN.forward with known weights on x; with state2, then run the same tensor x through a
+    trusted network of SimpleNN's layout holding those other weights (not the submission's forward, which
+    could undo its own change when it meets x again): a forward that changed x in place shows there."""
     out = _simple_nn_with(mod, args, state)(x)
     if state2 is None:
         return {"out": out}
-    return {"out": out, "again": _simple_nn_with(mod, args, state2)(x)}
+    return {"out": out, "again": _layout_net(state2)(x)}
+
+
+def _layout_net(state: dict) -> nn.Module:
+    """An MLP (Linear, ReLU, Linear, ReLU, Linear) holding a SimpleNN state dict (fc1, fc2, output)."""
+    sizes = [state["fc1.weight"].shape[1], state["fc1.weight"].shape[0], state["fc2.weight"].shape[0],
+             state["output.weight"].shape[0]]
+    names = {"fc1": 0, "fc2": 2, "output": 4}
+    return _state_of(mlp(sizes), {f"{names[k.split('.')[0]]}.{k.split('.')[1]}": v for k, v in state.items()})
 
 
 LOSSES = {"mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss,

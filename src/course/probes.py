@@ -9,7 +9,7 @@ A probe observes nothing on the judge's behalf. It runs in the student's process
 it, so all it returns is what the submission's code computed; every check compares such values with the
 reference's. Where a rule is about how a result is computed (forward leaves its input alone, evaluate
 takes no optimizer step, fit trains before it validates), the probe makes the rule show in values: it
-calls forward again on the same tensor with other weights, gradients() and evaluate again on the same
+runs a trusted network on the tensor forward was given, calls gradients() and evaluate again on the same
 model with other data, hands fit stand-ins whose results depend on what was called, in which order and on
 what. No expected value is a copy of an input, of a constant or of another answer in the same reply, so a
 reply that is right had to be computed.

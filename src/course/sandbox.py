@@ -1,23 +1,23 @@
-"""Containment of a worker child, layered by what the machine allows.
+"""Containment of a submission's supervisor and runners, layered by what the machine allows.
 
-  L1 process     own session and process group (killed after each call), stdin closed, output captured
-                 and capped, every other descriptor closed, rlimits on CPU, memory, file size, descriptors
-                 and core dumps, one torch thread, a private working directory, a wall-clock deadline
-                 enforced by the judge, a minimal environment.
-  L2 namespaces  L1, plus, built once by the zygote and shared by its children: a network namespace with
-                 no interface up, an IPC namespace with SysV and POSIX IPC switched off (nothing can be
-                 left for a later call), and a mount namespace whose view is read-only and covers every
-                 top-level folder but the system ones (/usr, /etc, /lib, ...) with an empty one (the
-                 course, its references, hidden tests, submissions, temp and home folders, any other copy
-                 on the machine), showing only the interpreter, its packages and the course package again.
-                 Per call: new mount and PID namespaces (the call is PID 1, so everything it starts dies
-                 with it), a private tmpfs as working folder, a fresh /proc; capabilities dropped,
-                 no_new_privs. Needs root or unprivileged user namespaces.
-  L3 full        L2, plus student code runs as an unprivileged uid, in the zygote's memory and pids cgroup.
+  L1 process     a runner in its own session and process group (killed with its group), stdin closed,
+                 output captured and capped, every other descriptor closed, rlimits on CPU, memory, file
+                 size, descriptors and core dumps, one torch thread, a private working directory, the
+                 supervisor's wall-clock deadline, a minimal environment.
+  L2 namespaces  L1, plus, built once by the zygote and shared by everything it forks: a network namespace
+                 with no interface up, an IPC namespace with SysV and POSIX IPC switched off, and a mount
+                 namespace whose view is read-only and covers every top-level folder but the system ones
+                 (/usr, /etc, /lib, ...) with an empty one (the course, its references, hidden tests,
+                 submissions, temp and home folders, any other copy on the machine), showing only the
+                 interpreter, its packages and the course package again. Per submission: its supervisor is
+                 PID 1 of a new PID namespace (fork_into_new_pid_namespace) with its own mount namespace,
+                 a fresh /proc and a private tmpfs its runners work in (enter_private_mounts); runners drop
+                 their capabilities and set no_new_privs. Needs root or unprivileged user namespaces.
+  L3 full        L2, plus runners run as an unprivileged uid, and each submission has its own memory and
+                 pids cgroup (Cgroup.join_session).
 
-The zygote calls enter_shared_namespaces() and self_test() once at start (the self-test tries the
-layers in a throw-away child and keeps what works); contain() then runs in every child, before it
-reads its request.
+The zygote calls enter_shared_namespaces() and self_test() once at start (the self-test walks the real
+path in a throw-away supervisor and runner and keeps the layers that work).
 """
 from __future__ import annotations
 
@@ -200,18 +200,17 @@ def fork_into_new_pid_namespace(policy: Policy, own_namespace: int | None) -> in
     return pid
 
 
-def enter_private_mounts(policy: Policy, workdir: str, owner: int | None = None) -> None:
-    """In a child that is PID 1 of a new PID namespace (or forked by one): its own mount namespace with
-    a fresh /proc (its PID namespace's processes only) and, when owner is given, a private tmpfs as its
-    working folder, owned by owner. Without namespaces: just the working folder."""
+def enter_private_mounts(policy: Policy, workdir: str, owner: int) -> None:
+    """In a supervisor, PID 1 of a new PID namespace: its own mount namespace with a fresh /proc (that
+    namespace's processes only) and a private tmpfs as working folder, owned by owner (the runners' uid).
+    Without namespaces: just the working folder."""
     os.chdir(workdir)
     if not policy.namespaces:
         return
     _check(_libc.unshare(CLONE_NEWNS), "unshare mount")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    if owner is not None:
-        _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
-        os.chdir(workdir)
+    _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
+    os.chdir(workdir)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 

@@ -167,7 +167,6 @@ class Zygote:
         self.calls = 0
         self._replies: list[str] = []  # kinds of the replies the zygote still owes, in order
         self._spares: list[Child] = []
-        self._statuses: dict[int, int] = {}
 
     def _recv(self, deadline: float) -> tuple[bytes, list[int]]:
         if self.sock.fileno() < 0:
@@ -265,7 +264,7 @@ class Zygote:
         twin = object.__new__(Zygote)
         twin.__dict__.update(self.__dict__)
         twin.sock = socket.socket(fileno=self._split)
-        twin.calls, twin._replies, twin._spares, twin._statuses = 0, [], [], {}
+        twin.calls, twin._replies, twin._spares = 0, [], []
         for _ in range(SPARES):
             twin._send(protocol.FORK, "F")
         return twin

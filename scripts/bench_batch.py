@@ -71,13 +71,28 @@ def tree_pss(root_pid: int) -> int:
     return total
 
 
-def run_batch(folder: Path, out: Path, tree: Path = ROOT) -> tuple[float, int]:
-    """Wall seconds and peak memory of one batch run by tree's grader (its src/ before the installed one)."""
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def run_batch(folder: Path, out: Path, tree: Path = ROOT) -> tuple[float, int, float | None]:
+    """Wall seconds, peak memory and CPU seconds of one batch run by tree's grader (its src/ before the
+    installed one). The CPU time is that of every process the run started, counted by a cpuacct cgroup of
+    its own (None where cgroups are not writable): what a batch costs, whatever else the machine runs."""
+    group = CPUACCT / f"course-bench-{os.getpid()}"
+    try:
+        group.mkdir()
+    except OSError:
+        group = None
+
+    def join_group() -> None:  # in the child, before it execs: everything it starts is counted
+        if group is not None:
+            (group / "cgroup.procs").write_text("0")
+
     cmd = [sys.executable, "-m", "pytest", "grader", "--submissions", str(folder), "--out", str(out), "-q"]
     peak, done = [0], threading.Event()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree / "src")},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=join_group)
 
     def sample() -> None:
         while not done.wait(0.05):
@@ -89,9 +104,18 @@ def run_batch(folder: Path, out: Path, tree: Path = ROOT) -> tuple[float, int]:
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
+    cpu = None
+    if group is not None:
+        cpu = int((group / "cpuacct.usage").read_text()) / 1e9
+        for _ in range(100):  # the run's last processes may still be leaving
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
     if code != 0:
         raise SystemExit(f"batch run failed with exit code {code}")
-    return seconds, peak[0]
+    return seconds, peak[0], cpu
 
 
 def loop_seconds(entries: list[Path]) -> float:
@@ -152,8 +176,8 @@ def main() -> None:
         for entry in entries[:50]:
             shutil.copytree(entry, small / entry.name)
         run_batch(small, tmp / "warm")  # file cache
-        seconds_50, peak_50 = run_batch(small, tmp / "out50")
-        seconds, peak = run_batch(tmp / "class", tmp / "out")
+        seconds_50, peak_50, _ = run_batch(small, tmp / "out50")
+        seconds, peak, _ = run_batch(tmp / "class", tmp / "out")
         against = compare(tmp, args.against.resolve(), n) if args.against else None
         per_loop = loop_seconds(entries[: args.loop_sample])
         nbgrader = nbgrader_seconds(tmp, args.nbgrader_students) if args.nbgrader_students else None
@@ -176,20 +200,29 @@ def main() -> None:
     print(f"peak memory of the whole batch: {peak_50 / 2**20:.0f} MiB for N=50 ({seconds_50:.1f} s), "
           f"{peak / 2**20:.0f} MiB for N={n} (target < 1024 MiB, flat in N)")
     if against is not None:
-        mine, theirs = against
-        print(f"batch of {n}, medians of 3 alternate runs: this checkout {mine:.2f} s ({mine / n * 1000:.0f} ms a "
-              f"submission), {args.against.name} {theirs:.2f} s ({theirs / n * 1000:.0f} ms): {mine / theirs:.2f}x a student")
+        for what, (mine, theirs) in zip(("wall", "CPU"), against):
+            if mine is None or theirs is None:
+                print("CPU time: not measured (no writable cpuacct cgroup)")
+                continue
+            print(f"batch of {n}, {what} time, medians of 3 alternate runs: this checkout {mine:.2f} s "
+                  f"({mine / n * 1000:.0f} ms a submission), {args.against.name} {theirs:.2f} s "
+                  f"({theirs / n * 1000:.0f} ms): {mine / theirs:.2f}x a student")
 
 
-def compare(tmp: Path, other: Path, n: int) -> tuple[float, float]:
-    """Median wall seconds of the class graded by this checkout and by other, run alternately."""
+def compare(tmp: Path, other: Path, n: int) -> list[tuple[float, float]]:
+    """Median wall seconds and median CPU seconds of the class graded by this checkout and by other, run
+    alternately: [(mine, theirs) wall, (mine, theirs) CPU]."""
     import statistics
 
-    mine, theirs = [], []
+    runs: dict[str, list[tuple[float, int, float]]] = {"mine": [], "theirs": []}
     for i in range(3):
-        theirs.append(run_batch(tmp / "class", tmp / f"theirs{i}", other)[0])
-        mine.append(run_batch(tmp / "class", tmp / f"mine{i}")[0])
-    return statistics.median(mine), statistics.median(theirs)
+        runs["theirs"].append(run_batch(tmp / "class", tmp / f"theirs{i}", other))
+        runs["mine"].append(run_batch(tmp / "class", tmp / f"mine{i}"))
+    def median(side: str, k: int) -> float | None:
+        values = [r[k] for r in runs[side]]
+        return None if None in values else statistics.median(values)
+
+    return [(median("mine", k), median("theirs", k)) for k in (0, 2)]
 
 
 if __name__ == "__main__":

@@ -421,45 +421,79 @@ def f():
     assert result.value == []
 
 
+def test_an_earlier_submissions_answer_is_nowhere_in_the_next_runners_memory(zyg):
+    """A supervisor serves one submission after another, and forks each runner from itself: an answer it
+    relayed must not be left in its memory (a later student could scan for the values every student is
+    asked to compute). The later runner reads all of its own writable memory."""
+    marker = f"answer-{uuid.uuid4().hex}"
+    first = run(zyg, src("def f(secret):\n    return [secret] * 50\n"), marker)
+    assert first.status == "ok" and first.value == [marker] * 50
+    scan = src(f'''
+def f():
+    needle = {marker[::-1]!r}[::-1].encode()
+    mine = id(needle) + bytes.__basicsize__ - 1  # where this copy's bytes are: not a hit
+    hits = []
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", buffering=0) as mem:
+        for line in list(maps):
+            fields = line.split()
+            if not fields[1].startswith("rw"):
+                continue
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(low)
+                data = mem.read(high - low)
+            except OSError:
+                continue
+            at = data.find(needle)
+            while at >= 0:
+                if low + at != mine:
+                    hits.append(low + at)
+                at = data.find(needle, at + 1)
+            del data
+    return len(hits)
+''')
+    assert run(zyg, scan).value == 0
+
+
 def test_each_call_runs_in_its_own_fresh_process(zyg_l1):
-    """(At L1, where pids are visible here.) A call of its own runs in a runner forked by a supervisor of its
-    own, itself forked by the zygote: never in the judge or the zygote."""
+    """(At L1, where pids are visible here.) A call of its own runs in a fresh runner, forked by a supervisor
+    (a fresh one, or one that finished an earlier session and started afresh), itself forked by the zygote:
+    never in the judge or the zygote."""
     zyg = zyg_l1
     source = src("import os\ndef f():\n    return os.getpid(), os.getppid(), os.getsid(0), os.getpgid(0)\n")
     zygote_pid = zyg.ready["pid"]
-    seen = set()
+    runners, supervisors = set(), set()
     for _ in range(3):
         result = run(zyg, source)
         assert result.status == "ok"
         pid, ppid, sid, pgid = result.value
-        assert pid not in (os.getpid(), zygote_pid, zyg.proc.pid) and pid not in seen
-        assert ppid not in (os.getpid(), zygote_pid) and ppid not in seen  # a supervisor of its own
+        assert pid not in (os.getpid(), zygote_pid, zyg.proc.pid) and pid not in runners | supervisors
+        assert ppid not in (os.getpid(), zygote_pid) and ppid not in runners  # a supervisor, not a runner
         assert sid == pid and pgid == pid  # its own session and group, so the group can be killed
-        seen |= {pid, ppid}
+        runners.add(pid)
+        supervisors.add(ppid)
     assert zygote_pid == zyg.proc.pid
 
 
-def test_working_directory_is_private_empty_per_call_and_removed(zyg):
-    source = src("import os, stat\ndef f():\n    st = os.stat('.')\n"
-                 "    return os.getcwd(), sorted(os.listdir('.')), stat.S_IMODE(st.st_mode)\n")
-    first, second = run(zyg, source), run(zyg, source)
-    assert first.status == second.status == "ok"
-    (cwd1, listing1, mode1), (cwd2, listing2, mode2) = first.value, second.value
-    assert cwd1 != cwd2
-    assert listing1 == listing2 == []
-    assert mode1 == mode2 == 0o700
-    for cwd in (cwd1, cwd2):
-        assert os.path.basename(cwd).startswith("course-call-")
-        assert os.path.realpath(cwd) != os.path.realpath(os.getcwd())
-        assert not cwd.startswith(str(Path(__file__).resolve().parent.parent))
-    # a finished child is reaped (and its directory removed) as soon as its exit is done, at the latest
-    # when the zygote handles its next call
-    deadline = time.monotonic() + 2
-    while os.path.exists(cwd2) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if os.path.exists(cwd2):
-        run(zyg, src("def f():\n    return 0\n"))
-        time.sleep(0.2)
+def test_working_directory_is_private_empty_per_submission_and_removed():
+    """Each session works in a private, empty folder of its supervisor's (a supervisor reused for the next
+    session mounts a fresh one there); the folder goes when the supervisor does."""
+    zyg = worker.Zygote()
+    zyg.wait_ready()
+    source = src("import os, stat\ndef f(name):\n    st = os.stat('.')\n    listing = sorted(os.listdir('.'))\n"
+                 "    open(name, 'w').write('x')\n    return os.getcwd(), listing, stat.S_IMODE(st.st_mode)\n")
+    try:
+        first, second = run(zyg, source, "first.txt"), run(zyg, source, "second.txt")
+        assert first.status == second.status == "ok"
+        (cwd1, listing1, mode1), (cwd2, listing2, mode2) = first.value, second.value
+        assert listing1 == listing2 == []
+        assert mode1 == mode2 == 0o700
+        for cwd in (cwd1, cwd2):
+            assert os.path.basename(cwd).startswith("course-call-")
+            assert os.path.realpath(cwd) != os.path.realpath(os.getcwd())
+            assert not cwd.startswith(str(Path(__file__).resolve().parent.parent))
+    finally:
+        zyg.close()  # it kills its supervisors, reaps them and removes their folders on the way out
     assert not os.path.exists(cwd1)
     assert not os.path.exists(cwd2)
 

@@ -4,9 +4,10 @@ Three kinds of process take part, and each channel has exactly one trusted write
 
   judge       the pytest process; decides scores.
   zygote      a fork server (course.zygote): imports torch once; on FORK it forks a supervisor.
-  supervisor  one per submission (course.supervisor), never runs student code: PID 1 of its own PID
-              namespace, it holds the judge's socket and each call's result pipe, forks a runner per
-              exercise file, relays calls to it and writes the one reply the judge reads.
+  supervisor  one submission at a time (course.supervisor), never runs student code: PID 1 of its own
+              PID namespace, it holds the judge's socket and each call's result pipe, forks a runner per
+              exercise file, relays calls to it and writes the one reply the judge reads; NEXT hands it
+              the judge's next submission, with fresh containment.
   runner      (course.runner) executes one file's submitted bytes and its probes; it holds only its own
               socket to the supervisor, the current call's request and answer pipes and output pipe.
 
@@ -14,6 +15,8 @@ judge -> zygote (SOCK_SEQPACKET):   FORK -> zygote replies FORKED + pid, with [s
                                     SPLIT -> SPLIT, with [a new control socket] (for a forked judge)
 judge -> supervisor (its socket):   CALL + file name, with [request pipe (read), result pipe (write),
                                     output pipe (write)]; the request frame follows in the request pipe
+                                    NEXT: the calls that follow are another submission's (no reply: a
+                                    supervisor that cannot start afresh exits, and its next call is a fault)
 supervisor -> runner (its socket):  CALL, with [the same request pipe, a fresh answer pipe (write), the same
                                     output pipe]
 runner -> supervisor:               one frame into the answer pipe, then it closes it
@@ -27,7 +30,7 @@ import json
 import os
 import struct
 
-FORK, FORKED, SPLIT, CALL = b"F", b"F", b"S", b"C"
+FORK, FORKED, SPLIT, CALL, NEXT = b"F", b"F", b"S", b"C", b"N"
 READY = b"R"
 
 # where a runner finds the current call's channels (stdout and stderr are its output pipe)
@@ -44,6 +47,7 @@ MAX_ANSWER = 64 * 1024 * 1024  # course.wire.MAX_FRAME: a runner's answer is one
 # cgroups are writable): memory and processes. What a call may print is capped by the judge.
 RUNNER_LIMITS = {"cpu_seconds": 120, "address_space": 4 << 30, "file_size": 16 << 20, "open_files": 64}
 SESSION_MEMORY, SESSION_PIDS = 3 << 30, 128
+SUBMISSIONS_PER_SUPERVISOR = 64  # then a fresh one: bounds what a slow leak in trusted code could grow to
 OUTPUT_CAP = 64 * 1024
 
 STATUSES = ("ok", "error", "timeout", "crashed", "too_large", "malformed", "fault")
@@ -104,8 +108,14 @@ def whole_frame(data: bytes | bytearray) -> bool | None:
 def pack_reply(status: str, answer: bytes = b"", **facts: object) -> bytes:
     """The supervisor's reply to one call: a JSON header (status and what the supervisor saw, such as
     exit_code or a fault's message) and the runner's answer frame body, untouched."""
+    return reply_prefix(status, len(answer), **facts) + answer
+
+
+def reply_prefix(status: str, answer_size: int, **facts: object) -> bytes:
+    """A reply up to its answer (pack_reply without the answer), for a writer that sends the answer from
+    its own buffer."""
     header = json.dumps({"status": status, **facts}, ensure_ascii=True).encode()
-    return frame(HEAD.pack(len(header)) + header + answer)
+    return HEAD.pack(HEAD.size + len(header) + answer_size) + HEAD.pack(len(header)) + header
 
 
 def unpack_reply(body: bytes) -> tuple[dict, bytes]:

@@ -22,6 +22,7 @@ path in a throw-away supervisor and runner and keeps the layers that work).
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -33,9 +34,10 @@ from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, AT_RECURSIVE = 1, 2, 4, 0x8000
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscall table)
-PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 38, 24, 1, 4
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NAME = 38, 24, 1, 4, 15
 NOBODY = 65534
 SYSTEM = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "sys"}
 
@@ -214,6 +216,15 @@ def enter_private_mounts(policy: Policy, workdir: str, owner: int) -> None:
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
+def fresh_working_folder(workdir: str, owner: int) -> None:
+    """In a supervisor between submissions: a new tmpfs over the old one's mount point (the old one, and
+    whatever a runner left in it, is detached and freed)."""
+    os.chdir("/")
+    _check(_libc.umount2(workdir.encode(), MNT_DETACH), "unmount the working folder")
+    _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size=64m")
+    os.chdir(workdir)
+
+
 def runner_uid(policy: Policy) -> int:
     """The uid student code runs as."""
     return NOBODY if policy.drop_uid else os.getuid()
@@ -233,6 +244,13 @@ def drop_privileges(policy: Policy) -> None:
         data = (ctypes.c_uint32 * 6)()
         _check(_libc.capset(header, data), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def name_process(name: str) -> None:
+    """The name `ps` and `top` show for this process (its comm, 15 bytes at most: course-zygote,
+    course-supervis(or),
+    course-runner), so an instructor can tell the grader's roles apart."""
+    _libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def die_with_parent() -> None:
@@ -283,9 +301,25 @@ class Cgroup:
                 _write_at(fd, f"{session}/pids.max", self.pids)
             _write_at(fd, f"{session}/cgroup.procs", 0)  # 0: the writing process itself
 
-    def remove_session(self, session: str, wait: float = 1.0) -> None:
-        """Remove a submission's folders once its processes are gone (best effort)."""
-        _rmdir_at(self.folders, session, wait)
+    def keep_folders_at(self, first: int) -> int:
+        """In a supervisor: move the descriptors of the zygote's folders to first, first + 1, ... (whatever
+        was there is replaced); returns the first descriptor after them."""
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 256) for fd in self.folders]  # out of the way first
+        self.folders = []
+        for i, fd in enumerate(high):
+            os.dup2(fd, first + i)
+            os.close(fd)
+            self.folders.append(first + i)
+        return first + len(high)
+
+    def remove_session(self, session: str, wait: float = 1.0, exact: bool = False) -> None:
+        """Remove a submission's folders once its processes are gone (best effort). A supervisor names the
+        folders of the submissions it serves after the first session.1, session.2, ...; unless exact, those
+        go too."""
+        for fd in self.folders:
+            names = [session] if exact else [n for n in os.listdir(fd) if n.split(".")[0] == session]
+            for name in names:
+                _rmdir_at([fd], name, wait)
 
     def remove(self, wait: float = 1.0) -> None:
         """Remove the zygote's folders once every child has left (best effort)."""

@@ -1,7 +1,10 @@
-"""The supervisor: one per submission, trusted, and never runs student code.
+"""The supervisor: one submission at a time, trusted, and never runs student code.
 
 The zygote forks it as PID 1 of a fresh PID namespace, into the submission's own memory and pids
-cgroup. It holds what decides a reply: the judge's socket and, per call, the result pipe. For each
+cgroup. Between submissions (NEXT from the judge) it ends its runner and everything in its namespace,
+mounts a fresh working tmpfs and moves into a new cgroup, so each submission starts where the first
+did: nothing of an earlier one is left in the namespace, the folder or the limits, and the supervisor
+itself never held anything a runner made. It holds what decides a reply: the judge's socket and, per call, the result pipe. For each
 exercise file it forks a runner (course.runner) into a PID namespace of its own, hands it that file's
 calls one at a time with a fresh answer pipe, and waits for one frame under the call's deadline. Then it
 writes the reply the judge reads: a status it saw itself (ok, timeout, crashed with the exit code,
@@ -17,6 +20,7 @@ L3 runs as root where the runner runs as nobody.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import selectors
 import signal
@@ -57,16 +61,21 @@ def call_message(timeout: float, file: str) -> bytes:
 def serve(control: int, early_w: int, workdir: str, policy: sandbox.Policy, cgroup: sandbox.Cgroup | None,
           session: str, limits: dict) -> None:
     """Runs in the child the zygote forked: contain and answer calls until the judge hangs up. Never returns."""
+    sandbox.name_process("course-supervisor")
     sandbox.die_with_parent()  # the zygote gone: this process and, with it, its namespace die
     os.setsid()
     if cgroup is not None:
         cgroup.join_session(session)  # before anything forks, so every runner is inside
+    control, early_w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 256) for fd in (control, early_w))  # out of the way
+    kept = protocol.SUPERVISOR_FD + 1
+    if cgroup is not None:  # its folders, for the cgroups of the submissions it serves next
+        kept = cgroup.keep_folders_at(kept)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(early_w, 1)
     os.dup2(early_w, 2)
     os.dup2(control, protocol.SUPERVISOR_FD)
-    os.closerange(protocol.SUPERVISOR_FD + 1, 1 << 16)
+    os.closerange(kept, 1 << 16)
     sandbox.enter_private_mounts(policy, workdir, sandbox.runner_uid(policy))  # the runners' folder and /proc
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1 without handlers: no signal from its namespace arrives
@@ -76,17 +85,21 @@ def serve(control: int, early_w: int, workdir: str, policy: sandbox.Policy, cgro
             f.write("-1000")
     except OSError:
         pass
-    Supervisor(policy, workdir, limits).loop()
+    Supervisor(policy, workdir, limits, cgroup, session).loop()
     os._exit(0)
 
 
 class Supervisor:
-    """The loop of one supervisor: calls in from the judge, one runner per file, replies out."""
+    """The loop of one supervisor: calls in from the judge, one runner per file, replies out; NEXT between
+    submissions."""
 
-    def __init__(self, policy: sandbox.Policy, workdir: str, limits: dict) -> None:
+    def __init__(self, policy: sandbox.Policy, workdir: str, limits: dict, cgroup: sandbox.Cgroup | None = None,
+                 session: str = "") -> None:
         self.policy, self.workdir, self.limits = policy, workdir, limits
+        self.cgroup, self.session, self.served = cgroup, session, 1
         self.control = socket.socket(fileno=protocol.SUPERVISOR_FD)
         self.runner: Runner | None = None
+        self.answer = bytearray(1 << 16)  # the current call's answer (see collect)
 
     def loop(self) -> None:
         while True:
@@ -94,22 +107,39 @@ class Supervisor:
                 message, fds, _, _ = socket.recv_fds(self.control, 4096, 3)
             except OSError:
                 message, fds = b"", []
+            if message == protocol.NEXT and not fds and self.next_submission():
+                continue
             if message[:1] != protocol.CALL or len(fds) != 3 or len(message) < 1 + CALL_HEAD.size:
                 for fd in fds:
                     os.close(fd)
                 break
             (timeout,) = CALL_HEAD.unpack_from(message, 1)
             request_r, result_w, output_w = fds
-            reply = self.call(message[1 + CALL_HEAD.size:], timeout, request_r, output_w)
-            try:
-                protocol.write_all(result_w, reply)
-            except OSError:
-                pass
+            self.call(message[1 + CALL_HEAD.size:], timeout, request_r, result_w, output_w)
             os.close(result_w)
         self.end_runner()
 
-    def call(self, file: bytes, timeout: float, request_r: int, output_w: int) -> bytes:
-        """Relay one call to the file's runner and return the reply frame for the judge."""
+    def next_submission(self) -> bool:
+        """Start afresh for the judge's next submission: end the runner and everything it started, check the
+        namespace holds nobody else, mount a new working tmpfs and move into a new cgroup (the last one is
+        removed). False if any of it fails: the supervisor then exits, and the judge takes a fresh one."""
+        self.end_runner()
+        try:
+            if self.policy.namespaces:
+                if sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) != [1]:
+                    return False
+                sandbox.fresh_working_folder(self.workdir, sandbox.runner_uid(self.policy))
+            if self.cgroup is not None:
+                last, self.session = self.session, f"{self.session.split('.')[0]}.{self.served}"
+                self.cgroup.join_session(self.session)
+                self.cgroup.remove_session(last, wait=0, exact=True)
+        except (OSError, sandbox.SandboxError):
+            return False
+        self.served += 1
+        return True
+
+    def call(self, file: bytes, timeout: float, request_r: int, result_w: int, output_w: int) -> None:
+        """Relay one call to the file's runner and write the reply frame for the judge into result_w."""
         started = time.monotonic()
         try:
             if self.runner is not None and self.runner.file != file:
@@ -119,7 +149,8 @@ class Supervisor:
         except (OSError, sandbox.SandboxError) as e:
             os.close(request_r)
             os.close(output_w)
-            return protocol.pack_reply("fault", message=f"no runner could be started: {e}"[:300])
+            _write(result_w, protocol.pack_reply("fault", message=f"no runner could be started: {e}"[:300]))
+            return
         runner = self.runner
         if runner.stopped:
             os.kill(runner.pid, signal.SIGCONT)
@@ -133,42 +164,58 @@ class Supervisor:
         finally:
             for fd in (request_r, answer_w, output_w):
                 os.close(fd)
-        status, data = self.collect(runner, answer_r, started + timeout) if taken else ("crashed", b"")
+        status, size = self.collect(runner, answer_r, started + timeout) if taken else ("crashed", 0)
         os.close(answer_r)
         facts: dict = {"seconds": round(time.monotonic() - started, 4)}
         if status != "ok":
             facts["exit_code"] = self.end_runner()
         elif not (self.stop(runner) and self.clean(runner)):
             self.end_runner()
-        return protocol.pack_reply(status, data[protocol.HEAD.size:] if status == "ok" else b"", **facts)
+        answer = memoryview(self.answer)[protocol.HEAD.size:size] if status == "ok" else memoryview(b"")
+        _write(result_w, protocol.reply_prefix(status, len(answer), **facts))
+        _write(result_w, answer)
+        answer.release()
+        self.answer[:size] = bytes(size)  # the next submission's runners are forked from this process
 
-    def collect(self, runner: Runner, answer_r: int, deadline: float) -> tuple[str, bytes]:
-        """Read the runner's answer to the end of its pipe: exactly one frame, by the deadline."""
-        data, exited = bytearray(), False
+    def collect(self, runner: Runner, answer_r: int, deadline: float) -> tuple[str, int]:
+        """Read the runner's answer to the end of its pipe, into self.answer: exactly one frame, by the
+        deadline. Returns the status and how much of self.answer it filled (wiped after the reply, like
+        anything the buffer held before it grew: no answer stays in this process's memory)."""
+        size, exited = 0, False
         with selectors.DefaultSelector() as sel:
             sel.register(answer_r, selectors.EVENT_READ, "answer")
             sel.register(runner.pidfd, selectors.EVENT_READ, "exit")
             while True:
                 events = sel.select(timeout=max(0.0, deadline - time.monotonic()))
                 if not events:
-                    return ("crashed" if exited else "timeout"), bytes(data)
+                    return ("crashed" if exited else "timeout"), size
                 for key, _ in events:
                     if key.data == "exit":
                         sel.unregister(runner.pidfd)
                         exited = True
                         deadline = min(deadline, time.monotonic() + GRACE)
                         continue
-                    chunk = os.read(answer_r, 1 << 20)
-                    if not chunk:
-                        whole = protocol.whole_frame(data)
+                    if size == len(self.answer):
+                        self.grow()
+                    with memoryview(self.answer) as view:
+                        got = os.readv(answer_r, [view[size:]])
+                    if not got:
+                        whole = protocol.whole_frame(memoryview(self.answer)[:size])
                         if whole is None:
-                            return "crashed", b""
-                        return ("ok" if whole else "malformed"), bytes(data)
-                    data += chunk
-                    if len(data) >= protocol.HEAD.size and protocol.HEAD.unpack_from(data)[0] > protocol.MAX_ANSWER:
-                        return "too_large", b""
-                    if len(data) > protocol.MAX_ANSWER + protocol.HEAD.size:
-                        return "malformed", b""
+                            return "crashed", size
+                        return ("ok" if whole else "malformed"), size
+                    size += got
+                    if size >= protocol.HEAD.size and protocol.HEAD.unpack_from(self.answer)[0] > protocol.MAX_ANSWER:
+                        return "too_large", size
+                    if size > protocol.MAX_ANSWER + protocol.HEAD.size:
+                        return "malformed", size
+
+    def grow(self) -> None:
+        """Double the answer buffer, wiping the old one."""
+        bigger = bytearray(2 * len(self.answer))
+        bigger[:len(self.answer)] = self.answer
+        self.answer[:] = bytes(len(self.answer))
+        self.answer = bigger
 
     def stop(self, runner: Runner) -> bool:
         """Stop the runner until its next call (nothing of a call may run after its answer); True once it is."""
@@ -217,6 +264,7 @@ class Supervisor:
         if pid == 0:  # pragma: no cover - runs in the runner
             try:
                 os.setsid()
+                sandbox.name_process("course-runner")
                 mine.close()
                 os.dup2(theirs.detach(), protocol.RUNNER_FD)
                 devnull = os.open(os.devnull, os.O_RDWR)
@@ -275,6 +323,13 @@ class Supervisor:
         runner.sock.close()
         _empty(self.workdir)
         return code
+
+
+def _write(fd: int, data: bytes | memoryview) -> None:
+    try:
+        protocol.write_all(fd, data)
+    except OSError:
+        pass  # the judge went away, or gave up on this call
 
 
 def _handlers(pid: int) -> str:

@@ -1,8 +1,9 @@
 """The judge's side of the worker: start the zygote once, give each submission a supervisor, read replies.
 
 The zygote (course.zygote) only forks supervisors. Each submission gets a Session: one supervisor
-(course.supervisor), forked ahead of time, which runs the submission's code in runners, one per exercise
-file, and writes one reply per call into that call's own result pipe. The judge writes each request
+(course.supervisor), forked ahead of time or reused from the judge's last session (told NEXT, it starts
+afresh), which runs the submission's code in runners, one per exercise file, and writes one reply per
+call into that call's own result pipe. The judge writes each request
 straight into a fresh request pipe, and reads the reply under a wall-clock deadline of its own. This
 module imports course.wire (and so torch) only inside methods, so starting the zygote costs the judge
 nothing and its torch import overlaps with the judge's own.
@@ -66,6 +67,19 @@ class Child:
     pid: int
     control: int
     output_r: int
+    served: int = 1  # submissions it has been given (NEXT starts the next one)
+
+    def next_submission(self) -> bool:
+        """Hand this supervisor the judge's next submission (it starts afresh; see course.supervisor); False
+        if it has served its share or cannot be told."""
+        if not self.open or self.served >= protocol.SUBMISSIONS_PER_SUPERVISOR:
+            return False
+        try:
+            os.write(self.control, protocol.NEXT)
+        except OSError:
+            return False
+        self.served += 1
+        return True
 
     def close(self) -> None:
         for fd in (self.control, self.output_r):
@@ -167,6 +181,7 @@ class Zygote:
         self.calls = 0
         self._replies: list[str] = []  # kinds of the replies the zygote still owes, in order
         self._spares: list[Child] = []
+        self._idle: list[Child] = []  # supervisors whose submission is done, told NEXT: reused first
 
     def _recv(self, deadline: float) -> tuple[bytes, list[int]]:
         if self.sock.fileno() < 0:
@@ -264,20 +279,24 @@ class Zygote:
         twin = object.__new__(Zygote)
         twin.__dict__.update(self.__dict__)
         twin.sock = socket.socket(fileno=self._split)
-        twin.calls, twin._replies, twin._spares = 0, [], []
+        twin.calls, twin._replies, twin._spares, twin._idle = 0, [], [], []
         for _ in range(SPARES):
             twin._send(protocol.FORK, "F")
         return twin
 
     def forget(self) -> None:
         """In a forked judge: close this process's copies of a handle that belongs to the other process."""
-        for child in self._spares:
+        for child in self._spares + self._idle:
             child.close()
         self._spares.clear()
+        self._idle.clear()
         self.sock.close()
 
     def take_child(self) -> Child:
-        """A spare child, waiting for its first request; the zygote forks the next one meanwhile."""
+        """A supervisor for a submission: one that finished an earlier submission (it started afresh), or a
+        spare waiting for its first request (the zygote forks the next one meanwhile)."""
+        if self._idle:
+            return self._idle.pop()
         self.wait_ready()
         while not self._spares:
             self._take_reply(time.monotonic() + STARTUP_SECONDS)
@@ -381,12 +400,24 @@ class Zygote:
                 return False
         return self.proc.poll() is None
 
+    def give_back(self, child: Child) -> None:
+        """A session is done with its supervisor and every call it sent was answered: tell it NEXT and keep it
+        for the next session, or end it."""
+        if child.next_submission():
+            self._idle.append(child)
+        else:
+            kill_group(child.pid)
+            child.close()
+
     def close(self) -> None:
         """Stop the zygote (it reaps its children on the way out) and remove its directory. In a judge
         forked off with split(), only this process's handle closes: the zygote belongs to the other."""
-        for child in self._spares:
+        for child in self._idle:
+            kill_group(child.pid)
+        for child in self._spares + self._idle:
             child.close()
         self._spares.clear()
+        self._idle.clear()
         self.sock.close()
         if os.getpid() != self.owner:
             return
@@ -408,7 +439,8 @@ class Session:
     from the zygote's random state; each exercise file has a runner of its own). A call that times out,
     crashes or garbles its answer ends only its runner; the supervisor starts a fresh one for the next
     call. A supervisor that fails (a fault of the machine) is replaced, and the calls it had not answered
-    go to the new one, each at most once more. close() kills the supervisor and, with it, everything it ran.
+    go to the new one, each at most once more. close() gives an idle supervisor back for the next session
+    (Zygote.give_back) and kills one with calls in flight, with everything it ran.
 
     Calls are pipelined: submit() sends up to WINDOW calls ahead, so the supervisor relays the next ones
     while the judge checks earlier results. Replies are collected in the order the calls were sent, and
@@ -475,13 +507,19 @@ class Session:
         return call.result
 
     def close(self) -> None:
+        """End the session. A supervisor that answered every call sent to it goes back to the zygote handle
+        for the next session (it starts afresh); one with calls still in flight is killed."""
         for call in self.flight:
             call.sent.close()
+        done = not self.flight and not self.backlog
         self.flight.clear()
         self.backlog.clear()
         if self.child is not None:
-            kill_group(self.child.pid)
-            self.child.close()
+            if done and self.child.open:
+                self.zygote.give_back(self.child)
+            else:
+                kill_group(self.child.pid)
+                self.child.close()
             self.child = None
 
 

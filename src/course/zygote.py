@@ -168,6 +168,7 @@ def collapse_to_huge_pages() -> int:
 
 
 def main() -> None:
+    sandbox.name_process("course-zygote")
     control = socket.socket(fileno=int(sys.argv[1]))
     config = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     devnull = os.open(os.devnull, os.O_RDWR)

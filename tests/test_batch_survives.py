@@ -108,6 +108,7 @@ ENTRIES = [
 
 FAULTS = '''"""Faults for tests/test_batch_survives.py, injected into the judge: each strikes one student only."""
 import course.batch
+import course.exports
 import course.grading
 import course.html_report
 
@@ -117,7 +118,7 @@ def _fail(what):
 
 
 def pytest_configure(config):
-    render, classroom = course.html_report.render, course.batch.EXPORTERS["classroom"]
+    render, classroom = course.html_report.render, course.exports.EXPORTERS["classroom"]
     student_result = course.grading.Grading.student_result
 
     def render_page(result, tasks=None):
@@ -130,7 +131,7 @@ def pytest_configure(config):
         return _fail(entry) if entry.student == "zz-judge-fault" else student_result(self, entry, key)
 
     course.html_report.render = render_page
-    course.batch.EXPORTERS["classroom"] = export
+    course.exports.EXPORTERS["classroom"] = export
     course.grading.Grading.student_result = graded
 '''
 

@@ -26,7 +26,7 @@ from typing import Callable
 import pytest
 from conftest import SOLUTIONS, submission_from_solutions, unsafe_characters
 
-from course import batch, checks, html_report, untrusted
+from course import batch, checks, exports, html_report, submission, untrusted
 from course.curriculum import TASKS
 from course.feedback import Mismatch
 from course.wire import Unsupported
@@ -100,7 +100,7 @@ def csv_cells(text: str) -> str:
 
 def stored(hostile: str, tmp_path: Path) -> str:
     """What Batch.save writes for the result, read back by load_result, as JSON."""
-    entry = batch.Entry("sam", "sam", "folder", tmp_path / "sam")
+    entry = submission.Entry("sam", "sam", "folder", tmp_path / "sam")
     owner = SimpleNamespace(out=tmp_path, grading=SimpleNamespace(tasks=TASKS))
     batch.Batch.save(owner, made_up_result(hostile), entry)
     written = (tmp_path / "students" / "sam.json").read_text(encoding="utf-8")
@@ -127,11 +127,11 @@ SINKS = [
     Sink("describe", lambda h, _: checks.describe(Unsupported(h)), lines=False, limit=400),
     Sink("terminal", lambda h, _: "\n".join(batch.summary_lines([made_up_result(h)], SimpleNamespace(out=Path("out")))),
          limit=2000),
-    Sink("gradebook_csv", lambda h, _: batch.gradebook_csv([made_up_result(h)], TASKS), csv_cells, limit=4000),
-    Sink("markdown", lambda h, _: batch.feedback_markdown(made_up_result(h), TASKS)),
+    Sink("gradebook_csv", lambda h, _: exports.gradebook_csv([made_up_result(h)], TASKS), csv_cells, limit=4000),
+    Sink("markdown", lambda h, _: exports.feedback_markdown(made_up_result(h), TASKS)),
     Sink("html", lambda h, _: html_report.render(made_up_result(h), TASKS), html.unescape, limit=80_000),
     *(Sink(platform, lambda h, _, export=export: json.dumps(export(made_up_result(h)), ensure_ascii=False),
-           json_strings) for platform, export in batch.EXPORTERS.items()),
+           json_strings) for platform, export in exports.EXPORTERS.items()),
     Sink("stored", stored, lambda t: "\n".join(json_strings(part) for part in t.split("\n", 1)), limit=200_000),
 ]
 

@@ -164,7 +164,7 @@ def made_up_result() -> dict:
 
 
 def test_batch_feedback_file_in_korean():
-    from course.batch import feedback_markdown
+    from course.exports import feedback_markdown
 
     result = made_up_result()
     english = feedback_markdown(result, TASKS)

@@ -314,7 +314,8 @@ def test_autograder_writes_results_when_grading_crashes(built, tmp_path):
 
 
 def test_autograder_writes_results_without_the_course_package(built, tmp_path):
-    """A python3 without the packages setup.sh installs: the shell script still writes a result."""
+    """A python3 without the packages setup.sh installs: a result is still written (by the shell script when
+    the course cannot even be imported, else by the course saying the grader could not run)."""
     system = subprocess.run(["/usr/bin/python3", "-c", "import pytest"], capture_output=True) \
         if Path("/usr/bin/python3").exists() else None
     if system is None or system.returncode == 0:
@@ -324,4 +325,5 @@ def test_autograder_writes_results_without_the_course_package(built, tmp_path):
                    check=True, capture_output=True, timeout=60)
     results = json.loads((root / "results" / "results.json").read_text())
     valid_results(results)
-    assert results["score"] == 0 and "could not start" in results["output"]
+    assert results["score"] == 0
+    assert "could not start" in results["output"] or "No module named 'pytest'" in results["output"]

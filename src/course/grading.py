@@ -25,11 +25,11 @@ from typing import Any, Callable
 import pytest
 
 from course import i18n
+from course.submission import STATUS_OK, Submission
 from course.feedback import Mismatch
 from course.worker import WorkerFailure
 from course.i18n import C_, _
 
-MAX_FILE_BYTES = 1 << 20
 STEERING = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
 
 
@@ -119,59 +119,6 @@ def _grading(config: pytest.Config) -> Grading:
     return grading
 
 
-def not_python(name: str, data: bytes) -> str | None:
-    """Why a submitted file's bytes are not what its name promises, or None (a notebook saved as .py)."""
-    if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
-        return f"{name} holds a Jupyter notebook (JSON), not Python code; submit it as {Path(name).stem}.ipynb"
-    return None
-
-
-class Submission:
-    """The submitted files, read once: bytes and SHA-256 of each expected file name."""
-
-    def __init__(self, sources: dict[str, bytes], problems: dict[str, str], ignored: list[str]) -> None:
-        self.sources = sources
-        self.problems = problems  # expected file name -> why it cannot be graded
-        self.ignored = ignored  # anything else in the folder (a conftest.py, a torch.py, caches): never read or run
-
-    @classmethod
-    def read(cls, folder: Path, names: list[str]) -> Submission:
-        """Each expected file's bytes, or why it cannot be graded. A missing secN_x.py whose notebook
-        secN_x.ipynb is there is read from the notebook's code cells (course.ipynb)."""
-        from course import ipynb
-
-        sources, problems, notebooks = {}, {}, []
-        for name in names:
-            path = folder / name
-            notebook = path.with_suffix(".ipynb")
-            if name.endswith(".py") and not path.is_symlink() and not path.exists() \
-                    and (notebook.is_symlink() or notebook.is_file()):
-                notebooks.append(notebook.name)
-                code, problem = ipynb.read_notebook(notebook, MAX_FILE_BYTES)
-                if problem:
-                    problems[name] = problem
-                else:
-                    sources[name] = code
-            elif path.is_symlink():
-                problems[name] = f"{name} is a symbolic link; links are not followed"
-            elif not path.is_file():
-                problems[name] = f"{name} is missing from the submission folder"
-            elif path.stat().st_size > MAX_FILE_BYTES:
-                problems[name] = f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
-            else:
-                data = path.read_bytes()
-                if problem := not_python(name, data):
-                    problems[name] = problem
-                else:
-                    sources[name] = data
-        read = {*names, *notebooks}
-        ignored = sorted(p.name for p in folder.iterdir() if p.name not in read) if folder.is_dir() else []
-        return cls(sources, problems, ignored)
-
-    def hashes(self) -> dict[str, str]:
-        return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.sources.items())}
-
-
 class Grading:
     """The state of one grading session: seed, submission, the manifest of tests and their results."""
 
@@ -253,11 +200,10 @@ class Grading:
     @functools.cache
     def version(self) -> str:
         """The grader version grading here: the package version plus a hash of the references, the engine
-        and the hidden tests (course.batch.grader_version); reports, results and releases carry it."""
-        from course.batch import grader_version
+        and the hidden tests (course.version); reports, results and releases carry it."""
+        from course.version import grader_version
 
-        return grader_version([p for p in (self.solutions, Path(__file__).parent,
-                                           Path(str(self.config.rootpath)) / "grader") if p])
+        return grader_version(self.solutions, Path(str(self.config.rootpath)) / "grader")
 
     def isolation(self) -> dict:
         """What containment the worker reached (the zygote's start-up self-test)."""
@@ -349,7 +295,7 @@ class Grading:
         with batch.Progress(self.config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
             jobs = self.config.getoption("grader_jobs") or len(os.sched_getaffinity(0))
             helpers: list = []
-            first = next((i for i, (entry, _) in enumerate(todo) if entry.status == batch.STATUS_OK), None)
+            first = next((i for i, (entry, _) in enumerate(todo) if entry.status == STATUS_OK), None)
             if jobs > 1 and first is not None:  # helper judges then start with its calls and references known
                 self._grade_entries([todo.pop(first)], session.items, bar, [])
             if jobs > 1 and len(todo) >= 2 * jobs:
@@ -376,7 +322,7 @@ class Grading:
                 helper.poll(bar)
             if claim and not self.batch.claim(entry):
                 continue
-            if entry.status != batch.STATUS_OK:
+            if entry.status != STATUS_OK:
                 result = batch.ungraded_result(entry, key, self.tasks)
             else:
                 result = batch.guarded(entry, key, self.tasks, lambda: self._grade_one(entry, key, items))
@@ -556,7 +502,7 @@ class Grading:
         from course import batch, html_report
 
         self.curves = self.loss_curves()
-        entry = SimpleNamespace(student=self.path.name, name=self.path.name, kind="folder", status=batch.STATUS_OK,
+        entry = SimpleNamespace(student=self.path.name, name=self.path.name, kind="folder", status=STATUS_OK,
                                 message="")
         result = self.student_result(entry, {"grader": self.version(), "seed": self.seed})
         batch.write_atomic(path, html_report.render(result, self.tasks))

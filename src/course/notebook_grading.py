@@ -25,7 +25,7 @@ from pathlib import Path
 import course
 from course import ipynb
 from course.curriculum import TASKS
-from course.grading import MAX_FILE_BYTES
+from course.submission import MAX_FILE_BYTES
 
 GRADER_ENV = "COURSE_GRADER"
 RUN_TIMEOUT = 600  # seconds for one notebook's whole suite (each call into the code has its own limit)

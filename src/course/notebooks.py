@@ -27,7 +27,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course import i18n
-from course.batch import grader_version
+from course.version import grader_version
 from course.curriculum import SECTIONS, TASKS, Task
 from course.i18n import _
 
@@ -166,7 +166,7 @@ def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solu
         raise ValueError(f"{folder} holds files other than notebooks, which nbgrader copies into the "
                          f"release: {', '.join(others[:5])}; remove them first")
     folder.mkdir(parents=True, exist_ok=True)
-    version = grader_version([solutions, ROOT / "src" / "course", ROOT / "grader"])  # as course.release stamps it
+    version = grader_version(solutions, ROOT / "grader")  # as course.release stamps it
     written = []
     for solution in sorted(solutions.glob("sec*.py")):
         path = folder / f"{solution.stem}.ipynb"

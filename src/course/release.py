@@ -28,8 +28,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from course import batch, stubgen
+from course import batch, exports, stubgen
 from course.curriculum import SECTIONS, TASKS
+from course.submission import MAX_FILE_BYTES
+from course.version import grader_version
 
 BUNDLE = "pytorch-basics"
 AUTOGRADER_ZIP = "gradescope_autograder.zip"
@@ -63,7 +65,7 @@ class Course:
 
     def grader_version(self) -> str:
         """The version the batch grader reports for these files (same roots, same order as grading.py)."""
-        return batch.grader_version([self.solutions, self.package, self.grader])
+        return grader_version(self.solutions, self.grader)
 
 
 def exercise_files() -> list[str]:
@@ -336,7 +338,7 @@ def grade_submission(root: Path, timeout: float) -> dict:
         entry.mkdir(parents=True)
         for name, path in chosen.items():
             with open(path, "rb") as f:  # at most one byte over the cap: the grader says the file is too large
-                (entry / name).write_bytes(f.read(batch.MAX_FILE_BYTES + 1))
+                (entry / name).write_bytes(f.read(MAX_FILE_BYTES + 1))
         out = Path(tmp) / "out"
         command = [sys.executable, "-m", "pytest", str(source / "grader"), "--submissions", str(entry.parent),
                    "--out", str(out), "--grader-jobs", "1", "-p", "no:cacheprovider"]
@@ -347,7 +349,7 @@ def grade_submission(root: Path, timeout: float) -> dict:
         if not stored.is_file():
             raise RuntimeError(f"the grader stopped without a result (pytest exit status {run.returncode})")
         result = json.loads(stored.read_text(encoding="utf-8"))
-    results = batch.gradescope_results(result)
+    results = exports.gradescope_results(result)
     key = result["key"]
     head = f"Graded by grader {key['grader']} (seed {key['seed']})."
     results["output"] = "\n".join([head, *notes, results.get("output", "")]).strip()

@@ -1,0 +1,305 @@
+"""Reading what students hand in: one reader for a folder, a zip and a notebook, with every limit and guard.
+
+A submission is read into memory, never extracted or executed: each expected exercise file's bytes
+(Submission), or why it cannot be graded. A class folder holds one entry per student (discover): a
+folder of exercise files (or a folder around one), a .zip of them, or one notebook; whatever reading an
+entry raises becomes that entry's status, never the batch's end. Names and messages from the entry are
+made safe here (course.untrusted), once, for every place they are shown.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from course import untrusted
+
+MAX_FILE_BYTES = 1 << 20  # an exercise file
+MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
+STATUS_OK = "graded"
+
+
+def too_large(name: str) -> str:
+    return f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+
+
+def not_python(name: str, data: bytes) -> str | None:
+    """Why a submitted file's bytes are not what its name promises, or None (a notebook saved as .py)."""
+    if data.lstrip()[:1] == b"{" and b'"nbformat"' in data:
+        return f"{name} holds a Jupyter notebook (JSON), not Python code; submit it as {Path(name).stem}.ipynb"
+    return None
+
+
+class Submission:
+    """The submitted files, read once: bytes and SHA-256 of each expected file name."""
+
+    def __init__(self, sources: dict[str, bytes], problems: dict[str, str], ignored: list[str]) -> None:
+        self.sources = sources
+        self.problems = problems  # expected file name -> why it cannot be graded
+        self.ignored = ignored  # anything else in the folder (a conftest.py, a torch.py, caches): never read or run
+
+    @classmethod
+    def read(cls, folder: Path, names: list[str]) -> Submission:
+        """Each expected file's bytes, or why it cannot be graded. A missing secN_x.py whose notebook
+        secN_x.ipynb is there is read from the notebook's code cells (course.ipynb)."""
+        from course import ipynb
+
+        sources, problems, notebooks = {}, {}, []
+        for name in names:
+            path = folder / name
+            notebook = path.with_suffix(".ipynb")
+            if name.endswith(".py") and not path.is_symlink() and not path.exists() \
+                    and (notebook.is_symlink() or notebook.is_file()):
+                notebooks.append(notebook.name)
+                code, problem = ipynb.read_notebook(notebook, MAX_FILE_BYTES)
+                if problem:
+                    problems[name] = problem
+                else:
+                    sources[name] = code
+            elif path.is_symlink():
+                problems[name] = f"{name} is a symbolic link; links are not followed"
+            elif not path.is_file():
+                problems[name] = f"{name} is missing from the submission folder"
+            elif path.stat().st_size > MAX_FILE_BYTES:
+                problems[name] = too_large(name)
+            else:
+                data = path.read_bytes()
+                if problem := not_python(name, data):
+                    problems[name] = problem
+                else:
+                    sources[name] = data
+        read = {*names, *notebooks}
+        ignored = sorted(p.name for p in folder.iterdir() if p.name not in read) if folder.is_dir() else []
+        return cls(sources, problems, ignored)
+
+    def hashes(self) -> dict[str, str]:
+        return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.sources.items())}
+
+
+@dataclass
+class Entry:
+    """One student's entry in the submissions folder, as read (never executed) by the batch."""
+
+    student: str  # the id: the entry's name without .zip
+    name: str  # the entry's name as shown (undecodable bytes made visible)
+    kind: str  # folder, zip or other
+    path: Path
+    status: str = STATUS_OK  # graded, or why the entry could not be graded
+    message: str = ""
+    sources: dict[str, bytes] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # per expected file: why it is not graded
+    ignored: list[str] = field(default_factory=list)  # other names in the entry, never read
+
+    @property
+    def slug(self) -> str:
+        """A file name for this entry's outputs: the id where it is safe and short, else a sanitized id
+        plus a hash of the entry's name (which also keeps two entries for one id apart)."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.student).strip(".") or "student"
+        if safe == self.student and len(safe) <= 100 and self.status != "duplicate":
+            return safe
+        digest = hashlib.sha256(os.fsencode(self.path.name)).hexdigest()[:8]
+        return f"{safe[:60]}-{digest}"
+
+    def content_hash(self) -> str:
+        """SHA-256 over everything a result depends on: status, message, kind, each expected file's bytes,
+        each file-level problem and the ignored names."""
+        h = hashlib.sha256(_utf8("\0".join([self.status, self.message, self.kind, *self.ignored])))
+        for name in sorted(self.sources):
+            h.update(b"\0file\0" + _utf8(name) + b"\0" + hashlib.sha256(self.sources[name]).digest())
+        for name in sorted(self.problems):
+            h.update(b"\0problem\0" + _utf8(name) + b"\0" + _utf8(self.problems[name]))
+        return h.hexdigest()
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate that slipped through still hashes
+
+
+def shown(name: str) -> str:
+    """A name for messages and ids, as one line (course.untrusted.line, uncut, so ids stay apart): bytes
+    that are not UTF-8 appear as \\xNN, control and invisible format characters as escapes too."""
+    return untrusted.line(name, None)
+
+
+def discover(folder: Path, expected: list[str]) -> list[Entry]:
+    """Every student entry of folder, sorted by id, each read or given a status saying why not."""
+    entries: list[Entry] = []
+    for item in sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name)):
+        if item.name.startswith("."):
+            continue  # .DS_Store, .git and the like are not students
+        entries.append(_intake(item, expected))
+    by_id: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.student, []).append(entry)
+    for same in by_id.values():
+        if len(same) > 1:  # which one is the student's work cannot be known: grade neither
+            names = ", ".join(e.name for e in same)
+            for entry in same:
+                entry.status, entry.message = "duplicate", f"{len(same)} entries map to student {entry.student}: {names}"
+                entry.sources.clear()
+                entry.problems.clear()
+    for entry in entries:
+        if entry.status == STATUS_OK and not entry.sources:
+            entry.status = "empty"
+            refused = [p for p in entry.problems.values() if "is missing" not in p]
+            reason = ("no exercise file could be graded: " + "; ".join(refused) if refused
+                      else f"none of the exercise files ({', '.join(expected)}) is in the entry")
+            entry.message = f"{entry.message} {reason}" if entry.message else reason
+    return sorted(entries, key=lambda e: (e.student, e.name))
+
+
+def _intake(item: os.DirEntry, expected: list[str]) -> Entry:
+    """One entry, read; whatever reading it raises becomes its status, never the batch's end."""
+    name = shown(item.name)
+    path = Path(item.path)
+    try:
+        entry = _read_entry(item, name, path, expected)
+    except Exception as e:
+        entry = Entry(_stem(name), name, "other", path, "unreadable", f"the entry cannot be read ({error_line(e)})")
+    if name != item.name:
+        why = "is not valid UTF-8" if any(0xDC80 <= ord(c) <= 0xDCFF for c in item.name) else \
+            "holds control or invisible characters"
+        entry.message = (entry.message + " " if entry.message else "") + f"the entry's name {why} (shown as {name})"
+    entry.message = untrusted.line(entry.message, 2 * untrusted.LINE_LIMIT)
+    entry.problems = {file: untrusted.line(problem) for file, problem in entry.problems.items()}
+    return entry
+
+
+def _read_entry(item: os.DirEntry, name: str, path: Path, expected: list[str]) -> Entry:
+    """Read a folder, a zip or a notebook entry; anything else gets its status."""
+    if item.is_symlink():
+        return Entry(_stem(name), name, "other", path, "unreadable", "the entry is a symbolic link; links are not followed")
+    mode = item.stat(follow_symlinks=False).st_mode
+    if stat.S_ISDIR(mode):
+        entry = Entry(name, name, "folder", path)
+        _read_folder(entry, expected)
+    elif stat.S_ISREG(mode) and item.name.lower().endswith(".zip"):
+        entry = Entry(_stem(name), name, "zip", path)
+        _read_zip(entry, expected)
+    elif stat.S_ISREG(mode) and item.name.lower().endswith(".ipynb"):
+        entry = Entry(_stem(name), name, "notebook", path)
+        _read_notebook(entry, expected)
+    else:
+        entry = Entry(_stem(name), name, "other", path, "unsupported",
+                      "not a folder, a .zip or a .ipynb of the exercise files")
+    return entry
+
+
+def error_line(error: BaseException) -> str:
+    """An exception in one short line: its type and the start of its message, made safe to show."""
+    kind, message = untrusted.line(type(error).__name__, 60), untrusted.line(error, 160)
+    return f"{kind}: {message}" if message else kind
+
+
+def _stem(name: str) -> str:
+    for suffix in (".zip", ".ipynb"):
+        if name.lower().endswith(suffix):
+            return name[:-len(suffix)]
+    return name
+
+
+def _read_notebook(entry: Entry, expected: list[str]) -> None:
+    """One notebook is the whole submission: its code cells are the source of every expected file (the
+    probes look each function up by name, so one module holding all sections serves them all)."""
+    from course import ipynb
+
+    code, problem = ipynb.read_notebook(entry.path, MAX_FILE_BYTES)
+    if problem:
+        entry.status, entry.message = "unreadable", problem
+    else:
+        entry.sources = dict.fromkeys(expected, code)
+
+
+def _read_folder(entry: Entry, expected: list[str]) -> None:
+    """Take the expected files from the folder, or from its one subfolder when the folder holds none of
+    them (nbgrader's submitted/<student>/<assignment>/, a zip unpacked with its top folder)."""
+    folder = entry.path
+    wanted = {*expected, *(f"{name[:-3]}.ipynb" for name in expected if name.endswith(".py"))}
+    if not any(name in wanted for name in os.listdir(folder)):
+        subfolders = [e for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+        if len(subfolders) == 1:
+            folder = Path(subfolders[0].path)
+            entry.message = f"read from its folder {shown(subfolders[0].name)}/"
+    submission = Submission.read(folder, expected)
+    entry.sources, entry.problems = submission.sources, submission.problems
+    entry.ignored = [shown(name) for name in submission.ignored]
+
+
+def _read_zip(entry: Entry, expected: list[str]) -> None:
+    """Take the expected files from the zip's root, or from its one top folder (secN_x.ipynb where
+    secN_x.py is not there); extract nothing."""
+    from course import ipynb
+
+    if entry.path.stat().st_size > MAX_ENTRY_BYTES:
+        entry.status, entry.message = "unreadable", f"the zip is larger than {MAX_ENTRY_BYTES >> 20} MiB"
+        return
+    try:
+        with zipfile.ZipFile(entry.path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            unsafe = [m.filename for m in members if _unsafe(m.filename)]
+            safe = [m for m in members if not _unsafe(m.filename) and "__MACOSX" not in m.filename]
+            tops = {PurePosixPath(m.filename).parts[0] for m in safe if len(PurePosixPath(m.filename).parts) > 1}
+            roots = {m.filename for m in safe if len(PurePosixPath(m.filename).parts) == 1}
+            notebooks = {f"{name[:-3]}.ipynb": name for name in expected if name.endswith(".py")}
+            prefix = f"{tops.pop()}/" if len(tops) == 1 and not roots & {*expected, *notebooks} else ""
+            wanted = {prefix + name: name for name in expected}
+            wanted_notebooks = {prefix + notebook: name for notebook, name in notebooks.items()}
+            found, found_notebooks = {}, {}
+            for member in safe:
+                name = wanted.get(member.filename)
+                if name is None and member.filename in wanted_notebooks:  # used where its .py is missing
+                    with zf.open(member) as f:
+                        data = f.read(ipynb.MAX_NOTEBOOK_BYTES + 1)
+                    found_notebooks[wanted_notebooks[member.filename]] = (member.filename, data)
+                elif name is None:
+                    entry.ignored.append(shown(member.filename))
+                elif member.file_size > MAX_FILE_BYTES:
+                    entry.problems[name] = too_large(name)
+                else:
+                    with zf.open(member) as f:
+                        data = f.read(MAX_FILE_BYTES + 1)
+                    if len(data) > MAX_FILE_BYTES:
+                        entry.problems[name] = too_large(name)
+                    else:
+                        found[name] = data
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
+            RuntimeError) as e:  # RuntimeError: an encrypted member
+        entry.status, entry.message = "unreadable", f"the zip cannot be read ({type(e).__name__}: {untrusted.line(e, 120)})"
+        entry.sources.clear()
+        entry.problems.clear()
+        return
+    for name in expected:
+        notebook, data = found_notebooks.get(name, (None, b""))
+        if name in found or name in entry.problems:
+            if name in found:
+                _accept(entry, name, found[name])
+            if notebook:
+                entry.ignored.append(shown(notebook))
+        elif notebook:
+            code, problem = ipynb.notebook_code(data, notebook, MAX_FILE_BYTES)
+            if problem:
+                entry.problems[name] = problem
+            else:
+                entry.sources[name] = code
+        else:
+            entry.problems[name] = f"{name} is missing from the zip"
+    if unsafe:
+        entry.message = f"ignored {len(unsafe)} zip member(s) with absolute or '..' paths: " + \
+            ", ".join(shown(n) for n in unsafe[:3])
+    entry.ignored.sort()
+
+
+def _unsafe(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name) is not None
+
+
+def _accept(entry: Entry, name: str, data: bytes) -> None:
+    if problem := not_python(name, data):
+        entry.problems[name] = problem
+    else:
+        entry.sources[name] = data

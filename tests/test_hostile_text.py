@@ -169,13 +169,6 @@ def test_honest_text_is_left_as_it_is():
     assert untrusted.tree({"a": [honest, 1.5, None]}) == {"a": [honest, 1.5, None]}
 
 
-def test_the_old_name_printable_still_imports():
-    from course.grading import printable
-
-    assert printable("\x1b[2J\n") == "\\x1b[2J\n"
-    assert printable("x" * 100_000) == "x" * 100_000  # uncut: its callers take the last lines themselves
-
-
 HOSTILE_CODE = '''
 def linear_forward(x, weight, bias=None):
     print("\\x1b]52;c;aGk=\\x07\\x1b[2J fake 41 / 41\\r")

@@ -15,16 +15,16 @@ import functools
 import hashlib
 import json
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from course import i18n
+from course import i18n, untrusted
+from course.judge import Judge
 from course.submission import STATUS_OK, Submission
 from course.feedback import Mismatch
 from course.worker import WorkerFailure
@@ -102,14 +102,6 @@ def pytest_configure(config: pytest.Config) -> None:
     grading.refuse_submitted_plugins()
     grading.start_worker()
     config.pluginmanager.register(grading, "course-grading")
-
-
-def printable(text: str) -> str:
-    """Text from the submission made safe to show, uncut (callers cut it): course.untrusted.text, which
-    keeps newlines and tabs and escapes control and invisible characters and lone surrogates."""
-    from course import untrusted
-
-    return untrusted.text(text, None)
 
 
 def _grading(config: pytest.Config) -> Grading:
@@ -540,7 +532,7 @@ class Grading:
         elif isinstance(error, WorkerFailure):
             self.faults.add(item.nodeid)
             body = "  " + _("the grading machine failed while running this check, not your code ({why}); "
-                            "it is graded again on the next run").format(why=printable(str(error))[:200])
+                            "it is graded again on the next run").format(why=untrusted.text(str(error), None)[:200])
         else:
             body = "  " + _("internal grader error ({error}); rerun with --grader-debug").format(error=type(error).__name__)
         from course import untrusted
@@ -674,154 +666,6 @@ class Grading:
 def _scan(integrity: Any, source: bytes, name: str) -> list[dict]:
     """The integrity scan of one file (a class hands in many identical files: untouched stubs, for one)."""
     return integrity.as_dicts(integrity.scan(source, name))
-
-
-class Judge:
-    """What a grader test uses: run a probe on the submission (in the worker) and on the reference (here)."""
-
-    def __init__(self, grading: Grading, task: str, nodeid: str | None = None) -> None:
-        self.grading = grading
-        self.task = task
-        self.nodeid = nodeid  # the test asking: a batch learns which calls it makes (Grading.prefetch)
-        self.printed = ""  # what the submission printed in its last call, for feedback
-        if grading.tasks and task in grading.tasks:
-            self.file = grading.tasks[task].file
-        else:
-            raise pytest.UsageError(f"task {task} is not in the curriculum")
-        self.module = Path(self.file).stem
-
-    def student(self, probe: str, *args: Any, hint: str | None = None) -> Any:
-        """The probe's result on the submission; a Mismatch with feedback if the submission failed."""
-        return self._submit(probe, args, hint)()
-
-    def _submit(self, probe: str, args: tuple, hint: str | None, encoded: bytes | None = None) -> Callable[[], Any]:
-        """Start the probe in the worker (or take its reply queued by Grading.prefetch); the returned
-        function waits for it and explains failures. encoded: the args in the wire format, if at hand."""
-        from course import wire, worker
-
-        problem = self.grading.submission.problems.get(self.file)
-        if problem:
-            raise Mismatch(problem, _("submit the exercise file itself, under exactly this name"))
-        source = self.grading.submission.sources[self.file]
-        pending = None
-        if self.grading.batch is not None and self.nodeid is not None:
-            key = (probe, self.file, hashlib.sha256(encoded or wire.dumps(list(args))).digest())
-            self.grading.made.setdefault(self.nodeid, {}).setdefault(key, (probe, self.module, self.file, list(args)))
-            queued = self.grading.prefetched.get(key)
-            if queued:
-                pending = queued.popleft()
-        if pending is None:
-            try:
-                pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
-            except worker.WorkerFailure:  # an earlier call broke the zygote: a fresh one takes this call
-                self.grading.start_worker().close()
-                pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
-
-        def wait() -> Any:
-            result = pending()  # a WorkerFailure (the zygote died) is a fault too: see explain()
-            lines = printable(result.output).strip().splitlines()[-5:]
-            self.printed = ("  " + _("your code printed (last lines):") + "\n" + "\n".join(f"    | {line[:160]}" for line in lines)
-                            if lines else "")
-            if result.status == "ok":
-                return self._whole(probe, args, result.value, hint)
-            if result.status == "fault":  # the machine failed, twice: this check is not graded, never a 0 earned
-                raise worker.WorkerFailure(str(result.error.get("message", "")))
-            message = printable(self._explain(result)) + (f"\n{self.printed}" if self.printed else "")
-            raise Mismatch(message, None if result.error.get("not_implemented") else hint)
-
-        return wait
-
-    # probes that answer with one entry per case: the argument that holds the cases
-    PER_CASE = {"each": 1, "loader": 1, "split": 1}
-
-    def _whole(self, probe: str, args: tuple, value: Any, hint: str | None) -> Any:
-        """value, if it has the shape the probe promises (one entry per case asked); a Mismatch otherwise.
-        The answer comes from the submission's process: a short list must not make a test check fewer cases."""
-        where = self.PER_CASE.get(probe)
-        if where is None:
-            return value
-        asked = len(args[where])
-        entries = value if type(value) is list else []
-        if probe == "each":  # the cases after the first that raised are not run
-            cut = next((i + 1 for i, e in enumerate(entries) if type(e) is not dict or "value" not in e), len(entries))
-            whole = all(type(e) is dict for e in entries) and (len(entries) == asked or 0 < cut == len(entries) < asked)
-        else:
-            whole = len(entries) == asked
-        if type(value) is not list or not whole:
-            got = len(value) if isinstance(value, (list, tuple)) else type(value).__name__
-            raise Mismatch(_("expected an answer for each of the {asked} cases asked, got {got}").format(asked=asked, got=got),
-                           hint)
-        return value
-
-    def _explain(self, result: Any) -> str:
-        from course import untrusted
-
-        limit = f"{self.grading.timeout:g} s"
-        if result.status == "timeout":
-            return _("did not finish within {limit} (an endless loop, or waiting for input?)").format(limit=limit)
-        if result.status == "crashed":
-            return _("the process running your code died (exit code {code}) before it returned").format(code=result.exit_code)
-        if result.status == "too_large":
-            return _("returned more data than the grader accepts")
-        if result.status == "malformed":
-            return _("returned something the grader could not read back ({why})").format(why=result.error.get("message", ""))
-        error = result.error
-        if error.get("not_implemented"):
-            named = re.search(r"Task (\d+\.\d+)", str(error.get("message")))
-            return _("not implemented yet (Task {task})").format(task=named[1] if named else self.task)
-        where = error.get("where") or {}
-        at = _(" at {file} line {line}").format(file=self.file, line=where["line"]) if where.get("line") else ""
-        code = f": {untrusted.line(where['code'])}" if where.get("code") else ""
-        raised = f"{untrusted.line(error.get('type'), 120)}: {error.get('message')}{at}{code}"
-        if error.get("stage") == "import":
-            sibling = re.fullmatch(r"No module named '(exercises|solutions|sec\d\w*)\b.*", str(error.get("message")))
-            alone = _(" (each exercise file must stand alone: copy what you need instead of importing another)") if sibling else ""
-            return _("could not import {file}: {error}").format(file=self.file, error=raised) + alone
-        missing = re.fullmatch(r"module '[\w.]+' has no attribute '(\w+)'", str(error.get("message")))
-        if error.get("type") == "AttributeError" and missing and not where:
-            return _("{file} defines no {name} (was it renamed or deleted?)").format(file=self.file, name=missing[1])
-        return _("raised {error}").format(error=raised)
-
-    def reference(self, probe: str, *args: Any, encoded: bytes | None = None) -> Any:
-        """The probe's result on a fresh copy of the reference solution, as plain data."""
-        from course import probes, wire
-
-        if self.grading.solutions is None:
-            raise pytest.UsageError("the grader suite names no solutions folder (pytest_grading_suite)")
-        encoded = encoded or wire.dumps(list(args))
-        cache = self.grading.reference_cache
-        key = (self.file, probe, hashlib.sha256(encoded).digest())
-        if key not in cache:  # a batch asks the same questions of every student: answer each once
-            module = probes.load_module(f"reference_{self.module}", *self.grading.reference_source(self.file),
-                                        register=False)
-            if len(cache) >= 1024:
-                cache.clear()
-            cache[key] = wire.dumps(probes.PROBES[probe](module, *wire.loads(encoded)))  # on its own copies
-        return wire.loads(cache[key])
-
-    def run(self, probe: str, *args: Any, hint: str | None = None) -> tuple[Any, Any]:
-        """(submission's result, reference's result) of the same probe on the same inputs."""
-        from course import wire
-
-        encoded = wire.dumps(list(args))
-        wait = self._submit(probe, args, hint, encoded)  # the worker computes while the reference runs here
-        want = self.reference(probe, *args, encoded=encoded)
-        return wait(), want
-
-    def run_each(self, probe: str, cases: list[list], hint: str | None = None) -> list[tuple[Any, Any]]:
-        """run() for several cases in one worker call; a Mismatch for the first case that raised."""
-        from course.worker import CallResult
-
-        wait = self._submit("each", (probe, cases), hint)
-        wants = [self.reference(probe, *args) for args in cases]
-        pairs = []
-        for result, want in zip(wait(), wants):  # one entry per case, up to the first that raised (see _whole)
-            if "error" in result:
-                error = result["error"] if isinstance(result["error"], dict) else {}
-                raise Mismatch(printable(self._explain(CallResult("error", error=error))),
-                               None if error.get("not_implemented") else hint)
-            pairs.append((result.get("value"), want))
-        return pairs
 
 
 @pytest.fixture

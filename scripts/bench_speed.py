@@ -80,10 +80,19 @@ def measure_calls(calls: int) -> dict:
             session = zygote.session()
             out[f"{name}_session"] = median(lambda: session.submit("call", "m", "m.py", source, ["f", [x], {}], 10)())
             session.close()
-            out[f"{name}_fresh"] = median(lambda: zygote.call("call", "m", "m.py", source, ["f", [x], {}], 10))
+            out[f"{name}_fresh"] = median(lambda: fresh_call(zygote, source, x))
         finally:
             zygote.close()
     return out
+
+
+def fresh_call(zygote, source: bytes, x) -> object:
+    """One call in a session of its own (what a submission's first call costs)."""
+    session = zygote.session()
+    try:
+        return session.submit("call", "m", "m.py", source, ["f", [x], {}], 10)()
+    finally:
+        session.close()
 
 
 def call_costs(tree: Path, calls: int) -> dict:

@@ -240,27 +240,6 @@ class Zygote:
         except (OSError, ValueError):
             return "(no log)"
 
-    def call(self, probe: str, module: str, filename: str, source: bytes, args: list, timeout: float) -> CallResult:
-        """Run probe on the submitted module in a fresh session; never raises for the submission's faults."""
-        return self.submit(probe, module, filename, source, args, timeout)()
-
-    def submit(self, probe: str, module: str, filename: str, source: bytes, args: list,
-               timeout: float) -> Callable[[], CallResult]:
-        """Hand a call to a fresh session of its own and return a function that waits for its result."""
-        session = self.session()
-        wait = session.submit(probe, module, filename, source, args, timeout)
-        result: list[CallResult] = []
-
-        def once() -> CallResult:
-            if not result:
-                try:
-                    result.append(wait())
-                finally:
-                    session.close()
-            return result[0]
-
-        return once
-
     @staticmethod
     def request(probe: str, module: str, filename: str, source: bytes, args: list) -> bytes:
         """One call's request frame: the probe, the submitted bytes and the inputs, in the wire format."""
@@ -305,7 +284,8 @@ class Zygote:
         return child
 
     def session(self) -> Session:
-        """A worker for one submission: a single child answers its calls in turn (see Session)."""
+        """A worker for one submission: a single supervisor answers its calls in turn (see Session); the one
+        way the judge calls the worker."""
         return Session(self)
 
     def _collect(self, child: Child, sent: Sent, started: float, timeout: float) -> CallResult:

@@ -22,7 +22,7 @@ import course
 PACKAGE = Path(course.__file__).parent
 
 LAYERS = [
-    ("facts", {"curriculum", "data", "models", "wire", "protocol", "untrusted", "i18n", "feedback", "version"}),
+    ("facts", {"curriculum", "data", "models", "wire", "protocol", "untrusted", "i18n", "feedback", "version", "limits"}),
     ("sandbox", {"sandbox", "zygote", "supervisor", "runner", "worker", "probes"}),
     ("engine", {"submission", "ipynb", "checks", "integrity", "judge"}),
     ("renderers", {"exports", "html_report", "figures"}),

@@ -29,6 +29,7 @@ from course.submission import STATUS_OK, Submission
 from course.feedback import Mismatch
 from course.worker import WorkerFailure
 from course.i18n import C_, _
+from course.limits import LIMITS
 
 STEERING = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
 
@@ -40,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder holding the submitted exercise files (default: the suite's grading_submission_default)")
     group.addoption("--grader-seed", metavar="N", type=int, default=None,
                     help="seed of the random test inputs; the header prints it, pass it again to replay a run")
-    group.addoption("--grader-timeout", metavar="SECONDS", type=float, default=10.0,
+    group.addoption("--grader-timeout", metavar="SECONDS", type=float, default=LIMITS.call_seconds,
                     help="wall-clock limit for each call into the submission (default 10)")
     group.addoption("--grader-debug", action="store_true",
                     help="show full tracebacks for faults of the grader itself (never for the submission's)")

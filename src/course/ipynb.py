@@ -21,8 +21,9 @@ import re
 from pathlib import Path
 
 from course import untrusted
+from course.limits import LIMITS
 
-MAX_NOTEBOOK_BYTES = 16 << 20  # outputs (plots) make notebooks large; the code taken from one stays small
+MAX_NOTEBOOK_BYTES = LIMITS.notebook_bytes
 MAGIC = re.compile(r"^(?P<indent>\s*)(?P<line>[%!].*)$")
 
 

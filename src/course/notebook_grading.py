@@ -26,9 +26,10 @@ import course
 from course import ipynb
 from course.curriculum import TASKS
 from course.submission import MAX_FILE_BYTES
+from course.limits import LIMITS
 
 GRADER_ENV = "COURSE_GRADER"
-RUN_TIMEOUT = 600  # seconds for one notebook's whole suite (each call into the code has its own limit)
+RUN_TIMEOUT = LIMITS.notebook_run_seconds
 
 
 class GradingError(RuntimeError):

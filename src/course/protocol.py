@@ -30,6 +30,8 @@ import json
 import os
 import struct
 
+from course.limits import LIMITS
+
 FORK, FORKED, SPLIT, CALL, NEXT = b"F", b"F", b"S", b"C", b"N"
 READY = b"R"
 
@@ -39,16 +41,17 @@ ANSWER_FD, REQUEST_FD, RUNNER_FD = 3, 4, 5
 SUPERVISOR_FD = 3
 
 HEAD = struct.Struct("<Q")
-MAX_REQUEST = 64 * 1024 * 1024 + 1024
-MAX_ANSWER = 64 * 1024 * 1024  # course.wire.MAX_FRAME: a runner's answer is one wire frame
+MAX_REQUEST = LIMITS.request_bytes
+MAX_ANSWER = LIMITS.answer_bytes  # a runner's answer is one wire frame
 
-# What one submission may use. A runner: CPU seconds over all of its file's calls, address space, size of
-# a file it writes, open descriptors. A submission (its supervisor and runners, in its own cgroup where
-# cgroups are writable): memory and processes. What a call may print is capped by the judge.
-RUNNER_LIMITS = {"cpu_seconds": 120, "address_space": 4 << 30, "file_size": 16 << 20, "open_files": 64}
-SESSION_MEMORY, SESSION_PIDS = 3 << 30, 128
-SUBMISSIONS_PER_SUPERVISOR = 64  # then a fresh one: bounds what a slow leak in trusted code could grow to
-OUTPUT_CAP = 64 * 1024
+# What one submission may use (the values and their reasons: course.limits). A runner: CPU seconds over all
+# of its file's calls, address space, size of a file it writes, open descriptors. A submission (its
+# supervisor and runners, in its own cgroup where cgroups are writable): memory and processes.
+RUNNER_LIMITS = {"cpu_seconds": LIMITS.runner_cpu_seconds, "address_space": LIMITS.runner_address_space,
+                 "file_size": LIMITS.runner_file_size, "open_files": LIMITS.runner_open_files}
+SESSION_MEMORY, SESSION_PIDS = LIMITS.submission_memory, LIMITS.submission_pids
+SUBMISSIONS_PER_SUPERVISOR = LIMITS.submissions_per_supervisor
+OUTPUT_CAP = LIMITS.output_bytes
 
 STATUSES = ("ok", "error", "timeout", "crashed", "too_large", "malformed", "fault")
 

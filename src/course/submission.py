@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from course import untrusted
+from course.limits import LIMITS
 
-MAX_FILE_BYTES = 1 << 20  # an exercise file
-MAX_ENTRY_BYTES = 64 << 20  # a zip as a whole
+MAX_FILE_BYTES = LIMITS.file_bytes
+MAX_ENTRY_BYTES = LIMITS.zip_bytes
 STATUS_OK = "graded"
 
 

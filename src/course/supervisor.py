@@ -30,11 +30,12 @@ import time
 from dataclasses import dataclass
 
 from course import protocol, sandbox
+from course.limits import LIMITS
 
 PR_SET_DUMPABLE = 4
-START_SECONDS = 60.0  # a runner's set-up (private mounts, rehearsal) before it takes a call
-STOP_SECONDS = 2.0  # how long a runner may take to stop after its answer before it is ended instead
-GRACE = 0.5  # after a runner exits, how long its answer pipe may take to drain
+START_SECONDS = LIMITS.runner_start_seconds
+STOP_SECONDS = LIMITS.runner_stop_seconds
+GRACE = LIMITS.answer_drain_seconds
 CALL_HEAD = struct.Struct("<d")  # the call's time limit, after the CALL byte and before the file name
 
 _libc = ctypes.CDLL(None, use_errno=True)

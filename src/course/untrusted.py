@@ -24,8 +24,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-LINE_LIMIT = 300  # one line: a name, a status message, a line of the terminal
-TEXT_LIMIT = 8000  # a block: one check's feedback, what the code printed
+from course.limits import LIMITS
+
+LINE_LIMIT = LIMITS.line_chars
+TEXT_LIMIT = LIMITS.text_chars
 
 # Unicode's control (Cc), format (Cf), surrogate (Cs), line (Zl) and paragraph (Zp) separator
 # characters, and the invisible Hangul fillers; tests/test_hostile_text.py checks this covers

@@ -21,10 +21,12 @@ import struct
 
 import torch
 
+from course.limits import LIMITS
+
 MAGIC = b"CGW1"
-MAX_FRAME = 64 * 1024 * 1024
-MAX_DEPTH = 32
-MAX_NODES = 200_000
+MAX_FRAME = LIMITS.answer_bytes
+MAX_DEPTH = LIMITS.wire_depth
+MAX_NODES = LIMITS.wire_nodes
 DTYPES = {
     name: getattr(torch, name)
     for name in ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")

@@ -30,10 +30,11 @@ from typing import Any, Callable
 
 from course import protocol
 from course.protocol import OUTPUT_CAP
+from course.limits import LIMITS
 
-STARTUP_SECONDS = 120.0
+STARTUP_SECONDS = LIMITS.zygote_start_seconds
 SPARES = 2  # supervisors forked ahead: each fork (about 5 ms) overlaps with other work
-SUPERVISOR_GRACE = 5.0  # beyond a call's own limit, how long the judge waits for its supervisor to reply
+SUPERVISOR_GRACE = LIMITS.supervisor_grace_seconds
 WINDOW = 8  # calls a session sends ahead; the kernel queues at most net.unix.max_dgram_qlen (10) messages
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 

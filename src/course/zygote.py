@@ -26,9 +26,10 @@ torch.set_num_threads(1)  # one thread before any op: forking is then safe (no O
 torch.set_num_interop_threads(1)
 
 from course import probes, protocol, runner, sandbox, supervisor  # noqa: E402  (after the thread settings on purpose)
+from course.limits import LIMITS  # noqa: E402
 from course.worker import kill_group  # noqa: E402
 
-ZYGOTE_PIDS = 4096  # all of a zygote's submissions together; each has protocol.SESSION_PIDS of its own
+ZYGOTE_PIDS = LIMITS.zygote_pids
 
 
 class ForkServer:

@@ -62,7 +62,9 @@ def layout_mistakes(state, x):
     """The wrong forwards that test_lesson_forward judges (an activation after the output, a ReLU left out),
     each with its hint."""
     outputs = reference_forward(state, x)
+    after_relu = {"softmax": torch.relu(outputs["right"]).softmax(1), "log_softmax": torch.relu(outputs["right"]).log_softmax(1)}
     return [*((f(outputs["right"]), NO_OUTPUT_ACTIVATION.format(name=name)) for name, f in OUTPUT_ACTIVATIONS.items()),
+            *((value, NO_OUTPUT_ACTIVATION.format(name=f"ReLU, {name}")) for name, value in after_relu.items()),
             (outputs["no relu"], _("apply ReLU after fc1 and after fc2")),
             (outputs["no second relu"], _("apply ReLU after fc2 too"))]
 

@@ -56,9 +56,10 @@ def count_parameters(module: nn.Module) -> int:
     nn.Linear(11, 64) has 11 * 64 + 64 = 768; the SimpleNN of section 2 has 2881.
 
     Returns:
-        An int.
+        An int (a numpy integer, such as np.prod of a shape, or a one-element tensor is accepted too).
 
-    모듈이 학습하는 숫자(스칼라)의 개수를 int로 돌려줍니다. requires_grad=True인 파라미터만 세고,
+    모듈이 학습하는 숫자(스칼라)의 개수를 int로 돌려줍니다(np.prod로 만든 numpy 정수나 원소가 하나인
+    텐서도 받습니다). requires_grad=True인 파라미터만 세고,
     두 레이어가 공유하는 파라미터는 한 번만 셉니다. nn.Linear(11, 64)는 11 * 64 + 64 = 768개,
     2절의 SimpleNN은 2881개입니다.
     """

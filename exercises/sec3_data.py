@@ -69,7 +69,9 @@ def make_loader(dataset: Dataset, batch_size: int = 10, shuffle: bool = True, se
     With shuffle=True every epoch visits every sample exactly once, in a new order each epoch.
     With a seed, the orders are reproducible: two loaders made with the same seed give the
     same sequence of epochs (use a torch.Generator, not the global random state).
-    With shuffle=False samples come in dataset order.
+    With shuffle=False samples come in dataset order. seed=None (the default) gives an order that
+    is not fixed, and must work too. Other DataLoader options are yours to choose: the grader loads
+    a DataLoader(num_workers=...) in its own process, with the same batches in the same order.
 
     Returns:
         A DataLoader whose batches are (data (batch_size, num_features), labels (batch_size,));
@@ -78,7 +80,9 @@ def make_loader(dataset: Dataset, batch_size: int = 10, shuffle: bool = True, se
     dataset을 읽는 DataLoader를 만듭니다. shuffle=True이면 에폭마다 모든 샘플을 정확히 한 번씩,
     에폭마다 새로운 순서로 거칩니다. seed가 있으면 순서를 재현할 수 있어야 합니다. 같은 seed로 만든
     두 로더는 같은 에폭 순서를 냅니다(전역 난수 상태가 아니라 torch.Generator를 쓰세요).
-    shuffle=False이면 샘플이 데이터셋 순서대로 나옵니다. 배치는 (data (batch_size, num_features),
+    shuffle=False이면 샘플이 데이터셋 순서대로 나옵니다. seed=None(기본값)이면 순서가 고정되지 않으며,
+    이 경우에도 동작해야 합니다. 다른 DataLoader 옵션은 자유입니다. 채점기는 DataLoader(num_workers=...)를
+    자기 프로세스에서 읽으며, 배치와 순서는 같습니다. 배치는 (data (batch_size, num_features),
     labels (batch_size,))이고, batch_size가 len(dataset)을 나누어떨어지게 하지 않으면 마지막 배치가 더 작습니다.
     """
     raise NotImplementedError("not implemented yet (Task 3.2)")

@@ -48,12 +48,13 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFn, optimiz
     backward, optimizer step. loss_fn returns the mean loss of a batch.
 
     Returns:
-        The mean loss per sample over the epoch, as a float: a last batch that is smaller
-        than the others weighs less.
+        The mean loss per sample over the epoch, as a float (a numpy float or a one-element tensor
+        is accepted too): a last batch that is smaller than the others weighs less.
 
     학습 데이터를 한 바퀴 돌며 배치마다 가중치를 갱신합니다. 모델을 학습 모드로 두고, 배치마다
     기울기를 0으로 만들고, 순전파, 손실, 역전파, 옵티마이저 스텝을 차례로 합니다. loss_fn은 배치의
-    평균 손실을 돌려줍니다. 결과는 에폭 전체의 샘플당 평균 손실(float)이며, 다른 배치보다 작은
+    평균 손실을 돌려줍니다. 결과는 에폭 전체의 샘플당 평균 손실(float; numpy 실수나 원소가 하나인 텐서도
+    받습니다)이며, 다른 배치보다 작은
     마지막 배치는 그만큼 비중이 작습니다.
     """
     raise NotImplementedError("not implemented yet (Task 4.2)")
@@ -66,12 +67,14 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn) -> tuple[float
     no parameter changes.
 
     Returns:
-        (mean loss per sample, accuracy), both floats; accuracy is the fraction of samples whose
-        largest logit is at the target class.
+        (mean loss per sample, accuracy), both floats (numpy floats or one-element tensors are
+        accepted too, and a list of the two as well as a tuple); accuracy is the fraction of samples
+        whose largest logit is at the target class, in [0, 1], not a percentage.
 
     모델을 바꾸지 않고 데이터셋에서 측정합니다. 모델을 eval 모드로 두고 torch.no_grad() 안에서
     계산합니다. 기울기도, 옵티마이저도, 파라미터 변경도 없습니다. 결과는 (샘플당 평균 손실, 정확도)로
-    둘 다 float이고, 정확도는 가장 큰 로짓이 정답 클래스에 있는 샘플의 비율입니다.
+    둘 다 float이고(numpy 실수나 원소가 하나인 텐서, 튜플 대신 두 값의 리스트도 받습니다), 정확도는 가장
+    큰 로짓이 정답 클래스에 있는 샘플의 비율로 백분율이 아니라 [0, 1] 사이의 값입니다.
     """
     raise NotImplementedError("not implemented yet (Task 4.3)")
 

@@ -20,11 +20,14 @@ class TestTask1_1:
 
     @pytest.mark.points(1)
     def test_square_weight_without_bias(self, judge, gen):
-        """bias=None with a square weight: only x @ weight.T, and the transpose matters"""
+        """bias=None (given or by default) with a square weight: only x @ weight.T, and the transpose matters"""
         x, w = torch.randn(4, 11, generator=gen), torch.randn(11, 11, generator=gen)
-        got, want = judge.run("call", "linear_forward", [x, w, None], {}, hint=_("with bias=None, skip the bias"))
-        checks.tensor(got, want, "linear_forward(x (4, 11), weight (11, 11), None)", WEIGHT_LAYOUT,
-                      mistakes=[(x @ w, _("x @ weight uses the weight untransposed: {layout}").format(layout=WEIGHT_LAYOUT))])
+        cases = ([x, w, None], [x, w])  # bias=None given, and left to its default
+        results = judge.run_each("call", [["linear_forward", args, {}] for args in cases], hint=_("with bias=None, skip the bias"))
+        for args, (got, want) in zip(cases, results):
+            checks.tensor(got, want, "linear_forward(x (4, 11), weight (11, 11){})".format(", None" if len(args) == 3 else ""),
+                          WEIGHT_LAYOUT,
+                          mistakes=[(x @ w, _("x @ weight uses the weight untransposed: {layout}").format(layout=WEIGHT_LAYOUT))])
 
     @pytest.mark.points(1)
     def test_any_leading_axes(self, judge, gen):

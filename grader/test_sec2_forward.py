@@ -37,21 +37,66 @@ def both_signs(state, x):
     return state
 
 
-def forward_mistakes(state, x):
-    """Outputs of the usual wrong forwards, each with its hint."""
+NO_OUTPUT_ACTIVATION = _("no activation after the output layer ({name} found there): return self.output(h) as it is; "
+                         "the loss function applies what it needs")
+OUTPUT_ACTIVATIONS = {"ReLU": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+                      "softmax": lambda t: torch.softmax(t, 1), "log_softmax": lambda t: torch.log_softmax(t, 1),
+                      "LeakyReLU": torch.nn.functional.leaky_relu, "ELU": torch.nn.functional.elu,
+                      "GELU": torch.nn.functional.gelu, "softplus": torch.nn.functional.softplus}
+
+
+def reference_forward(state, x):
+    """SimpleNN's forward on state, with the usual wrong forwards: {name: output}."""
     def layer(name, h):
         return h @ state[f"{name}.weight"].T + state[f"{name}.bias"]
 
     def simple_nn(x):
         return layer("output", torch.relu(layer("fc2", torch.relu(layer("fc1", x)))))
 
-    right = simple_nn(x)
-    return [
-        (torch.relu(right), _("no activation after the output layer: return self.output(h) as it is")),
-        (simple_nn(torch.relu(x)), _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name")),
-        (layer("output", layer("fc2", layer("fc1", x))), _("apply ReLU after fc1 and after fc2")),
-        (layer("output", layer("fc2", torch.relu(layer("fc1", x)))), _("apply ReLU after fc2 too")),
-    ]
+    return {"right": simple_nn(x), "input changed": simple_nn(torch.relu(x)),
+            "no relu": layer("output", layer("fc2", layer("fc1", x))),
+            "no second relu": layer("output", layer("fc2", torch.relu(layer("fc1", x))))}
+
+
+def layout_mistakes(state, x):
+    """The wrong forwards that test_lesson_forward judges (an activation after the output, a ReLU left out),
+    each with its hint."""
+    outputs = reference_forward(state, x)
+    after_relu = {"softmax": torch.relu(outputs["right"]).softmax(1), "log_softmax": torch.relu(outputs["right"]).log_softmax(1)}
+    return [*((f(outputs["right"]), NO_OUTPUT_ACTIVATION.format(name=name)) for name, f in OUTPUT_ACTIVATIONS.items()),
+            *((value, NO_OUTPUT_ACTIVATION.format(name=f"ReLU, {name}")) for name, value in after_relu.items()),
+            (outputs["no relu"], _("apply ReLU after fc1 and after fc2")),
+            (outputs["no second relu"], _("apply ReLU after fc2 too"))]
+
+
+def forward_mistakes(state, x):
+    """Outputs of the usual wrong forwards, each with its hint."""
+    return [*layout_mistakes(state, x),
+            (reference_forward(state, x)["input changed"],
+             _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))]
+
+
+def forward_hint(got, state, x, hint):
+    """hint, unless got is, column by column, an increasing function of the right output (as any activation
+    put after the output layer makes it) without being it: then that is the hint."""
+    right = reference_forward(state, x)["right"]
+    if not isinstance(got, torch.Tensor) or got.shape != right.shape or got.dim() != 2 or len(got) < 6:
+        return hint
+    got = got.detach().double()
+    if torch.allclose(got, right.double(), atol=1e-4) or not torch.isfinite(got).all():
+        return hint
+    order = right.argsort(dim=0)
+    ranked = got.gather(0, order)
+    if bool((ranked[1:] > ranked[:-1]).all()):
+        return NO_OUTPUT_ACTIVATION.format(name=_("an increasing function"))
+    return hint
+
+
+def judged_elsewhere(got, state, x):
+    """Whether got is one of the wrong forwards test_lesson_forward judges: the other 2.2 tests, which check
+    something else, do not charge for it again."""
+    return (isinstance(got, torch.Tensor) and got.is_floating_point()
+            and checks.known_mistake(got, layout_mistakes(state, x)) is not None)
 
 
 @pytest.mark.task("2.1")
@@ -83,8 +128,8 @@ class TestTask2_2:
         x = torch.rand(6, 11, generator=gen)
         state = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x)
-        checks.tensor(got["out"], want["out"], "forward(x (6, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
-                      mistakes=forward_mistakes(state, x))
+        hint = forward_hint(got["out"], state, x, "relu(fc1(x)) -> relu(fc2(.)) -> output(.)")
+        checks.tensor(got["out"], want["out"], "forward(x (6, 11))", hint, mistakes=forward_mistakes(state, x))
 
     @pytest.mark.points(1)
     def test_custom_sizes_forward(self, judge, gen):
@@ -92,6 +137,8 @@ class TestTask2_2:
         x = torch.randn(7, 5, generator=gen)
         state = both_signs(simple_nn_state(SMALL, gen), x)
         got, want = judge.run("simple_nn_forward", SMALL, state, x)
+        if judged_elsewhere(got["out"], state, x):
+            return  # the layout is right for these sizes; its mistake costs its point in test_lesson_forward
         checks.tensor(got["out"], want["out"], _("forward(x (7, 5)) of SimpleNN(5, (8, 4), 3)"),
                       _("use the layers self.fc1, self.fc2, self.output; nothing hard-wired to 11 features"),
                       mistakes=forward_mistakes(state, x))
@@ -103,8 +150,9 @@ class TestTask2_2:
         state = both_signs(simple_nn_state(LESSON, gen), x)
         other = both_signs(simple_nn_state(LESSON, gen), x)
         got, want = judge.run("simple_nn_forward", LESSON, state, x, other)
-        checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
-                      mistakes=forward_mistakes(state, x))
+        if not judged_elsewhere(got["out"], state, x):  # a mistake of the layout costs its point in test_lesson_forward
+            checks.tensor(got["out"], want["out"], "forward(x (4, 11))", "relu(fc1(x)) -> relu(fc2(.)) -> output(.)",
+                          mistakes=forward_mistakes(state, x))
         checks.tensor(got["again"], want["again"], _("a network with other weights run on the same x after forward(x)"),
                       _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name"))
 

@@ -63,12 +63,13 @@ SEED_HINT = _("make a torch.Generator().manual_seed(seed) and pass it to DataLoa
 class TestTask3_2:
     @pytest.mark.points(1)
     def test_batches_cover_every_sample(self, judge, gen):
-        """batches have shapes (10, 11) and (10,); each epoch holds every sample exactly once"""
+        """batches have shapes (10, 11) and (10,); each epoch holds every sample exactly once, with a seed and with the defaults"""
         data = torch.rand(100, 11, generator=gen)
         seed = int(torch.randint(0, 2**31, (), generator=gen))
-        got, want = judge.run("loader", data, [{"batch_size": 10, "shuffle": True, "seed": seed}, {"batch_size": 32, "seed": seed}], 2,
+        configs = [{"batch_size": 10, "shuffle": True, "seed": seed}, {"batch_size": 32, "seed": seed}, {}]  # {}: seed=None
+        got, want = judge.run("loader", data, configs, 2,
                               hint="return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, ...)")
-        for run, expected, what in zip(got, want, ("batch_size=10", "batch_size=32")):
+        for run, expected, what in zip(got, want, ("batch_size=10", "batch_size=32", _("its defaults (seed=None)"))):
             checks.equal(run["shapes"], expected["shapes"], _("batch shapes with {what}").format(what=what),
                          _("pass batch_size through to the DataLoader; the last batch is smaller, do not drop it"))
             for epoch in run["epochs"]:

@@ -1,4 +1,6 @@
 """Section 4, sec4_training.py: Tasks 4.1 (cross_entropy), 4.2 (train_one_epoch), 4.3 (evaluate), 4.4 (fit), 4.5 (concept check)."""
+import math
+
 import pytest
 import torch
 
@@ -83,6 +85,18 @@ def hardest_last(spec, state, data, labels):
     return data[order], labels[order]
 
 
+def sum_mistakes(mean, samples, batches=None):
+    """The values a sum gives where a mean per sample is asked (the sum of the per-sample losses, and with
+    the number of batches the sum of the batch means), each with its hint; none without the sample count."""
+    if not samples:
+        return []
+    found = [(mean * samples, SUM_NOT_MEAN)]
+    if batches:
+        found.append((mean * batches, SUM_NOT_MEAN))
+    return found
+
+
+SUM_NOT_MEAN = _("that is a sum, not a mean: divide the total of loss.item() * len(targets) by the number of samples")
 TRAIN_STEPS = _("for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()")
 PER_SAMPLE = _("add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less")
 
@@ -94,7 +108,8 @@ class TestTask4_2:
         """the returned mean loss matches, with 30 samples in batches of 10"""
         spec, state, data, labels = training_case(gen, 30)  # lr 0: the losses depend on the averaging alone
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 10, 0.0, False, hint=TRAIN_STEPS)
-        checks.number(got["loss"], want["loss"], _("train_one_epoch(...) on 3 batches of 10"), PER_SAMPLE)
+        checks.number(got["loss"], want["loss"], _("train_one_epoch(...) on 3 batches of 10"), PER_SAMPLE,
+                      mistakes=sum_mistakes(want["loss"], 30, 3))
 
     @pytest.mark.points(1)
     def test_mean_loss_short_last_batch(self, judge, gen):
@@ -119,7 +134,6 @@ class TestTask4_2:
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 10, 0.1, True, hint=TRAIN_STEPS)
         hint = _("call model.train() before the loop: in eval mode BatchNorm uses its running statistics and never updates them")
         checks.state(got["state"], want["state"], _("the weights and BatchNorm statistics after one epoch of a model handed over in eval mode"), hint)
-        checks.number(got["loss"], want["loss"], _("train_one_epoch(...) of a model handed over in eval mode"), hint)
 
 
 def stepped_eval_loss(spec, state, data, labels, batch_size, lr):
@@ -153,6 +167,8 @@ def evaluation_case(gen, n, batch_size, margin=1e-3):
     raise RuntimeError(f"no evaluation case in 50 draws shows an SGD step ({n} samples, batches of {batch_size})")
 
 
+PERCENT = _("accuracy is a fraction in [0, 1], not a percentage: divide the number correct by the number of samples, "
+            "without * 100")
 NO_UPDATE = _("wrap the loop in `with torch.no_grad():`; never call backward() or an optimizer in evaluate")
 EVAL_HINT = _("model.eval(); with torch.no_grad(): add up loss.item() * len(targets) and the correct predictions")
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -164,17 +180,25 @@ def split_state(state):
     return {k: v for k, v in state.items() if k not in buffers}, buffers
 
 
-def loss_and_accuracy(got, want, what, case=None, batch_size=10):
+def loss_and_accuracy(got, want, what, case=None, batch_size=10, accuracy=True, percent_judged_elsewhere=False):
     """got must be (mean loss, accuracy) close to want; with the case, a loss that an SGD step on every
-    batch would give is named as that mistake."""
+    batch would give is named as that mistake. accuracy=False checks the loss alone (tests about the mode
+    or about updates: a wrong accuracy is test_loss_and_accuracy's to charge); percent_judged_elsewhere
+    takes an accuracy given as a percentage as its fraction (test_loss_and_accuracy charges that)."""
     checks.that(isinstance(got, (tuple, list)) and len(got) == 2,
                 _("{what}: expected (mean loss, accuracy), got {got}").format(what=what, got=checks.describe(got)),
                 "return mean_loss, accuracy")
     stepped = [(stepped_eval_loss(*case, batch_size, 0.1), NO_UPDATE)] if case is not None else []
-    checks.number(got[0], want[0], _("{what}: mean loss").format(what=what), EVAL_HINT, mistakes=stepped)
+    checks.number(got[0], want[0], _("{what}: mean loss").format(what=what), EVAL_HINT,
+                  mistakes=[*stepped, *sum_mistakes(want[0], case and len(case[2]))])
+    if not accuracy:
+        return
+    value = checks.as_number(got[1])
+    if percent_judged_elsewhere and value is not None and value > 1 and math.isclose(value / 100, want[1], abs_tol=1e-5):
+        return
     checks.number(got[1], want[1], _("{what}: accuracy").format(what=what),
                   _("accuracy = (number of logits.argmax(dim=1) == targets) / number of samples"),
-                  mistakes=[(want[1] * 100, _("accuracy is a fraction in [0, 1], not a percentage"))])
+                  mistakes=[(want[1] * 100, PERCENT)])
 
 
 @pytest.mark.task("4.3")
@@ -191,7 +215,8 @@ class TestTask4_3:
         """the mean is per sample: 37 samples in batches of 10 (and the loss is the loss_fn given)"""
         case = evaluation_case(gen, 37, 10)
         got, want = judge.run("evaluate", *case, 10, None, "smoothed", hint=EVAL_HINT)
-        loss_and_accuracy(got["result"], want["result"], _("evaluate(...) with a last batch of 7"), case)
+        loss_and_accuracy(got["result"], want["result"], _("evaluate(...) with a last batch of 7"), case,
+                          percent_judged_elsewhere=True)
 
     @pytest.mark.points(1)
     def test_eval_mode(self, judge, gen):
@@ -200,7 +225,7 @@ class TestTask4_3:
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         hint = _("call model.eval() before the loop: dropout and batch norm behave differently in training mode")
         checks.state(split_state(got["state"])[1], split_state(state)[1], _("BatchNorm running statistics after evaluate"), hint)
-        loss_and_accuracy(got["result"], want["result"], "evaluate(...)")
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", accuracy=False)  # the loss shows the mode too
 
     @pytest.mark.points(1)
     def test_no_gradients_no_updates(self, judge, gen):
@@ -208,7 +233,7 @@ class TestTask4_3:
         case = evaluation_case(gen, 30, 10)
         other = training_case(gen, 20, batchnorm=True)  # other data for the second call: (spec, state, data, labels)
         got, want = judge.run("evaluate", *case, 10, list(other[2:]), hint=EVAL_HINT)
-        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case)
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case, accuracy=False)
         checks.that(isinstance(got["again"], (tuple, list)) and len(got["again"]) == 2,
                     _("evaluate(...) called again: expected (mean loss, accuracy), got {got}").format(got=checks.describe(got["again"])),
                     "return mean_loss, accuracy")
@@ -218,6 +243,9 @@ class TestTask4_3:
 
 FIT_HINT = _("each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); "
              "val_loss, _ = evaluate(model, val_loader, loss_fn)")
+STAND_INS = _("fit is graded with stand-ins: each loader is a list holding one (inputs, targets) batch, "
+              "train_one_epoch returns one float and evaluate returns a pair (loss, accuracy); "
+              "call those two each epoch rather than looping over batches or unpacking more values. {fit}")
 
 
 def fit_case(gen):
@@ -233,7 +261,7 @@ class TestTask4_4:
     @pytest.mark.points(1)
     def test_calls_each_epoch(self, judge, gen):
         """each epoch calls train_one_epoch on the training loader, then evaluate on the validation loader"""
-        got, want = judge.run("fit", 3, *fit_case(gen), hint=FIT_HINT)
+        got, want = judge.run("fit", 3, *fit_case(gen), hint=STAND_INS.format(fit=FIT_HINT))
         checks.state(got["state"], want["state"], _("the weights after fit(...) with 3 epochs (each train_one_epoch call changes them)"),
                      FIT_HINT)
         checks.equal(got["history"], want["history"], _("fit(...) with 3 epochs"), FIT_HINT)
@@ -241,7 +269,7 @@ class TestTask4_4:
     @pytest.mark.points(1)
     def test_history(self, judge, gen):
         """the history holds what train_one_epoch and evaluate returned, in order, for the loss_fn given"""
-        got, want = judge.run("fit", 3, *fit_case(gen), "smoothed", hint=FIT_HINT)
+        got, want = judge.run("fit", 3, *fit_case(gen), "smoothed", hint=STAND_INS.format(fit=FIT_HINT))
         history = got["history"]
         if isinstance(history, dict) and isinstance(history.get("val_loss"), list) and history["val_loss"]:
             checks.that(not isinstance(history["val_loss"][0], (tuple, list)), _("val_loss holds (loss, accuracy) pairs"),
@@ -252,7 +280,7 @@ class TestTask4_4:
     def test_epoch_counts(self, judge, gen):
         """one entry per epoch in each list, for 1 and for 5 epochs"""
         case = fit_case(gen)
-        for epochs, (got, want) in zip((1, 5), judge.run_each("fit", [[1, *case], [5, *case]], hint=FIT_HINT)):
+        for epochs, (got, want) in zip((1, 5), judge.run_each("fit", [[1, *case], [5, *case]], hint=STAND_INS.format(fit=FIT_HINT))):
             history = got["history"]
             checks.that(isinstance(history, dict) and sorted(history) == ["train_loss", "val_loss"],
                         _("fit(..., epochs={epochs}): expected a dict with keys train_loss and val_loss, got {got}").format(

@@ -54,6 +54,17 @@ def mutate(file: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def replace_definition(file: str, name: str, code: str) -> str:
+    """The reference file's text with its top-level function or class name (from its def or class line to the
+    next top-level statement) replaced by code."""
+    text = (SOLUTIONS / file).read_text(encoding="utf-8")
+    found = re.search(rf"^(def|class) {re.escape(name)}\b", text, re.MULTILINE)
+    assert found, f"{file} defines no top-level {name}"
+    after = re.compile(r"^\S", re.MULTILINE)
+    end = next((m.start() for m in after.finditer(text, found.end()) if not text.startswith(")", m.start())), len(text))
+    return text[:found.start()] + code.strip("\n") + "\n\n\n" + text[end:]
+
+
 class Graded:
     """The outcome of grading one folder: the pytest result and the JSON report."""
 

@@ -937,8 +937,8 @@ MISTAKES = [
     mistake("loader_needs_a_seed", "3.2", S3,
             mutate(S3, "    generator = torch.Generator().manual_seed(seed) if seed is not None else None\n",
                    "    generator = torch.Generator().manual_seed(seed)  # TypeError when seed is None\n"),
-            reason="every 3.2 test passes a seed: make_loader(dataset) with the default seed=None raises and "
-                   "still gets full marks (grader/test_sec3_data.py TestTask3_2)"),
+            held="test_batches_cover_every_sample calls make_loader(dataset) with its defaults too: a crash on "
+                 "seed=None loses that point"),
     mistake("dataset_length_check_one_way", "3.1", S3,
             mutate(S3, "        if len(data) != len(labels):\n", "        if len(data) > len(labels):\n"),
             held="test_length_mismatch_raises tries only data longer than labels (20 vs 19); labels longer "

@@ -13,6 +13,7 @@ import random
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -309,6 +310,20 @@ def test_a_torch_size_crosses_as_a_tuple_of_ints():
     got = roundtrip({"weight": torch.Size([64, 11]), "bias": torch.Size([64])})
     assert got == {"weight": (64, 11), "bias": (64,)}
     assert type(got["weight"]) is tuple
+
+
+@pytest.mark.parametrize("value, want", [
+    (np.prod((64, 11)) + 64, 768),  # numpy.int64, as a count from a shape is often made
+    (np.float32(0.25), 0.25),
+    (np.float64(0.3133), 0.3133),
+    (np.bool_(True), True),
+    (np.array([0.5, 0.25]), [0.5, 0.25]),
+    (np.array([[1, 2], [3, 4]], dtype=np.int32), [[1, 2], [3, 4]]),
+    (np.array(7), 7),
+], ids=["int64", "float32", "float64", "bool", "array", "int32-matrix", "0-d-array"])
+def test_numpy_numbers_and_arrays_cross_as_the_plain_values_they_hold(value, want):
+    got = roundtrip(value)
+    assert got == want and type(got) is type(want)
 
 
 def test_subclasses_of_plain_types_are_unsupported():

@@ -108,12 +108,13 @@ def number(got: Any, want: float, what: str, hint: str | None = None,
 
 
 def as_number(value: Any) -> float | None:
-    """A plain float from a float, an int or a one-element tensor; None for anything else."""
+    """A plain float from a float, an int or a one-element tensor of a floating or integer dtype (a numpy
+    number arrives as an int or a float: course.wire); None for anything else, a bool included."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and (value.is_floating_point() or value.dtype == torch.int64):
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
         return float(value.reshape(()).item())
     return None
 

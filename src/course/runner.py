@@ -26,7 +26,7 @@ import types
 
 import torch
 
-from course import probes, protocol, sandbox, wire
+from course import inprocess, probes, protocol, sandbox, wire
 
 _MISSING = object()
 
@@ -222,7 +222,9 @@ _PRISTINE: list[Pristine] = []  # made once in the zygote (prepare()); every run
 
 def prepare() -> None:
     """In the zygote, after its warm-up: take the snapshot every runner restores (about 5 ms, paid once).
-    It is kept in a list made at import, so the snapshot of this module's own namespace still matches."""
+    It is kept in a list made at import, so the snapshot of this module's own namespace still matches.
+    DataLoaders load in process from here on (course.inprocess), so the snapshot holds that too."""
+    inprocess.install()
     _PRISTINE.append(Pristine())
 
 
@@ -233,6 +235,8 @@ def serve(sock: int, workdir: str, policy: sandbox.Policy, limits: dict) -> None
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()  # the one writable place (torch caches go here)
     tempfile.tempdir = None
     sock = socket.socket(fileno=sock)  # a local: restoring this module's namespace must never drop it
+    if not _PRISTINE:
+        inprocess.install()
     pristine = _PRISTINE[0] if _PRISTINE else Pristine()
     _oom_first()
     cpu = int(limits["cpu_seconds"])

@@ -11,7 +11,9 @@ A value is JSON null, a bool, an int, a float, a str, or an object tagged by "$"
 Reading a frame never runs code: the decoder builds only these types, checks every tensor's
 dtype against an allow-list and its blob length against numel * itemsize, and caps the frame
 size, nesting depth and number of nodes. Only exact torch.Tensor (or nn.Parameter, sent as its
-data) crosses as a tensor; anything else becomes an "unsupported" marker naming its type.
+data) crosses as a tensor; a numpy number or array crosses as the plain value it holds (its tolist(): a
+numpy.int64 as an int, a numpy.float32 as a float, an array as nested lists), the way a student's
+np.prod(shape) or np.mean(losses) is meant; anything else becomes an "unsupported" marker naming its type.
 """
 from __future__ import annotations
 
@@ -84,6 +86,10 @@ def dumps(value: object) -> bytes:
                     raise WireError(f"dict key of type {type(k).__name__}")
                 items.append([k, enc(x, depth + 1)])
             return {"$": "dict", "v": items}
+        if t.__module__ == "numpy" and hasattr(v, "tolist"):  # a numpy number or array: the plain values it holds
+            plain = v.tolist()
+            if type(plain) in (bool, int, float, list):
+                return enc(plain, depth + 1)
         return {"$": "unsupported", "type": _type_name(v)}
 
     def enc_tensor(t: torch.Tensor) -> object:

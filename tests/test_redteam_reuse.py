@@ -23,6 +23,15 @@ happened (the attacker and the spy print the start time of their PID 1, the supe
 served both), or, for the attacks meant to break the supervisor, that the spy got a fresh one and was still
 graded; and no process of the attack outlives the batch. Cases marked xfail(strict=True) get through today;
 the reason says how.
+
+Outcomes at L3 (root, kernel 6.18, Python 3.11): held: traces in every writable place (only the working tmpfs
+is writable, and NEXT mounts a fresh one), processes (nobody cannot make a user namespace; kill(-1) and the
+/proc check leave nothing), an abstract socket kept in flight (collected), SysV/POSIX IPC (ENOSPC), exit codes
+in the supervisor's freed memory (overwritten before the next runner forks), a deep folder (the supervisor's
+rmtree raises RecursionError at NEXT and it dies: the spy's calls are retried on a fresh supervisor, no
+fault), many files (NEXT so slow the spy's first call misses the judge's deadline: retried on a fresh
+supervisor, no fault). Got through, without points: keys of uid nobody, the grown answer buffer, a module's
+__class__ swapped past the restore (in the attacker's own runner only).
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ PACKAGE = Path(course.__file__).parent
 
 LAYERS = [
     ("facts", {"curriculum", "data", "models", "wire", "protocol", "untrusted", "i18n", "feedback", "version", "limits"}),
-    ("sandbox", {"sandbox", "zygote", "supervisor", "runner", "worker", "probes"}),
+    ("sandbox", {"sandbox", "zygote", "supervisor", "runner", "worker", "probes", "inprocess"}),
     ("engine", {"submission", "ipynb", "checks", "integrity", "judge"}),
     ("renderers", {"exports", "html_report", "figures"}),
     ("front ends", {"grading", "batch", "release", "notebooks", "notebook_grading", "stubgen"}),

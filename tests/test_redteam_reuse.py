@@ -22,16 +22,17 @@ nothing of the attacker; the attack really ran (its RT-... line reached its own 
 happened (the attacker and the spy print the start time of their PID 1, the supervisor: equal when it
 served both), or, for the attacks meant to break the supervisor, that the spy got a fresh one and was still
 graded; and no process of the attack outlives the batch. Cases marked xfail(strict=True) get through today;
-the reason says how.
+the reason says how (none does now).
 
 Outcomes at L3 (root, kernel 6.18, Python 3.11): held: traces in every writable place (only the working tmpfs
 is writable, and NEXT mounts a fresh one), processes (nobody cannot make a user namespace; kill(-1) and the
 /proc check leave nothing), an abstract socket kept in flight (collected), SysV/POSIX IPC (ENOSPC), exit codes
-in the supervisor's freed memory (overwritten before the next runner forks), a deep folder (the supervisor's
-rmtree raises RecursionError at NEXT and it dies: the spy's calls are retried on a fresh supervisor, no
-fault), many files (NEXT so slow the spy's first call misses the judge's deadline: retried on a fresh
-supervisor, no fault). Got through, without points: keys of uid nobody, the grown answer buffer, a module's
-__class__ swapped past the restore (in the attacker's own runner only).
+in the supervisor's freed memory (overwritten before the next runner forks), a deep folder and many files
+(both once broke or slowed NEXT, which emptied the folder file by file; a fresh tmpfs is now mounted over it
+whenever a runner ends). Three got through, without points, until fixed: keys in uid nobody's keyrings (a
+seccomp filter now denies runners the keyring calls), the answer buffer an attacker grew (NEXT now starts the
+supervisor with a small one), and a module's __class__ swapped past the restore (the restore now puts back
+the type of each trusted module and the bases of each trusted class).
 """
 from __future__ import annotations
 
@@ -420,30 +421,19 @@ CASES = [
     Case("abstract_socket_held_in_flight", attacker_file(S4, ABSTRACT_IN_FLIGHT), ("RT-IN-FLIGHT connected",),
          doc="a listening abstract socket, a memfd and a tmpfs file sent into a datagram pair's own queue (a cycle)"),
     Case("keys_in_nobodys_keyrings", attacker_file(S4, KEYRING), ("RT-KEYS [",),
-         gap="every runner at L3 is uid 65534 of the init user namespace: keys the attacker adds to that uid's user "
-             "keyring (@u) outlive its processes, its supervisor's NEXT and the batch, and every later student's "
-             "runner finds them (KEYCTL_SEARCH): a channel from one student to all later ones (no points: nothing "
-             "the judge computes reaches a runner)",
          doc="a key in @u and @us of uid nobody; the spy searches for it"),
     Case("sysv_and_posix_ipc", attacker_file(S4, IPC), ("RT-IPC",),
          doc="shmget/msgget/semget/mq_open with IPC_CREAT (the IPC namespace is shared by every supervisor)"),
     Case("exit_codes_left_in_the_supervisors_memory", attacker_file(S4, EXIT_CODES), ("RT-EXITING 213",),
          doc="each sec4 call exits with code 213; the spy looks for the supervisor's reply headers in its own memory"),
     Case("a_64_mib_answer_grows_the_supervisors_buffer", attacker_file(S4, BIG_ANSWER), ("RT-BIG-ANSWER sent",),
-         gap="the supervisor keeps the answer buffer an attacker grew (64 KiB to 128 MiB with one 64 MiB answer): "
-             "wiped, but kept for every later submission it serves, so each later runner inherits a 128 MiB "
-             "mapping the spy sees (RLIMIT_AS headroom 128 MiB smaller; no points change)",
          doc="a 64 MiB frame of a pattern on the answer pipe; the spy looks for the pattern and for big mappings"),
-    Case("deep_folder_breaks_the_rmtree_at_next", attacker_file(S4, DEEP_FOLDER), ("RT-DEEP 1500",), reuse=False,
-         doc="a 1,500-deep folder in the working tmpfs: the supervisor's rmtree at NEXT hits RecursionError"),
-    Case("many_files_make_next_slow", attacker_file(S4, MANY_FILES), ("RT-MANY",), reuse=None,
-         doc="as many empty files as 3.5 s of each sec4 call makes, emptied one by one by the supervisor at NEXT"),
+    Case("deep_folder_breaks_the_rmtree_at_next", attacker_file(S4, DEEP_FOLDER), ("RT-DEEP 1500",),
+         doc="a 1,500-deep folder in the working tmpfs (a recursive rmtree would hit RecursionError; a new tmpfs is mounted)"),
+    Case("many_files_make_next_slow", attacker_file(S4, MANY_FILES), ("RT-MANY",),
+         doc="as many empty files as 3.5 s of each sec4 call makes (removing them one by one would outlast a deadline)"),
     Case("restore_misses_non_dict_changes",
          {S4: stub(S4, {"cross_entropy": RESTORE_CHECK}, TOOLS + RESTORE_MISSES)}, ("RT-CHANGED [", "RT-KEPT"), not_in_feedback=("_RtModule",),
-         gap="Untouched (and the identity restore before it) reads only dicts and function slots: a module's __class__ "
-             "swapped for a ModuleType subclass (course.probes, torch.nn.functional) survives the restore and is in "
-             "place when the probe runs; it gains nothing (the stub still earns 0: every scored value is computed "
-             "by the judge), and it stays in the attacker's own runner",
          doc="module __class__ and class __bases__ swapped at import; the stub reports what survived the restore"),
 ]
 

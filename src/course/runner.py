@@ -65,10 +65,12 @@ class Pristine:
         self.attributes = [(name, functions, [getattr(f, name) for f in functions])
                            for name in ("__code__", "__defaults__", "__kwdefaults__")]
         self.attributes.append(("cell_contents", cells, [cell.cell_contents for cell in cells]))
+        self.attributes.append(("__class__", list(modules), [type(m) for m in modules]))  # a module's type swapped
+        self.attributes.append(("__bases__", list(classes), [c.__bases__ for c in classes]))
         self.rng = torch.random.get_rng_state()
         self.dtype = torch.get_default_dtype()
         self.memory = Untouched.of([namespace for namespace, _ in self.modules] + [_real_dict(c) for c in classes],
-                                   functions, cells)
+                                   functions, cells, list(modules), list(classes))
 
     def restore(self) -> None:
         """Put everything back. Whether anything changed is read from the objects' memory (Untouched), so an
@@ -114,8 +116,8 @@ class Untouched:
     page copies it: comparing every value of torch's namespaces by identity copied some two thousand pages a
     runner, a quarter of its page faults. This reads instead, with ctypes: a dict's header (its version tag
     changes with every change made through the interpreter: setattr on a module or class, __dict__.update,
-    vars(), a deletion), and the slots of a function's code, defaults and keyword defaults and of a cell's
-    contents. A change made by writing the process's memory directly goes unseen; the answers that decide
+    vars(), a deletion), the slots of a function's code, defaults and keyword defaults and of a cell's
+    contents, a module's type and a class's bases. A change made by writing the process's memory directly goes unseen; the answers that decide
     points are values the judge recomputes, so such a change earns what computing them would (see
     course.probes). of() checks its reading of this interpreter's layout first and returns None when it does
     not hold, and the runner then compares identities at every restore."""
@@ -125,12 +127,14 @@ class Untouched:
         self.saved = self.read()
 
     @classmethod
-    def of(cls, dicts: list[dict], functions: list[types.FunctionType], cells: list) -> Untouched | None:
+    def of(cls, dicts: list[dict], functions: list[types.FunctionType], cells: list, modules: list[types.ModuleType],
+           classes: list[type]) -> Untouched | None:
         layout = _layout()
         if layout is None:
             return None
-        head, size, function_slots, cell_slot = layout
+        head, size, function_slots, cell_slot, type_slot, bases_slot = layout
         ranges = [(id(d) + head, size) for d in dicts]
+        ranges += [(id(m) + type_slot, _WORD) for m in modules] + [(id(c) + bases_slot, _WORD) for c in classes]
         low, high = min(function_slots), max(function_slots) + _WORD
         if high - low == len(function_slots) * _WORD:  # next to each other (they are, in CPython 3.11): one read
             ranges += [(id(f) + low, high - low) for f in functions]
@@ -153,10 +157,11 @@ class Untouched:
 _WORD = ctypes.sizeof(ctypes.c_void_p)
 
 
-def _layout() -> tuple[int, int, tuple[int, ...], int] | None:
+def _layout() -> tuple[int, int, tuple[int, ...], int, int, int] | None:
     """Where this interpreter keeps what Untouched reads, found and tried on objects made here: the part of
     a dict's header after the reference count and type, the slots of a function's code, defaults and
-    keyword defaults, the slot of a cell's contents. None if any of it is not where it should be."""
+    keyword defaults, the slot of a cell's contents, of an object's type and of a class's bases. None if
+    any of it is not where it should be."""
     def slot_of(owner: object, target: object) -> int | None:
         words = (ctypes.c_void_p * (type(owner).__basicsize__ // _WORD)).from_address(id(owner))
         found = [i * _WORD for i, word in enumerate(words) if word == id(target)]
@@ -173,9 +178,13 @@ def _layout() -> tuple[int, int, tuple[int, ...], int] | None:
         return None  # this dict header has no version tag
     slots = tuple(slot_of(probe, value) for value in (probe.__code__, probe.__defaults__, probe.__kwdefaults__))
     cell_slot = slot_of((lambda: sample).__closure__[0], sample)
-    if None in slots or cell_slot is None:
+    module = types.ModuleType("sample")
+    type_slot = slot_of(module, types.ModuleType)
+    derived = type("Derived", (type("Base", (), {}),), {})
+    bases_slot = slot_of(derived, derived.__bases__)
+    if None in slots or None in (cell_slot, type_slot, bases_slot):
         return None
-    return head, size, slots, cell_slot
+    return head, size, slots, cell_slot, type_slot, bases_slot
 
 
 def _real_dict(cls: type) -> dict:

@@ -246,6 +246,49 @@ def drop_privileges(policy: Policy) -> None:
         data = (ctypes.c_uint32 * 6)()
         _check(_libc.capset(header, data), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    deny_keyrings()
+
+
+# The kernel's keyrings are per uid, not per namespace: a key a runner adds to uid nobody's user keyring would
+# outlive it and be found by every later student's runner. Runners have no use for them; a seccomp filter
+# (allowed once no_new_privs is set, inherited by everything a runner starts) makes add_key, request_key and
+# keyctl fail with EPERM. Numbers per architecture, as audit names it: x86_64 (and its x32 calls), aarch64.
+KEYRING_CALLS = {0xC000003E: (248, 249, 250), 0xC00000B7: (217, 218, 219)}
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+BPF_LD_W_ABS, BPF_JEQ_K, BPF_JGE_K, BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+X32_BIT = 0x40000000
+
+
+class _Instruction(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _Program(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Instruction))]
+
+
+def keyring_filter() -> list[tuple[int, int, int, int]]:
+    """The filter as (code, jt, jf, k): read the architecture, then the call number; the keyring calls (and,
+    on x86_64, any x32 call) return EPERM, everything else is allowed. Jumps count from the next instruction."""
+    import errno
+
+    body: list[tuple[int, int, int, int]] = []
+    for arch, calls in KEYRING_CALLS.items():
+        checks = [(BPF_JEQ_K, "deny", 0, nr) for nr in calls] + ([(BPF_JGE_K, "deny", 0, X32_BIT)] if arch == 0xC000003E else [])
+        body += [(BPF_LD_W_ABS, 0, 0, 4), (BPF_JEQ_K, 0, len(checks) + 1, arch), (BPF_LD_W_ABS, 0, 0, 0), *checks]
+    body.append((BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
+    deny = len(body)
+    body.append((BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM))
+    return [(code, deny - i - 1 if jt == "deny" else jt, jf, k) for i, (code, jt, jf, k) in enumerate(body)]
+
+
+def deny_keyrings() -> None:
+    """Install keyring_filter() on this process (it needs no_new_privs or CAP_SYS_ADMIN)."""
+    program = keyring_filter()
+    instructions = (_Instruction * len(program))(*[_Instruction(*i) for i in program])
+    fprog = _Program(len(program), instructions)
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp keyring filter")
 
 
 def name_process(name: str) -> None:

@@ -124,8 +124,8 @@ class Supervisor:
         """Start afresh for the judge's next submission: end the runner and everything it started, check the
         namespace holds nobody else, mount a new working tmpfs and move into a new cgroup (the last one is
         removed). False if any of it fails: the supervisor then exits, and the judge takes a fresh one."""
-        self.end_runner()
         try:
+            self.end_runner()
             if self.policy.namespaces:
                 if sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) != [1]:
                     return False
@@ -134,8 +134,9 @@ class Supervisor:
                 last, self.session = self.session, f"{self.session.split('.')[0]}.{self.served}"
                 self.cgroup.join_session(self.session)
                 self.cgroup.remove_session(last, wait=0, exact=True)
-        except (OSError, sandbox.SandboxError):
+        except Exception:  # whatever a runner left that this cannot undo: a fresh supervisor takes over
             return False
+        self.answer = bytearray(1 << 16)  # wiped after each call; its size is not kept either
         self.served += 1
         return True
 
@@ -304,7 +305,9 @@ class Supervisor:
     def _kill(self, runner: Runner) -> int | None:
         """Kill the runner and everything it started. As PID 1 of the namespace, kill(-1) reaches every other
         process in it, whatever it did to its group or session; at L1, the runner's process group (a process
-        that left it escapes: a limit of L1). Then empty the runners' working folder for the next one."""
+        that left it escapes: a limit of L1). Then the next runner gets an empty working folder: a fresh tmpfs
+        mounted over it (whatever the last one left, however deep or many), or at L1 the folder emptied. A
+        supervisor that cannot do that exits (the judge's next call to it is then a fault, retried afresh)."""
         for kill, target in ((os.kill, -1) if self.policy.namespaces else (os.killpg, runner.pid), (os.kill, runner.pid)):
             try:
                 kill(target, signal.SIGKILL)
@@ -322,7 +325,13 @@ class Supervisor:
                     break
         os.close(runner.pidfd)
         runner.sock.close()
-        _empty(self.workdir)
+        try:
+            if self.policy.namespaces:
+                sandbox.fresh_working_folder(self.workdir, sandbox.runner_uid(self.policy))
+            elif not _empty(self.workdir):
+                os._exit(71)
+        except Exception:
+            os._exit(71)
         return code
 
 
@@ -342,20 +351,36 @@ def _handlers(pid: int) -> str:
     return ""
 
 
-def _empty(folder: str) -> None:
-    """Remove what a runner left in the working folder (the next runner of the submission starts empty)."""
-    import shutil
-
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return
-    for name in entries:
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
+def _empty(folder: str) -> bool:
+    """At L1 (no mount namespace): remove what a runner left in the working folder, through folder
+    descriptors and without recursion (a folder nested thousands deep, or with a path too long to name, is
+    no harder). True if the folder is empty afterwards."""
+    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    stack = [(top, None, None)]  # (folder fd, its parent's fd, its name there)
+    while stack:
+        fd, parent, name = stack[-1]
+        sub = None
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                sub = entry.name
+                break
             try:
-                os.unlink(path)
+                os.unlink(entry.name, dir_fd=fd)
             except OSError:
                 pass
+        if sub is not None:
+            try:
+                stack.append((os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd), fd, sub))
+                continue
+            except OSError:
+                pass
+        stack.pop()
+        os.close(fd)
+        if parent is not None:
+            try:
+                os.rmdir(name, dir_fd=parent)
+            except OSError:
+                for left, _, _ in stack:  # cannot be emptied: the caller sees it
+                    os.close(left)
+                stack.clear()
+    return not os.listdir(folder)

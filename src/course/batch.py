@@ -34,7 +34,7 @@ from typing import Callable
 
 from course import html_report, i18n, untrusted
 from course.exports import EXPORTERS, STATUS_ERROR, feedback_markdown, gradebook_csv
-from course.submission import STATUS_OK, Entry, discover, error_line
+from course.submission import STATUS_OK, Entry, discover, error_line, unpack_class
 
 
 
@@ -155,11 +155,21 @@ class Batch:
     def __init__(self, grading, folder: Path, out: Path) -> None:
         import pytest
 
-        if not folder.is_dir():
+        self.archive = None  # a class handed in as one zip
+        if folder.is_file() and folder.name.lower().endswith(".zip"):
+            self.archive = folder.resolve()
+            try:
+                folder = unpack_class(folder, out.resolve() / "class")
+            except (OSError, ValueError) as e:
+                raise pytest.UsageError(f"--submissions {folder}: a class zip, but {untrusted.line(e, 200)}") from None
+        elif folder.is_file():
+            raise pytest.UsageError(f"--submissions {folder} is a file, not a class: give the folder that holds one "
+                                    "entry per student (a folder, a .zip or a notebook each), or the class's .zip")
+        elif not folder.is_dir():
             raise pytest.UsageError(f"--submissions {folder}: no such folder")
         self.grading = grading
         self.folder, self.out = folder.resolve(), out.resolve()
-        if self.out == self.folder or self.out.is_relative_to(self.folder):
+        if self.archive is None and (self.out == self.folder or self.out.is_relative_to(self.folder)):
             raise pytest.UsageError(f"--out {out} is inside the submissions folder; put the results elsewhere")
         if self.out.exists() and not self.out.is_dir():
             raise pytest.UsageError(f"--out {out} exists and is not a folder")
@@ -181,7 +191,7 @@ class Batch:
         self.version = version
         self.out.mkdir(parents=True, exist_ok=True)
         write_atomic(self.out / "batch.json", json.dumps(
-            {"seed": self.grading.seed, "grader": self.version, "submissions": str(self.folder)}, indent=1) + "\n")
+            {"seed": self.grading.seed, "grader": self.version, "submissions": str(self.archive or self.folder)}, indent=1) + "\n")
 
     def pending(self) -> list[tuple[Entry, dict]]:
         """Entries whose stored result is missing or was graded under another key, with the key to grade under."""

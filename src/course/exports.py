@@ -35,9 +35,9 @@ def _gradebook_row(r: dict, tasks: dict) -> list:
     grade = r["grade"]
     flags = sum(len(v) for v in grade.get("integrity", {}).values())
     message = r.get("message", "")
-    if r["status"] == STATUS_OK:
-        refused = [p for p in grade.get("submission", {}).get("problems", {}).values() if "is missing" not in p]
-        message = "; ".join([m for m in (message, *refused) if m])
+    if r["status"] == STATUS_OK:  # every file that was not graded, and why (missing, too large, unreadable...)
+        problems = list(grade.get("submission", {}).get("problems", {}).values())
+        message = "; ".join([m for m in (message, *problems) if m])
     return [untrusted.cell(r["student"]), *(f"{grade['tasks'].get(t, {}).get('earned', 0.0):g}" for t in tasks),
             f"{grade['earned']:g}", f"{grade['possible']:g}", f"{grade['percent']:.2f}",
             untrusted.cell(r["status"]), flags, untrusted.cell(message, 2 * untrusted.LINE_LIMIT)]

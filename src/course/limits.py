@@ -36,6 +36,8 @@ class Limits:
     # The untrusted input, as read (course.submission, course.ipynb, course.wire).
     file_bytes: int = 1 * MIB  # one exercise file: a solution is a few KiB
     zip_bytes: int = 64 * MIB  # one zip entry as a whole
+    class_zip_bytes: int = 4 * GIB  # a whole class's download, unpacked (--submissions class.zip)
+    class_zip_members: int = 100_000  # files in it
     notebook_bytes: int = 16 * MIB  # a notebook with its outputs (plots make them large; the code stays small)
     wire_depth: int = 32  # nesting of an answer: the probes' answers nest three or four deep
     wire_nodes: int = 200_000  # values in an answer: a probe's answer holds a few thousand

@@ -24,8 +24,40 @@ MAX_ENTRY_BYTES = LIMITS.zip_bytes
 STATUS_OK = "graded"
 
 
+WRAPPER_DEPTH = 8  # folders around the files (a zip of a folder of a folder...): looked through up to this deep
+
+
 def too_large(name: str) -> str:
     return f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
+
+
+def _plain(name: str) -> str:
+    """A file name as people mangle it, undone: case, a copy's number or word ("x (1).py", "x - Copy.py",
+    "x_copy.py", "x-2.py"), spaces or dashes for underscores, an extension added after the real one."""
+    name = name.lower().strip()
+    name = re.sub(r"(\.py|\.ipynb)\.(txt|bak|orig|save|copy|download)$", r"\1", name)
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    stem = re.sub(r"(\s*\(\d+\)|[\s_-]*-?\s*copy(\s*\(?\d+\)?)?|-\d+)$", "", stem)
+    stem = re.sub(r"[\s-]+", "_", stem)
+    return f"{stem}.{ext}" if ext else stem
+
+
+def near_misses(name: str, present: list[str]) -> list[str]:
+    """The names among present that are probably name (or its notebook) misnamed."""
+    wanted = {_plain(name), _plain(name[:-3] + ".ipynb")} if name.endswith(".py") else {_plain(name)}
+    return sorted(p for p in present if p != name and _plain(p) in wanted)
+
+
+def missing(name: str, where: str, present: list[str]) -> str:
+    """Why an expected file is not graded when it is not there, naming any file that looks like it."""
+    message = f"{name} is missing from {where}"
+    found = near_misses(name, present)
+    if found:
+        shown_names = ", ".join(untrusted.line(f, 80) for f in found[:3])
+        message += f"; it holds {shown_names}: rename it to {name} exactly"
+    return message
 
 
 def not_python(name: str, data: bytes) -> str | None:
@@ -64,7 +96,8 @@ class Submission:
             elif path.is_symlink():
                 problems[name] = f"{name} is a symbolic link; links are not followed"
             elif not path.is_file():
-                problems[name] = f"{name} is missing from the submission folder"
+                present = sorted(os.listdir(folder)) if folder.is_dir() else []
+                problems[name] = missing(name, "the submission folder", present)
             elif path.stat().st_size > MAX_FILE_BYTES:
                 problems[name] = too_large(name)
             else:
@@ -218,13 +251,16 @@ def _read_notebook(entry: Entry, expected: list[str]) -> None:
 def _read_folder(entry: Entry, expected: list[str]) -> None:
     """Take the expected files from the folder, or from its one subfolder when the folder holds none of
     them (nbgrader's submitted/<student>/<assignment>/, a zip unpacked with its top folder)."""
-    folder = entry.path
+    folder, inside = entry.path, []
     wanted = {*expected, *(f"{name[:-3]}.ipynb" for name in expected if name.endswith(".py"))}
-    if not any(name in wanted for name in os.listdir(folder)):
+    while len(inside) < WRAPPER_DEPTH and not any(name in wanted for name in os.listdir(folder)):
         subfolders = [e for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
-        if len(subfolders) == 1:
-            folder = Path(subfolders[0].path)
-            entry.message = f"read from its folder {shown(subfolders[0].name)}/"
+        if len(subfolders) != 1:
+            break
+        folder = Path(subfolders[0].path)
+        inside.append(shown(subfolders[0].name))
+    if inside:
+        entry.message = f"read from its folder {'/'.join(inside)}/"
     submission = Submission.read(folder, expected)
     entry.sources, entry.problems = submission.sources, submission.problems
     entry.ignored = [shown(name) for name in submission.ignored]
@@ -243,10 +279,8 @@ def _read_zip(entry: Entry, expected: list[str]) -> None:
             members = [m for m in zf.infolist() if not m.is_dir()]
             unsafe = [m.filename for m in members if _unsafe(m.filename)]
             safe = [m for m in members if not _unsafe(m.filename) and "__MACOSX" not in m.filename]
-            tops = {PurePosixPath(m.filename).parts[0] for m in safe if len(PurePosixPath(m.filename).parts) > 1}
-            roots = {m.filename for m in safe if len(PurePosixPath(m.filename).parts) == 1}
             notebooks = {f"{name[:-3]}.ipynb": name for name in expected if name.endswith(".py")}
-            prefix = f"{tops.pop()}/" if len(tops) == 1 and not roots & {*expected, *notebooks} else ""
+            prefix = _wrapper(safe, {*expected, *notebooks})
             wanted = {prefix + name: name for name in expected}
             wanted_notebooks = {prefix + notebook: name for notebook, name in notebooks.items()}
             found, found_notebooks = {}, {}
@@ -287,11 +321,65 @@ def _read_zip(entry: Entry, expected: list[str]) -> None:
             else:
                 entry.sources[name] = code
         else:
-            entry.problems[name] = f"{name} is missing from the zip"
+            present = [m.filename[len(prefix):] for m in safe if m.filename.startswith(prefix) and "/" not in m.filename[len(prefix):]]
+            entry.problems[name] = missing(name, "the zip", present)
     if unsafe:
         entry.message = f"ignored {len(unsafe)} zip member(s) with absolute or '..' paths: " + \
             ", ".join(shown(n) for n in unsafe[:3])
     entry.ignored.sort()
+
+
+def unpack_class(archive: Path, target: Path) -> Path:
+    """A class as a learning system hands it over (one zip, one entry per student inside: a folder, a zip or a
+    notebook), unpacked into target so the class can be read like a folder; the folders it is wrapped in are
+    looked through. Members with absolute or '..' paths, links and anything past the limits are left out
+    (ValueError if the zip is not a class's at all). Unpacked again only when the zip changed."""
+    import shutil
+
+    stamp = hashlib.sha256(f"{archive.resolve()}:{archive.stat().st_size}:{archive.stat().st_mtime_ns}".encode()).hexdigest()
+    marker = target / ".unpacked"
+    if not (marker.is_file() and marker.read_text() == stamp):
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        total = 0
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                members = [m for m in zf.infolist() if not m.is_dir() and not _unsafe(m.filename)
+                           and "__MACOSX" not in m.filename and not stat.S_ISLNK(m.external_attr >> 16)]
+                if len(members) > LIMITS.class_zip_members:
+                    raise ValueError(f"it holds more than {LIMITS.class_zip_members} files")
+                for member in members:
+                    total += member.file_size
+                    if total > LIMITS.class_zip_bytes:
+                        raise ValueError(f"it unpacks to more than {LIMITS.class_zip_bytes >> 30} GiB")
+                    path = target.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(member) as src, open(path, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
+            raise ValueError(f"it cannot be read as a zip ({error_line(e)})") from None
+        marker.write_text(stamp)
+    folder = target
+    for _ in range(WRAPPER_DEPTH):  # a class zipped with its folder around it
+        inner = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+        if len(inner) != 1 or not inner[0].is_dir(follow_symlinks=False):
+            break
+        folder = Path(inner[0].path)
+    return folder
+
+
+def _wrapper(members: list[zipfile.ZipInfo], wanted: set[str]) -> str:
+    """The folders the zip wraps its files in ("" if none): while no wanted file is at the current level and
+    every member is under one folder, look inside it (up to WRAPPER_DEPTH)."""
+    prefix = ""
+    for _ in range(WRAPPER_DEPTH):
+        below = [m.filename[len(prefix):] for m in members if m.filename.startswith(prefix)]
+        tops = {PurePosixPath(n).parts[0] for n in below if len(PurePosixPath(n).parts) > 1}
+        roots = {n for n in below if len(PurePosixPath(n).parts) == 1}
+        if len(tops) != 1 or roots & wanted:
+            break
+        prefix += f"{tops.pop()}/"
+    return prefix
 
 
 def _unsafe(name: str) -> bool:

@@ -452,10 +452,15 @@ def test_a_syntax_error_zeroes_its_file_and_names_file_and_line(pytester):
     make_suite(pytester, changes={"mod.py": broken})
     graded = run(pytester)
     assert earned(graded) == {"1.1": 0.0, "1.2": 0.0, "2.1": 1.0}
-    for name in ("test_two", "test_five", "test_triple"):
+    for name in ("test_two", "test_five", "test_triple"):  # each check only says it could not run
         message = graded.feedback(name)
-        assert "could not import mod.py: SyntaxError" in message, message
-        assert "mod.py line 5" in message, message
+        assert "could not run: mod.py does not load" in message, message
+        assert "SyntaxError" not in message and "hint" not in message, message
+    problem = graded.grade["submission"]["problems"]["mod.py"]  # said once, for the file, with a caret
+    assert problem.startswith("mod.py does not compile (SyntaxError at line 5, column 14)"), problem
+    code, caret = problem.splitlines()[-2:]
+    assert code.strip() == "def triple(x)" and caret.index("^") == code.index("x)") + 2, problem
+    assert graded.out.count("does not compile") == 1, graded.out
 
 
 def test_an_endless_loop_times_out_and_the_other_tasks_still_score(pytester):

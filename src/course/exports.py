@@ -56,7 +56,10 @@ def feedback_markdown(result: dict, tasks: dict) -> str:
     elif message:
         lines += [_("Note: {message}").format(message=message), ""]
     for problem in grade.get("submission", {}).get("problems", {}).values():
-        lines.append(f"- {untrusted.line(problem)}")
+        first, *more = str(problem).splitlines() or [""]  # a syntax error's code line and caret follow
+        lines.append(f"- {untrusted.line(first)}")
+        if more:
+            lines += ["", "  ```text", *(f"  {untrusted.line(m).replace('```', chr(39) * 3)}" for m in more), "  ```"]
     if grade.get("submission", {}).get("problems"):
         lines.append("")
     lines += [f"| {_('Task')} | {_('What')} | {_('Points')} |", "|---|---|---|"]
@@ -67,11 +70,30 @@ def feedback_markdown(result: dict, tasks: dict) -> str:
     failed = [t for t in result.get("tests", []) if t["outcome"] != "passed"]
     if failed:
         lines += ["", "## " + _("What to fix"), ""]
-        for test in failed:
-            text = test.get("feedback") or f"Task {test['task']}: {test['outcome']}"
+        for text in _grouped(failed, tasks):
             lines += ["```text", text.replace("```", "'''"), "```", ""]
     lines += ["", _("Graded with seed {seed} by grader {grader}.").format(seed=grade["seed"], grader=result["key"]["grader"])]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _grouped(failed: list[dict], tasks: dict) -> list[str]:
+    """The feedback of failed tests, one block each; except that checks of one task that say exactly the same
+    (an untouched stub's "not implemented yet", a file that does not load) are one block, with their count."""
+    blocks: dict[tuple, list[dict]] = {}
+    for test in failed:
+        text = test.get("feedback") or f"Task {test['task']}: {test['outcome']}"
+        said = text.partition("\n")[2]
+        blocks.setdefault((test["task"], said) if said else (test.get("nodeid", text), text), []).append(test)
+    out = []
+    for (task, said), tests in blocks.items():
+        if len(tests) == 1:
+            out.append(tests[0].get("feedback") or f"Task {tests[0]['task']}: {tests[0]['outcome']}")
+            continue
+        what = tasks[task].function if task in tasks else ""
+        points = sum(t["points"] for t in tests)
+        out.append(_("Task {task} ({what}): {count} checks, {points} pt").format(
+            task=task, what=what, count=len(tests), points=f"{points:g}") + "\n" + said)
+    return out
 
 
 def gradescope_results(result: dict) -> dict:

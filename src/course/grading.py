@@ -572,7 +572,8 @@ class Grading:
             "seed": self.seed,
             "grader": self.version(),
             "submission": {"path": str(self.path), "files": self.submission.hashes(),
-                           "problems": dict(self.submission.problems), "ignored": self.submission.ignored},
+                           "problems": {**self.submission.problems, **self.submission.broken},
+                           "ignored": self.submission.ignored},
             "isolation": self.isolation(),
             "integrity": self.integrity(),
             "errors": list(self.errors),
@@ -635,7 +636,10 @@ class Grading:
         grade = self.grade()
         terminalreporter.write_sep("=", untrusted.line(f"grade: {self.path.name} (seed {self.seed})"))
         for problem in grade["submission"]["problems"].values():
-            write(_("note: {problem}").format(problem=problem))
+            first, *more = str(problem).splitlines() or [""]  # a syntax error's code line and caret follow
+            write(_("note: {problem}").format(problem=first))
+            for line in more:
+                write(line)
         for error in grade["errors"]:
             write(f"GRADER CONFIGURATION ERROR: {error}", red=True)
         for nodeid in grade["faults"]:

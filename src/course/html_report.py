@@ -94,6 +94,13 @@ footer{color:#52606d;font-size:.8rem;padding:10px 4px 24px;overflow-wrap:anywher
 TRAIN_COLOUR, VAL_COLOUR = "#2563eb", "#ea580c"
 
 
+
+def _problem_item(problem: str) -> str:
+    """One file-level problem; a syntax error's code line and caret keep their spacing."""
+    first, *more = problem.splitlines() or [""]
+    code = f"<pre>{escape(chr(10).join(more))}</pre>" if more else ""
+    return f"<li>{escape(first)}{code}</li>"
+
 def render(result: dict, tasks: dict | None = None) -> str:
     """One student's result as a complete HTML page (a str); tasks (the curriculum) names each task's function."""
     result = untrusted.tree(result)
@@ -143,7 +150,7 @@ def _notices(result: dict) -> str:
         lines.append(escape(WORDS["note"].format(message=result["message"])))
     problems = list(result["grade"].get("submission", {}).get("problems", {}).values())
     if problems:
-        lines.append("<ul>" + "".join(f"<li>{escape(str(p))}</li>" for p in problems) + "</ul>")
+        lines.append("<ul>" + "".join(_problem_item(str(p)) for p in problems) + "</ul>")
     return f'<div class="notice">{"".join(lines)}</div>' if lines else ""
 
 

@@ -69,6 +69,10 @@ class Judge:
                 return self._whole(probe, args, result.value, hint)
             if result.status == "fault":  # the machine failed, twice: this check is not graded, never a 0 earned
                 raise worker.WorkerFailure(str(result.error.get("message", "")))
+            if result.status == "error" and result.error.get("stage") == "import":  # said once, for the file
+                self.grading.submission.does_not_import(self.file, untrusted.text(self._explain(result), None))
+                raise Mismatch(_("could not run: {file} does not load (the note about {file} above says why)")
+                               .format(file=self.file), None)
             message = untrusted.text(self._explain(result), None) + (f"\n{self.printed}" if self.printed else "")
             raise Mismatch(message, None if result.error.get("not_implemented") else hint)
 

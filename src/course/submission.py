@@ -31,6 +31,22 @@ def too_large(name: str) -> str:
     return f"{name} is larger than {MAX_FILE_BYTES // 1024} KiB"
 
 
+def compile_problem(name: str, source: bytes) -> str | None:
+    """Why source does not compile, with the line, the code and a caret under the column; None if it does
+    (or if it is too odd to compile here: the runner's report stands then)."""
+    try:
+        compile(source, name, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        line = untrusted.line((e.text or "").rstrip("\n"), 160)
+        caret = " " * max(0, min(len(line), (e.offset or 1) - 1 - (len(e.text or "") - len((e.text or "").lstrip())))) + "^"
+        where = f"{type(e).__name__} at line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
+        shown_code = f"\n    {line.strip()}\n    {caret}" if line.strip() else ""
+        return f"{name} does not compile ({where}): {untrusted.line(e.msg, 160)}{shown_code}"
+    except (ValueError, MemoryError, RecursionError):  # null bytes; a parser that gives up
+        return None
+    return None
+
+
 def _plain(name: str) -> str:
     """A file name as people mangle it, undone: case, a copy's number or word ("x (1).py", "x - Copy.py",
     "x_copy.py", "x-2.py"), spaces or dashes for underscores, an extension added after the real one."""
@@ -74,7 +90,14 @@ class Submission:
         self.sources = sources
         self.problems = problems  # expected file name -> why it cannot be graded
         self.ignored = ignored  # anything else in the folder (a conftest.py, a torch.py, caches): never read or run
+        self.broken: dict[str, str] = {}  # read, but does not compile or import: why, said once for the file
 
+    def does_not_import(self, name: str, reported: str) -> str:
+        """Record, once, that a file does not compile or import, and say why: compiled here (compiling runs
+        nothing) for a syntax error's line and caret, else what the runner reported (already made safe)."""
+        if name not in self.broken:
+            self.broken[name] = compile_problem(name, self.sources.get(name, b"")) or reported
+        return self.broken[name]
     @classmethod
     def read(cls, folder: Path, names: list[str]) -> Submission:
         """Each expected file's bytes, or why it cannot be graded. A missing secN_x.py whose notebook

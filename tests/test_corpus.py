@@ -165,7 +165,7 @@ BUGS = [
              "loss_fn(target, output): the arguments in the wrong order"),
     Case("syntax_error_in_sec2", "2.1 2.2 2.3", S2, "def forward(self, x: torch.Tensor) -> torch.Tensor:",
          "def forward(self, x: torch.Tensor) -> torch.Tensor", "a missing colon: sec2_forward.py does not import",
-         says="could not import sec2_forward.py: SyntaxError"),
+         says="could not run: sec2_forward.py does not load"),
     # --- Section 3 ---
     Case("len_off_by_one", "3.1", S3, "return len(self.data)", "return len(self.data) - 1",
          "__len__ is one short", says="off by one"),

@@ -246,7 +246,7 @@ def drop_privileges(policy: Policy) -> None:
         data = (ctypes.c_uint32 * 6)()
         _check(_libc.capset(header, data), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    deny_keyrings()
+    deny_keyrings()  # best effort: a kernel without seccomp filters keeps every other layer
 
 
 # The kernel's keyrings are per uid, not per namespace: a key a runner adds to uid nobody's user keyring would
@@ -283,12 +283,13 @@ def keyring_filter() -> list[tuple[int, int, int, int]]:
     return [(code, deny - i - 1 if jt == "deny" else jt, jf, k) for i, (code, jt, jf, k) in enumerate(body)]
 
 
-def deny_keyrings() -> None:
-    """Install keyring_filter() on this process (it needs no_new_privs or CAP_SYS_ADMIN)."""
+def deny_keyrings() -> bool:
+    """Install keyring_filter() on this process (it needs no_new_privs or CAP_SYS_ADMIN); False if the
+    kernel refused it."""
     program = keyring_filter()
     instructions = (_Instruction * len(program))(*[_Instruction(*i) for i in program])
     fprog = _Program(len(program), instructions)
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp keyring filter")
+    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
 
 
 def name_process(name: str) -> None:

@@ -294,6 +294,15 @@ def test_autograder_gives_full_marks_to_the_solutions_in_a_folder(built, tmp_pat
     assert bundle["grader"] == stamp["grader"]
 
 
+def test_autograder_names_a_misnamed_file_instead_of_a_silent_zero(built, tmp_path):
+    files = {p.name: p for p in SOLUTIONS.glob("sec*.py")}
+    files["sec1_linear (1).py"] = files.pop("sec1_linear.py")
+    results = run_autograder(autograder_tree(built, tmp_path / "autograder", files))
+    valid_results(results)
+    assert "it holds sec1_linear (1).py: rename it to sec1_linear.py exactly" in results["output"]
+    assert results["score"] == total_points() - sum(t.points for t in TASKS.values() if t.file == "sec1_linear.py")
+
+
 def test_autograder_gives_zero_to_the_stubs(built, tmp_path):
     root = autograder_tree(built, tmp_path / "autograder", {p.name: p for p in EXERCISES.glob("sec*.py")})
     results = run_autograder(root)

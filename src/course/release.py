@@ -30,7 +30,7 @@ from pathlib import Path
 
 from course import batch, exports, stubgen
 from course.curriculum import SECTIONS, TASKS
-from course.submission import MAX_FILE_BYTES
+from course.submission import MAX_FILE_BYTES, missing, near_misses
 from course.version import grader_version
 
 BUNDLE = "pytorch-basics"
@@ -295,9 +295,10 @@ def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], lis
     """Each expected file found by exact name anywhere under folder (the shallowest; two at one depth is
     ambiguous and neither is taken), and notes for the student. Links are never followed."""
     found: dict[str, list[Path]] = {n: [] for n in names}
-    notes = []
+    notes, seen = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        seen += sorted(filenames)
         for name in filenames:
             if name in found:
                 path = Path(dirpath) / name
@@ -318,6 +319,11 @@ def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], lis
             chosen[name] = top[0]
             if len(paths) > 1 or depth > 1:
                 notes.append(f"graded {top[0].relative_to(folder)}")
+    for name in names:  # a file handed in under another name is named, never guessed at
+        notebook = str(Path(name).with_suffix(".ipynb"))
+        if name.endswith(".py") and name not in chosen and notebook not in chosen:
+            if near_misses(name, seen):
+                notes.append(missing(name, "the submission", seen))
     return chosen, notes
 
 

@@ -85,6 +85,8 @@ def _as_str(value: Any) -> str:
 
 def _bounded(raw: str, pattern: re.Pattern, limit: int | None) -> str:
     """raw with pattern's characters escaped, cut to limit characters (escapes counted) plus a marker."""
+    if (limit is None or len(raw) <= limit) and raw.isascii() and raw.isprintable():
+        return raw  # printable ASCII holds nothing to escape (most names, statuses and numbers): no regex
     if limit is None:
         return pattern.sub(_escape, raw)
     keep = min(len(raw), limit)

@@ -2,11 +2,13 @@
 
 ``pytest grader --submissions DIR --out OUT`` grades every entry of DIR (a folder of exercise
 files, a .zip of them; the entry's name is the student id) in one pytest session: the grader's
-tests are collected once, torch is imported once, and each student gets a fresh worker forked
-from the clean zygote. The grading plugin runs the tests; this module does the rest:
+tests are collected once, torch is imported once, and each student gets a worker session of their
+own (fresh runners, under a supervisor that starts afresh for each student: course.supervisor).
+The grading plugin runs the tests; this module does the rest:
 
-- intake: entries are read into memory, never extracted; unsafe, oversized or unreadable input
-  becomes a per-student status, and nothing is written outside OUT;
+- intake (course.submission): entries are read into memory, never extracted (a class zip is unpacked
+  into OUT/class); unsafe, oversized or unreadable input becomes a per-student status, and nothing is
+  written outside OUT;
 - failure stays with its entry: whatever raises while one entry is read, graded or written out
   (a notebook no parser can take, a bug in a renderer or an exporter) becomes that entry's status,
   `error` or `unreadable` with a one-line message, and every other entry is still graded and written;

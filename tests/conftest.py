@@ -16,6 +16,7 @@ import time
 import unicodedata
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch  # noqa: F401  in-process grading runs drop modules they imported; torch must outlive them
@@ -134,6 +135,29 @@ def batch(subs: Path, out: Path, *args: str, env: dict | None = None) -> Ran:
     proc = subprocess.run(command(subs, out, *args), cwd=ROOT, env=env or environment(), capture_output=True,
                           text=True, errors="surrogateescape", timeout=300)
     return Ran(proc)
+
+
+def contained_batch(cls: Path, out: Path, *args: str, timeout: float, path: tuple[Path, ...] = ()) -> SimpleNamespace:
+    """`pytest grader --submissions cls --out out` with args, in a session of its own, its output in out.log;
+    the whole session killed if it overruns, and anything of it still around killed after (red-team runs)."""
+    log = out.with_name(out.name + ".log")
+    started = time.monotonic()
+    with open(log, "w+b") as output:
+        proc = subprocess.Popen(command(cls, out, *args), cwd=ROOT, env=environment(*path), stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # anything of the judge's session still around
+            except (ProcessLookupError, PermissionError):
+                pass
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    return SimpleNamespace(returncode=proc.returncode, output=text, seconds=time.monotonic() - started, out=out)
 
 
 def make_class(folder: Path, entries: list[str]) -> Path:

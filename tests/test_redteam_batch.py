@@ -30,19 +30,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import (EXERCISES, ROOT, S1, S2, S4, SURVIVOR_WAIT, describe, kill_marked, marked_processes, mutate, results,
+from conftest import (EXERCISES, contained_batch, S1, S2, S4, SURVIVOR_WAIT, describe, kill_marked, marked_processes, mutate, results,
                       submission_from_solutions)
 from test_redteam import AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, on_3d_call, shared_places
 
@@ -110,36 +105,9 @@ class Attacker:
                             Path.home() / name] if p.exists()]
 
 
-def environment(*paths: Path) -> dict[str, str]:
-    """This process's environment, with this checkout's course package (and paths) first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), *map(str, paths), env.get("PYTHONPATH")) if p)
-    return env
-
-
 def run_batch(cls: Path, out: Path, *args: str, path: tuple[Path, ...] = ()) -> SimpleNamespace:
-    """pytest grader --submissions cls --out out, in its own session; killed whole if it overruns."""
-    log = out.with_name(out.name + ".log")
-    started = time.monotonic()
-    with open(log, "w+b") as output:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "grader", "--submissions", str(cls), "--out", str(out),
-             "-p", "no:cacheprovider", *ARGS, *args],
-            cwd=ROOT, env=environment(*path), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        try:
-            proc.wait(timeout=BATCH_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # anything of the judge's session still around
-            except (ProcessLookupError, PermissionError):
-                pass
-        output.seek(0)
-        text = output.read().decode("utf-8", "replace")
-    return SimpleNamespace(returncode=proc.returncode, output=text, seconds=time.monotonic() - started, out=out)
+    """The attacked class graded with this module's seed and time limit (conftest.contained_batch)."""
+    return contained_batch(cls, out, *ARGS, *args, timeout=BATCH_TIMEOUT, path=path)
 
 
 def gradebook_ids(out: Path) -> list[str]:

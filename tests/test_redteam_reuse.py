@@ -36,14 +36,8 @@ the type of each trusted module and the bases of each trusted class).
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -52,7 +46,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import (ROOT, S1, S4, SOLUTIONS, SURVIVOR_WAIT, describe, environment, kill_marked, marked_processes,
+from conftest import (S1, S4, SOLUTIONS, SURVIVOR_WAIT, contained_batch, describe, kill_marked, marked_processes,
                       results, stub, submission_from_solutions, tasks_of)
 
 from course.curriculum import TASKS
@@ -450,28 +444,8 @@ class Student:
 
 
 def run_batch(cls: Path, out: Path) -> SimpleNamespace:
-    """pytest grader --submissions cls --out out --grader-jobs 1, in its own session; killed whole if it overruns."""
-    log = out.with_name(out.name + ".log")
-    started = time.monotonic()
-    with open(log, "w+b") as output:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "grader", "--submissions", str(cls), "--out", str(out),
-             "-p", "no:cacheprovider", *ARGS],
-            cwd=ROOT, env=environment(), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        try:
-            proc.wait(timeout=BATCH_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        output.seek(0)
-        text = output.read().decode("utf-8", "replace")
-    return SimpleNamespace(returncode=proc.returncode, output=text, seconds=time.monotonic() - started, out=out)
+    """The class graded with --grader-jobs 1 and this module's seed and limits (conftest.contained_batch)."""
+    return contained_batch(cls, out, *ARGS, timeout=BATCH_TIMEOUT)
 
 
 def earned(result: dict) -> dict[str, float]:
@@ -509,7 +483,7 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 def test_later_student_after_attack(alone, tmp_path: Path, case: Case):
     cls = tmp_path / "class"
     atk = Student(f"{case.name}-a-atk")
-    entry = submission_from_solutions(cls / atk.id, {n: atk.fill(t) for n, t in case.files.items()})
+    submission_from_solutions(cls / atk.id, {n: atk.fill(t) for n, t in case.files.items()})
     submission_from_solutions(cls / f"{case.name}-b-spy", spy_files(atk.mark))
     submission_from_solutions(cls / f"{case.name}-c-honest")
     try:
@@ -556,7 +530,7 @@ def test_later_student_after_attack(alone, tmp_path: Path, case: Case):
 
     report = feedback(spy, {"1.3"})
     base = feedback(spy_alone, {"1.3"})
-    stamp_atk, stamp_spy, stamp_alone = said(own, "RT-STAMP"), said(report, "RT-SPY-STAMP"), said(base, "RT-SPY-STAMP")
+    stamp_atk, stamp_spy = said(own, "RT-STAMP"), said(report, "RT-SPY-STAMP")
     if stamp_spy is None:
         problems.append(f"the spy reported nothing:\n{report[-1500:]}")
     elif case.reuse and stamp_atk != stamp_spy:

@@ -121,15 +121,14 @@ class Supervisor:
         self.end_runner()
 
     def next_submission(self) -> bool:
-        """Start afresh for the judge's next submission: end the runner and everything it started, check the
-        namespace holds nobody else, mount a new working tmpfs and move into a new cgroup (the last one is
-        removed). False if any of it fails: the supervisor then exits, and the judge takes a fresh one."""
+        """Start afresh for the judge's next submission: end the runner and everything it started (which
+        leaves a fresh working folder, see _kill), check the namespace holds nobody else and move into a new
+        cgroup (the last one is removed). False if any of it fails: the supervisor then exits, and the judge
+        takes a fresh one."""
         try:
             self.end_runner()
-            if self.policy.namespaces:
-                if sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) != [1]:
-                    return False
-                sandbox.fresh_working_folder(self.workdir, sandbox.runner_uid(self.policy))
+            if self.policy.namespaces and sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) != [1]:
+                return False
             if self.cgroup is not None:
                 last, self.session = self.session, f"{self.session.split('.')[0]}.{self.served}"
                 self.cgroup.join_session(self.session)

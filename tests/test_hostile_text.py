@@ -169,6 +169,16 @@ def test_honest_text_is_left_as_it_is():
     assert untrusted.tree({"a": [honest, 1.5, None]}) == {"a": [honest, 1.5, None]}
 
 
+def test_a_tree_made_safe_is_made_safe_once_per_limit():
+    """Every renderer of a result calls tree(); a result already made safe is returned as it is, and one
+    made safe to a longer limit is made safe again to the shorter one."""
+    safe = untrusted.tree({"message": "\x1b[2J" + "x" * 50})
+    assert untrusted.tree(safe) is safe
+    shorter = untrusted.tree(safe, 20)
+    assert shorter is not safe and len(shorter["message"]) < len(safe["message"])
+    assert untrusted.tree(dict(safe)) is not safe  # a plain dict is never taken on trust
+
+
 HOSTILE_CODE = '''
 def linear_forward(x, weight, bias=None):
     print("\\x1b]52;c;aGk=\\x07\\x1b[2J fake 41 / 41\\r")

@@ -116,17 +116,35 @@ def cell(value: Any, limit: int | None = LINE_LIMIT) -> str:
     return f"'{shown}" if shown.lstrip()[:1] in ("=", "+", "-", "@", "＝", "＋", "－", "＠") else shown
 
 
+class _Safe(dict):
+    """A dict tree() made: its text is safe to the limit it was made with, so tree() returns it as it is
+    (every renderer of a result makes it safe; only the first one pays)."""
+
+    limit: int | None = TEXT_LIMIT
+
+
 def tree(value: Any, limit: int | None = TEXT_LIMIT) -> Any:
     """Plain data (dicts, lists, tuples, strings, numbers) with every string made safe: dict keys as one
-    line, string values with text(). Other values are returned as they are."""
+    line, string values with text(). Other values are returned as they are. The dict it returns is
+    marked safe: given back to tree() with the same limit, it is returned without a second pass."""
+    if type(value) is _Safe and value.limit == limit:
+        return value
+    if isinstance(value, dict):
+        safe = _Safe(_tree(value, limit))
+        safe.limit = limit
+        return safe
+    return _tree(value, limit)
+
+
+def _tree(value: Any, limit: int | None) -> Any:
     if isinstance(value, str):
         return text(value, limit)
     if isinstance(value, dict):
-        return {line(k, limit) if isinstance(k, str) else k: tree(v, limit) for k, v in value.items()}
+        return {line(k, limit) if isinstance(k, str) else k: _tree(v, limit) for k, v in value.items()}
     if isinstance(value, list):
-        return [tree(v, limit) for v in value]
+        return [_tree(v, limit) for v in value]
     if isinstance(value, tuple):
-        return tuple(tree(v, limit) for v in value)
+        return tuple(_tree(v, limit) for v in value)
     return value
 
 

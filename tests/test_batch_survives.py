@@ -107,9 +107,8 @@ ENTRIES = [
 ]
 
 FAULTS = '''"""Faults for tests/test_batch_survives.py, injected into the judge: each strikes one student only."""
-import course.batch
+import course.engine
 import course.exports
-import course.grading
 import course.html_report
 
 
@@ -119,7 +118,7 @@ def _fail(what):
 
 def pytest_configure(config):
     render, classroom = course.html_report.render, course.exports.EXPORTERS["classroom"]
-    student_result = course.grading.Grading.student_result
+    grade = course.engine.Engine.grade
 
     def render_page(result, tasks=None):
         return _fail(result) if result.get("student") == "zz-render-fault" else render(result, tasks)
@@ -127,12 +126,12 @@ def pytest_configure(config):
     def export(result):
         return _fail(result) if result.get("student") == "zz-export-fault" else classroom(result)
 
-    def graded(self, entry, key):
-        return _fail(entry) if entry.student == "zz-judge-fault" else student_result(self, entry, key)
+    def graded(self, submission, path, items, who, key):
+        return _fail(who) if who["student"] == "zz-judge-fault" else grade(self, submission, path, items, who, key)
 
     course.html_report.render = render_page
     course.exports.EXPORTERS["classroom"] = export
-    course.grading.Grading.student_result = graded
+    course.engine.Engine.grade = graded
 '''
 
 

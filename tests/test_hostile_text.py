@@ -20,13 +20,12 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable
 
 import pytest
 from conftest import SOLUTIONS, submission_from_solutions, unsafe_characters
 
-from course import batch, checks, exports, html_report, submission, untrusted
+from course import checks, exports, html_report, result, submission, terminal, untrusted
 from course.curriculum import TASKS
 from course.feedback import Mismatch
 from course.wire import Unsupported
@@ -99,12 +98,11 @@ def csv_cells(text: str) -> str:
 
 
 def stored(hostile: str, tmp_path: Path) -> str:
-    """What Batch.save writes for the result, read back by load_result, as JSON."""
+    """What result.store writes for the result, read back by result.load, as JSON."""
     entry = submission.Entry("sam", "sam", "folder", tmp_path / "sam")
-    owner = SimpleNamespace(out=tmp_path, grading=SimpleNamespace(tasks=TASKS))
-    batch.Batch.save(owner, made_up_result(hostile), entry)
+    result.store(tmp_path, made_up_result(hostile), entry, TASKS)
     written = (tmp_path / "students" / "sam.json").read_text(encoding="utf-8")
-    return written + "\n" + json.dumps(batch.load_result(tmp_path, entry), ensure_ascii=False)
+    return written + "\n" + json.dumps(result.load(tmp_path, entry), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -125,8 +123,7 @@ SINKS = [
     Sink("csv_cell", lambda h, _: untrusted.cell(h), lines=False, limit=400),
     Sink("mismatch", lambda h, _: Mismatch(f"expected 1, got {h}", h).message),
     Sink("describe", lambda h, _: checks.describe(Unsupported(h)), lines=False, limit=400),
-    Sink("terminal", lambda h, _: "\n".join(batch.summary_lines([made_up_result(h)], SimpleNamespace(out=Path("out")))),
-         limit=2000),
+    Sink("terminal", lambda h, _: "\n".join(terminal.class_summary([made_up_result(h)], Path("out"))), limit=2000),
     Sink("gradebook_csv", lambda h, _: exports.gradebook_csv([made_up_result(h)], TASKS), csv_cells, limit=4000),
     Sink("markdown", lambda h, _: exports.feedback_markdown(made_up_result(h), TASKS)),
     Sink("html", lambda h, _: html_report.render(made_up_result(h), TASKS), html.unescape, limit=80_000),

@@ -6,8 +6,8 @@ The layers, bottom first (the README's Layout section draws them):
              the protocol's bytes and limits, the escaper of student text, the translations, the version;
   sandbox    running student code where it cannot reach the judge: sandbox, zygote, supervisor, runner, the
              judge's side of the worker, and the probes a runner runs;
-  engine     reading a submission, judging values, the integrity scan;
-  renderers  what a result becomes for a reader: exports, feedback pages, figures;
+  engine     reading a submission, judging values, the integrity scan, grading one submission into a Result;
+  renderers  what a result becomes for a reader: exports, feedback pages, figures, the terminal, a class's files;
   front ends the pytest plugin, the batch runner, releases, notebooks.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ PACKAGE = Path(course.__file__).parent
 LAYERS = [
     ("facts", {"curriculum", "data", "models", "wire", "protocol", "untrusted", "i18n", "feedback", "version", "limits"}),
     ("sandbox", {"sandbox", "zygote", "supervisor", "runner", "worker", "probes", "inprocess"}),
-    ("engine", {"submission", "ipynb", "checks", "integrity", "judge"}),
-    ("renderers", {"exports", "html_report", "figures"}),
+    ("engine", {"submission", "ipynb", "checks", "integrity", "judge", "plan", "engine", "result"}),
+    ("renderers", {"exports", "html_report", "figures", "terminal", "outputs"}),
     ("front ends", {"grading", "batch", "release", "notebooks", "notebook_grading", "stubgen"}),
 ]
 LEVEL = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}

@@ -23,7 +23,7 @@ from test_corpus import VARIANTS
 
 from course import release
 from course.curriculum import TASKS, total_points
-from course.grading import STEERING
+from course.engine import STEERING
 
 PUBLIC = ROOT / "public"
 

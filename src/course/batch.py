@@ -1,160 +1,145 @@
-"""Grading a whole class: read each student's entry, keep each result on disk, write the gradebook.
+"""Grading a whole class: the batch runner, a pytest plugin registered only with --submissions.
 
-``pytest grader --submissions DIR --out OUT`` grades every entry of DIR (a folder of exercise
-files, a .zip of them; the entry's name is the student id) in one pytest session: the grader's
-tests are collected once, torch is imported once, and each student gets a worker session of their
-own (fresh runners, under a supervisor that starts afresh for each student: course.supervisor).
-The grading plugin runs the tests; this module does the rest:
+``pytest grader --submissions DIR --out OUT`` grades every entry of DIR (a folder of exercise files, a
+.zip of them or a notebook; the entry's name is the student id; or the class's .zip) in one pytest
+session: the grader's tests are collected once, torch is imported once, and each student is graded by
+the engine (course.engine.Engine.grade) in a worker session of their own (fresh runners, under a
+supervisor that starts afresh for each student: course.supervisor). One judge process per core shares
+the class, each claiming students through a file in OUT/.claims.
 
 - intake (course.submission): entries are read into memory, never extracted (a class zip is unpacked
   into OUT/class); unsafe, oversized or unreadable input becomes a per-student status, and nothing is
   written outside OUT;
-- failure stays with its entry: whatever raises while one entry is read, graded or written out
-  (a notebook no parser can take, a bug in a renderer or an exporter) becomes that entry's status,
-  `error` or `unreadable` with a one-line message, and every other entry is still graded and written;
-  the gradebook is always written, with one row per entry;
-- text from student code is made safe (course.untrusted) when a result is stored and again when it
-  is loaded and at each sink: CSV cells, Markdown, HTML, JSON exports and the terminal;
-- results: OUT/students/<id>.json (the grade, per-test feedback and the key it was graded under),
-  written atomically the moment a student is done; a rerun skips students whose key is unchanged;
-- OUT/feedback/<id>.md and <id>.html (course.html_report) for the student, OUT/gradebook.csv for the
-  instructor, and platform exports under OUT/exports/ (Gradescope, PrairieLearn, GitHub Classroom), all
-  rebuilt from the per-student files, so an interrupted run followed by a rerun writes exactly what one
-  run would.
+- failure stays with its entry: whatever raises while one entry is read, graded or written out becomes
+  that entry's status, `error` or `unreadable` with a one-line message (course.result.guarded,
+  course.outputs), and every other entry is still graded and written; the gradebook is always written;
+- results: OUT/students/<id>.json (course.result), written atomically the moment a student is done; a
+  rerun skips students whose key is unchanged;
+- the files for readers are rebuilt from those results at the end (course.outputs): feedback, the
+  gradebook and the learning systems' exports.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-from course import html_report, i18n, untrusted
-from course.exports import EXPORTERS, STATUS_ERROR, feedback_markdown, gradebook_csv
-from course.submission import STATUS_OK, Entry, discover, error_line, unpack_class
+import pytest
 
-
-
-def write_atomic(path: Path, text: str, sync: bool = False) -> None:
-    """Write text to path so that a reader (or a rerun after a killed run) sees the old file or the new
-    one; sync also survives a power cut (for results, not for files rebuilt from them)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from course import result, terminal, untrusted
+from course.outputs import write_outputs
+from course.plan import Plan
+from course.submission import STATUS_ERROR, STATUS_OK, Entry, Submission, discover, unpack_class
 
 
-def load_result(out: Path, entry: Entry) -> dict | None:
-    """The entry's stored result with its text made safe (one stored by an older grader may hold anything),
-    or None when there is none or it cannot be read."""
-    path = out / "students" / f"{entry.slug}.json"
-    try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError, MemoryError):
-        return None
-    return untrusted.tree(result) if isinstance(result, dict) else None
+class BatchRunner:
+    """The pytest plugin that grades a class: it takes over pytest's test loop (every collected test once
+    per student) and prints the gradebook in short at the end."""
 
+    def __init__(self, engine: Any, folder: Path, out: Path) -> None:
+        self.engine = engine
+        self.batch = Batch(engine, folder, out)
+        self.results: list[dict] = []
+        self.report_to: int | None = None  # in a helper judge: the pipe to the main one
+        engine.path, engine.hidden = self.batch.folder, (self.batch.folder, self.batch.out)
+        engine.plan = Plan()
+        if engine.config.getoption("grader_seed") is None and self.batch.stored_seed() is not None:
+            engine.seed = self.batch.stored_seed()
 
-def key_of(entry: Entry, version: str, seed: int, curves: bool = False) -> dict:
-    """What a stored result depends on; a result with loss curves is keyed apart from one without, and one
-    whose feedback is in another language than English apart from an English one."""
-    lang = i18n.language()
-    return {"content": entry.content_hash(), "grader": version, "seed": seed, **({"curves": True} if curves else {}),
-            **({"lang": lang} if lang != "en" else {})}
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """Run every collected test once per student, and save each student's result the moment it is done."""
+        config = self.engine.config
+        if session.testsfailed and not config.option.continue_on_collection_errors:
+            raise session.Interrupted(f"{session.testsfailed} error(s) while collecting the grader's tests")
+        logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+        if logging_plugin is not None:  # the judge logs nothing, and log capture costs ms per test and student
+            config.pluginmanager.unregister(logging_plugin)
+        self.batch.prepare(self.engine.version())
+        todo = self.batch.pending()
+        with Progress(config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
+            jobs = config.getoption("grader_jobs") or len(os.sched_getaffinity(0))
+            helpers: list = []
+            first = next((i for i, (entry, _) in enumerate(todo) if entry.status == STATUS_OK), None)
+            if jobs > 1 and first is not None:  # helper judges then start with its calls and references known
+                self.grade_entries([todo.pop(first)], session.items, bar, [])
+            if jobs > 1 and len(todo) >= 2 * jobs:
+                self.batch.reset_claims()
+                helpers = [self.fork_helper(todo, session.items) for _ in range(jobs - 1)]
+            self.grade_entries(todo, session.items, bar, helpers, claim=bool(helpers))
+            if helpers:
+                for helper in helpers:
+                    helper.finish(bar)
+                self.batch.clear_claims()
+                self.grade_entries(self.batch.pending(), session.items, bar, [])  # anything a helper left undone
+        self.results = self.batch.finish()
+        return True
 
+    def grade_entries(self, todo: list, items: list[pytest.Item], bar: Any, helpers: list, claim: bool = False) -> None:
+        """Grade each entry of todo, or with claim, each entry this process claims first (judge processes
+        share a class that way); meanwhile count what the helpers report done. Whatever raises while one
+        entry is graded becomes that entry's `error` (result.guarded); the others are graded as usual."""
+        tasks = self.engine.tasks
+        for entry, key in todo:
+            for helper in helpers:
+                helper.poll(bar)
+            if claim and not self.batch.claim(entry):
+                continue
+            if entry.status != STATUS_OK:
+                graded = result.ungraded(entry, key, tasks)
+            else:
+                graded = result.guarded(entry, key, tasks, lambda: self.engine.grade(
+                    Submission(dict(entry.sources), dict(entry.problems), list(entry.ignored)), entry.path, items,
+                    entry.who(), key))
+            result.store(self.batch.out, graded, entry, tasks)
+            if bar is not None:
+                bar.update(entry.student, graded)
+            if self.report_to is not None:
+                os.write(self.report_to, (json.dumps([entry.student, graded["grade"]["earned"],
+                                                      graded["grade"]["possible"], graded["status"]]) + "\n").encode())
 
-def ungraded_result(entry: Entry, key: dict, tasks: dict) -> dict:
-    """The result of an entry that could not be graded at all: every task 0, the status says why."""
-    task_rows = {tid: {"earned": 0.0, "possible": float(t.points), "title": t.title} for tid, t in tasks.items()}
-    possible = sum(t["possible"] for t in task_rows.values())
-    return {"student": entry.student, "entry": entry.name, "status": entry.status, "message": entry.message,
-            "key": key, "grade": {"earned": 0.0, "possible": possible, "percent": 0.0, "tasks": task_rows,
-                                  "seed": key.get("seed"), "submission": submission_info(entry)},
-            "tests": []}
+    def fork_helper(self, todo: list, items: list[pytest.Item]) -> Helper:
+        """Fork a helper judge process (torch is already imported: nothing is paid twice) that claims
+        students from the same list through its own handle on the zygote; it reports each one done."""
+        twin = self.engine.start_worker().split()
+        read_end, write_end = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper judge
+            code = 0
+            try:
+                from course.sandbox import die_with_parent
 
+                die_with_parent()  # the main judge killed: this one dies too, it must not write on alone
+                if os.getppid() != parent:
+                    os._exit(70)
+                os.close(read_end)
+                self.engine.take_over(twin)
+                self.report_to = write_end
+                self.grade_entries(todo, items, None, [], claim=True)
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        twin.forget()
+        return Helper(pid, read_end)
 
-def failed_result(entry: Entry, key: dict, tasks: dict, stage: str, error: BaseException) -> dict:
-    """The result of an entry the grader failed on: every task 0, status `error`, and a message saying
-    at which stage and with what exception, in one line. A rerun grades it again."""
-    result = ungraded_result(entry, key, tasks)
-    result["status"] = STATUS_ERROR
-    result["message"] = f"the grader failed on this entry while {stage} ({error_line(error)}); other entries are not affected"
-    return result
-
-
-def guarded(entry: Entry, key: dict, tasks: dict, grade: Callable[[], dict]) -> dict:
-    """grade()'s result for the entry, or, when grading it raised, its failed_result: the last line of
-    defence of the per-student loop (KeyboardInterrupt and SystemExit still end the batch)."""
-    try:
-        return grade()
-    except Exception as e:
-        return failed_result(entry, key, tasks, "grading it", e)
-
-
-def submission_info(entry: Entry) -> dict:
-    return {"entry": entry.name, "kind": entry.kind,
-            "files": {n: hashlib.sha256(d).hexdigest() for n, d in sorted(entry.sources.items())},
-            "problems": dict(entry.problems), "ignored": entry.ignored[:50]}
-
-
-def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
-    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk.
-    Every entry gets a gradebook row: one whose result is missing or cannot be read gets status `error`,
-    and one whose feedback or export could not be written gets status `error` with a message naming
-    the file (that file is removed rather than left stale); every other entry is written as usual."""
-    results = []
-    for entry in entries:
-        result = load_result(out, entry)
-        if result is None:
-            result = ungraded_result(entry, {"grader": "?", "seed": None}, tasks)
-            result["status"], result["message"] = STATUS_ERROR, "no readable result was stored for this entry"
-        results.append(result)
-        failed = [why for path, render in _sinks(out, entry, result, tasks) if (why := _write_sink(path, render))]
-        if failed:
-            result["status"] = STATUS_ERROR
-            result["message"] = "; ".join([m for m in (result.get("message"), *failed) if m])
-    write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
-    return results
-
-
-def _sinks(out: Path, entry: Entry, result: dict, tasks: dict) -> list[tuple[Path, Callable[[], str]]]:
-    """Each file written from one entry's result, with the function that renders it."""
-    sinks = [(out / "feedback" / f"{entry.slug}.md", lambda: feedback_markdown(result, tasks)),
-             (out / "feedback" / f"{entry.slug}.html", lambda: html_report.render(result, tasks))]
-    for platform, export in EXPORTERS.items():
-        sinks.append((out / "exports" / platform / f"{entry.slug}.json",
-                      lambda export=export: json.dumps(export(result), ensure_ascii=False) + "\n"))
-    return sinks
-
-
-def _write_sink(path: Path, render: Callable[[], str]) -> str | None:
-    """Write one rendered file; if rendering or writing raises, remove any stale copy and say why."""
-    try:
-        write_atomic(path, render())
-        return None
-    except Exception as e:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return f"{path.parent.name}/{path.name} could not be written ({error_line(e)})"
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The gradebook in short (course.terminal)."""
+        terminalreporter.write_sep("=", untrusted.line(f"gradebook: {self.batch.folder.name} (seed {self.engine.seed})"))
+        for line in terminal.class_summary(self.results, self.batch.out):
+            terminalreporter.write_line(line)
 
 
 class Batch:
     """A class being graded: its entries, where results go, the seed and grader version they are keyed by."""
 
-    def __init__(self, grading, folder: Path, out: Path) -> None:
+    def __init__(self, engine: Any, folder: Path, out: Path) -> None:
         import pytest
 
         self.archive = None  # a class handed in as one zip
@@ -169,7 +154,7 @@ class Batch:
                                     "entry per student (a folder, a .zip or a notebook each), or the class's .zip")
         elif not folder.is_dir():
             raise pytest.UsageError(f"--submissions {folder}: no such folder")
-        self.grading = grading
+        self.engine = engine
         self.folder, self.out = folder.resolve(), out.resolve()
         if self.archive is None and (self.out == self.folder or self.out.is_relative_to(self.folder)):
             raise pytest.UsageError(f"--out {out} is inside the submissions folder; put the results elsewhere")
@@ -189,18 +174,18 @@ class Batch:
     def prepare(self, version: str) -> None:
         """Read every entry, fix the grader version, record the run's seed in OUT/batch.json."""
         self.clear_claims()  # left by a run that was killed
-        self.entries = discover(self.folder, self.grading.files)
+        self.entries = discover(self.folder, self.engine.files)
         self.version = version
         self.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.out / "batch.json", json.dumps(
-            {"seed": self.grading.seed, "grader": self.version, "submissions": str(self.archive or self.folder)}, indent=1) + "\n")
+        result.write_atomic(self.out / "batch.json", json.dumps(
+            {"seed": self.engine.seed, "grader": self.version, "submissions": str(self.archive or self.folder)}, indent=1) + "\n")
 
     def pending(self) -> list[tuple[Entry, dict]]:
         """Entries whose stored result is missing or was graded under another key, with the key to grade under."""
         todo = []
         for entry in self.entries:
-            key = key_of(entry, self.version, self.grading.seed, bool(self.grading.config.getoption("grader_curves")))
-            stored = load_result(self.out, entry)
+            key = result.key_of(entry, self.version, self.engine.seed, bool(self.engine.config.getoption("grader_curves")))
+            stored = result.load(self.out, entry)
             if stored is None or stored.get("key") != key or stored.get("student") != entry.student \
                     or stored.get("status") == STATUS_ERROR:
                 todo.append((entry, key))
@@ -221,21 +206,9 @@ class Batch:
         except FileExistsError:
             return False
 
-    def save(self, result: dict, entry: Entry) -> None:
-        """Store one entry's result, its text made safe (course.untrusted.tree): every file written from
-        it, now or by a rerun, starts from safe text. If it cannot be stored, its failure is stored instead
-        (a rerun retries it); if even that fails, the gradebook says so."""
-        path = self.out / "students" / f"{entry.slug}.json"
-        try:
-            write_atomic(path, json.dumps(untrusted.tree(result), ensure_ascii=False) + "\n", sync=True)
-        except Exception as e:
-            with contextlib.suppress(Exception):
-                failed = failed_result(entry, result.get("key", {}), self.grading.tasks, "storing its result", e)
-                write_atomic(path, json.dumps(failed) + "\n", sync=True)
-
     def finish(self) -> list[dict]:
         self.clear_claims()
-        return write_outputs(self.out, self.entries, self.grading.tasks)
+        return write_outputs(self.out, self.entries, self.engine.tasks)
 
 
 class Progress:
@@ -279,36 +252,6 @@ class Progress:
         if self.bar is not None:
             with self._terminal():
                 self.bar.close()
-
-
-def summary_lines(results: list[dict], batch: Batch) -> list[str]:
-    """The gradebook in short, for the terminal: one line per student, then the totals and where files went."""
-    lines = [f"{'student':<24}{'points':>12}{'percent':>9}  status"]
-    for r in results:
-        try:
-            lines.append(_summary_line(r))
-        except Exception as e:
-            lines.append(f"{untrusted.line(r.get('student', '?'), 23):<24}  its result cannot be shown ({error_line(e)})"[:160])
-    graded = [r["grade"]["percent"] for r in results if r.get("status") == STATUS_OK
-              and isinstance(r.get("grade"), dict) and isinstance(r["grade"].get("percent"), (int, float))]
-    if graded:
-        mean = sum(graded) / len(graded)
-        lines.append(f"{len(results)} entries, {len(graded)} graded, mean {mean:.1f}%")
-    else:
-        lines.append(f"{len(results)} entries, none graded")
-    lines.append(f"gradebook: {batch.out / 'gradebook.csv'}; per student: {batch.out / 'students'}, "
-                 f"{batch.out / 'feedback'}, {batch.out / 'exports'}")
-    return [untrusted.line(line, None) for line in lines]
-
-
-def _summary_line(r: dict, width: int = 160) -> str:
-    """One student's line: id, points, percent, status and as much of the message as fits in width (a cut
-    message ends with a marker saying how much was left out)."""
-    g = r["grade"]
-    head = (f"{untrusted.line(r['student'], 23)[:23]:<24}{g['earned']:>6g} / {g['possible']:<3g}{g['percent']:>8.1f}%  "
-            f"{untrusted.line(r['status'], 40)}")
-    message = untrusted.line(r.get("message", ""), max(20, width - len(head) - 2))
-    return f"{head}: {message}" if message else head
 
 
 class Helper:

@@ -8,9 +8,7 @@ import io
 
 from course import untrusted
 from course.i18n import _
-from course.submission import STATUS_OK, error_line
-
-STATUS_ERROR = "error"  # the grader failed on this entry (reading, grading or writing it out); a rerun retries it
+from course.submission import STATUS_ERROR, STATUS_OK, error_line
 
 
 def gradebook_csv(results: list[dict], tasks: dict) -> str:

@@ -2,9 +2,9 @@
 the grading session's supervisor) and on the reference (here, in the judge's process), checks that the
 submission's answer has the shape the probe promises, and turns a failed call into feedback.
 
-It works for any front end that gives it a grading state: the submission's sources and problems, the
-worker, the reference sources and cache, the time limit, and, in a batch, the calls queued ahead
-(course.grading.Grading is the one today)."""
+It works on a grading state (course.engine.Engine): the submission's sources and problems, the worker,
+the reference sources and cache, the time limit, and, in a class, the calls queued ahead (course.plan).
+loss_curves draws on it too: the submission's fit next to the reference's (never scores)."""
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +25,7 @@ class Judge:
     def __init__(self, grading: Any, task: str, nodeid: str | None = None) -> None:
         self.grading = grading
         self.task = task
-        self.nodeid = nodeid  # the test asking: a batch learns which calls it makes (Grading.prefetch)
+        self.nodeid = nodeid  # the test asking: a class learns which calls it makes (course.plan)
         self.printed = ""  # what the submission printed in its last call, for feedback
         if grading.tasks and task in grading.tasks:
             self.file = grading.tasks[task].file
@@ -38,21 +38,17 @@ class Judge:
         return self._submit(probe, args, hint)()
 
     def _submit(self, probe: str, args: tuple, hint: str | None, encoded: bytes | None = None) -> Callable[[], Any]:
-        """Start the probe in the worker (or take its reply queued by Grading.prefetch); the returned
+        """Start the probe in the worker (or take its reply queued ahead: course.plan); the returned
         function waits for it and explains failures. encoded: the args in the wire format, if at hand."""
-        from course import wire, worker
+        from course import worker
 
         problem = self.grading.submission.problems.get(self.file)
         if problem:
             raise Mismatch(problem, _("submit the exercise file itself, under exactly this name"))
         source = self.grading.submission.sources[self.file]
         pending = None
-        if self.grading.batch is not None and self.nodeid is not None:
-            key = (probe, self.file, hashlib.sha256(encoded or wire.dumps(list(args))).digest())
-            self.grading.made.setdefault(self.nodeid, {}).setdefault(key, (probe, self.module, self.file, list(args)))
-            queued = self.grading.prefetched.get(key)
-            if queued:
-                pending = queued.popleft()
+        if self.grading.plan is not None and self.nodeid is not None:  # a class: the call may be queued ahead
+            pending = self.grading.plan.take(self.nodeid, probe, self.module, self.file, args, encoded)
         if pending is None:
             try:
                 pending = self.grading.worker().submit(probe, self.module, self.file, source, list(args), self.grading.timeout)
@@ -167,3 +163,28 @@ class Judge:
                                None if error.get("not_implemented") else hint)
             pairs.append((result.get("value"), want))
         return pairs
+
+
+def loss_curves(engine: Any) -> dict | None:
+    """The submission's fit and the reference's training the same network on the same data, per epoch
+    (the fit_curves probe, in the worker for the submission): {"reference": {"train", "val"}, and
+    "submission" or "error"}. None without task 4.4. Never scores."""
+    if "4.4" not in engine.tasks:
+        return None
+    from course import probes
+
+    judge = Judge(engine, "4.4")
+    args = probes.curves_case(engine.test_seed("loss curves"))
+    try:
+        got, want = judge.run("fit_curves", *args)
+    except Mismatch as e:
+        why = (e.message.strip().splitlines() or ["fit failed"])[0]
+        return {"reference": judge.reference("fit_curves", *args), "error": why}
+    except Exception as e:  # the worker itself failed: no curves, and no score changes
+        why = f"the grader could not run fit ({type(e).__name__})"
+        return {"reference": judge.reference("fit_curves", *args), "error": why}
+    plain = isinstance(got, dict) and all(
+        isinstance(got.get(k), list) and len(got[k]) == len(want[k]) and all(type(v) is float for v in got[k])
+        for k in ("train", "val"))
+    return {"reference": want, **({"submission": {k: got[k] for k in ("train", "val")}} if plain
+                                  else {"error": "fit_curves returned something other than two lists of floats"})}

@@ -28,8 +28,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from course import batch, exports, stubgen
+from course import exports, stubgen
 from course.curriculum import SECTIONS, TASKS
+from course.result import write_atomic
 from course.submission import MAX_FILE_BYTES, missing, near_misses
 from course.version import grader_version
 
@@ -329,7 +330,7 @@ def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], lis
 
 def clean_env() -> dict[str, str]:
     """This process's environment without the variables that steer how pytest runs the grader."""
-    from course.grading import STEERING
+    from course.engine import STEERING
 
     return {k: v for k, v in os.environ.items() if k not in STEERING}
 
@@ -381,7 +382,7 @@ def autograde(root: Path, timeout: float = 480.0) -> dict:
     except (OSError, ValueError):
         results["extra_data"]["autograder"] = None
     results["execution_time"] = round(time.monotonic() - started, 2)
-    batch.write_atomic(root / "results" / "results.json", json.dumps(results, indent=1) + "\n")
+    write_atomic(root / "results" / "results.json", json.dumps(results, indent=1) + "\n")
     return results
 
 

@@ -22,6 +22,7 @@ from course.limits import LIMITS
 MAX_FILE_BYTES = LIMITS.file_bytes
 MAX_ENTRY_BYTES = LIMITS.zip_bytes
 STATUS_OK = "graded"
+STATUS_ERROR = "error"  # the grader failed on this entry (reading, grading or writing it out); a rerun retries it
 
 
 WRAPPER_DEPTH = 8  # folders around the files (a zip of a folder of a folder...): looked through up to this deep
@@ -160,6 +161,11 @@ class Entry:
             return safe
         digest = hashlib.sha256(os.fsencode(self.path.name)).hexdigest()[:8]
         return f"{safe[:60]}-{digest}"
+
+    def who(self) -> dict:
+        """What a Result says of its entry (course.result): student, entry, kind, status and message."""
+        return {"student": self.student, "entry": self.name, "kind": self.kind, "status": self.status,
+                "message": self.message}
 
     def content_hash(self) -> str:
         """SHA-256 over everything a result depends on: status, message, kind, each expected file's bytes,

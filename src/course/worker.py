@@ -559,6 +559,15 @@ def shared_zygote(secrets: tuple = (), cover: tuple = ()) -> Zygote:
     return _shared
 
 
+def take_over(zygote: Zygote) -> None:
+    """In a forked judge: make zygote (a handle of this process's own: Zygote.split) the process's zygote,
+    forgetting the handle it inherited, which belongs to the parent."""
+    global _shared
+    if _shared is not None and _shared is not zygote:
+        _shared.forget()
+    _shared = zygote
+
+
 @atexit.register
 def _shutdown() -> None:
     if _shared is not None:

@@ -1,0 +1,59 @@
+"""A class's files, rebuilt from the stored results: the gradebook, each student's feedback (Markdown and
+HTML) and the exports for the learning systems.
+
+Everything here is a function of OUT/students/*.json (course.result), so an interrupted run followed by a
+rerun writes exactly what one run would, and the files can be rebuilt without grading again. One entry
+whose result is missing, or whose file cannot be rendered or written, gets status `error` and a message
+naming the file; every other entry is written as usual, and the gradebook always has one row per entry.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from course import html_report, result
+from course.exports import EXPORTERS, feedback_markdown, gradebook_csv
+from course.submission import STATUS_ERROR, Entry, error_line
+
+
+def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
+    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk.
+    Every entry gets a gradebook row: one whose result is missing or cannot be read gets status `error`,
+    and one whose feedback or export could not be written gets status `error` with a message naming
+    the file (that file is removed rather than left stale); every other entry is written as usual."""
+    results = []
+    for entry in entries:
+        stored = result.load(out, entry)
+        if stored is None:
+            stored = result.ungraded(entry, {"grader": "?", "seed": None}, tasks)
+            stored["status"], stored["message"] = STATUS_ERROR, "no readable result was stored for this entry"
+        results.append(stored)
+        failed = [why for path, render in _sinks(out, entry, stored, tasks) if (why := _write_sink(path, render))]
+        if failed:
+            stored["status"] = STATUS_ERROR
+            stored["message"] = "; ".join([m for m in (stored.get("message"), *failed) if m])
+    result.write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
+    return results
+
+
+def _sinks(out: Path, entry: Entry, stored: dict, tasks: dict) -> list[tuple[Path, Callable[[], str]]]:
+    """Each file written from one entry's result, with the function that renders it."""
+    sinks = [(out / "feedback" / f"{entry.slug}.md", lambda: feedback_markdown(stored, tasks)),
+             (out / "feedback" / f"{entry.slug}.html", lambda: html_report.render(stored, tasks))]
+    for platform, export in EXPORTERS.items():
+        sinks.append((out / "exports" / platform / f"{entry.slug}.json",
+                      lambda export=export: json.dumps(export(stored), ensure_ascii=False) + "\n"))
+    return sinks
+
+
+def _write_sink(path: Path, render: Callable[[], str]) -> str | None:
+    """Write one rendered file; if rendering or writing raises, remove any stale copy and say why."""
+    try:
+        result.write_atomic(path, render())
+        return None
+    except Exception as e:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return f"{path.parent.name}/{path.name} could not be written ({error_line(e)})"

@@ -62,16 +62,15 @@ def made_up_result(hostile: str) -> dict:
     tasks = {tid: {"earned": 0.0 if tid == "1.1" else float(t.points), "possible": float(t.points), "title": t.title}
              for tid, t in TASKS.items()}
     earned, possible = sum(t["earned"] for t in tasks.values()), sum(t["possible"] for t in tasks.values())
-    return {"student": hostile, "entry": hostile, "status": "graded", "message": hostile,
-            "key": {"grader": "0.1.0+test", "seed": 7},
-            "grade": {"earned": earned, "possible": possible, "percent": round(100 * earned / possible, 2),
-                      "tasks": tasks, "seed": 7,
-                      "submission": {"problems": {"sec2_forward.py": hostile}, "ignored": [hostile]},
-                      "integrity": {"sec1_linear.py": [{"rule": "builtins", "line": 3, "detail": hostile}]}},
-            "tests": [{"nodeid": "grader/test_sec1_linear.py::t", "name": f"Task 1.1: {hostile}", "task": "1.1",
-                       "points": 3.0, "earned": 0.0, "outcome": "failed",
-                       "feedback": f"Task 1.1 (linear_forward), 3 pt: shapes\n  raised {hostile}\n  hint: {hostile}"}],
-            "curves": {"reference": {"train": [0.7, 0.5], "val": [0.7, 0.6]}, "error": hostile}}
+    grade = result.grade_of(tasks, seed=7, grader="0.1.0+test",
+                            submission={"problems": {"sec2_forward.py": hostile}, "ignored": [hostile]},
+                            integrity={"sec1_linear.py": [{"rule": "builtins", "line": 3, "detail": hostile}]})
+    assert (grade["earned"], grade["possible"]) == (earned, possible)
+    tests = [{"nodeid": "grader/test_sec1_linear.py::t", "name": f"Task 1.1: {hostile}", "task": "1.1",
+              "points": 3.0, "earned": 0.0, "outcome": "failed",
+              "feedback": f"Task 1.1 (linear_forward), 3 pt: shapes\n  raised {hostile}\n  hint: {hostile}"}]
+    return result.make(hostile, hostile, "graded", hostile, {"grader": "0.1.0+test", "seed": 7}, grade, tests,
+                       {"reference": {"train": [0.7, 0.5], "val": [0.7, 0.6]}, "error": hostile})
 
 
 def json_strings(text: str) -> str:

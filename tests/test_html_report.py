@@ -19,6 +19,7 @@ import pytest
 from matplotlib import image
 
 from course import html_report
+from course.result import grade_of, make
 from course.curriculum import TASKS
 from course.probes import CURVE_EPOCHS
 from test_batch import CLASS, batch, gradebook, make_class, results
@@ -68,15 +69,13 @@ def made_up_result(feedback: str = "", **changes) -> dict:
               "feedback": f"Task 2.2 (SimpleNN.forward), 2 pt: the output matches\n  {feedback or 'wrong values'}"},
              {"nodeid": "grader/test_sec4_training.py::t", "name": "Task 4.4: calls", "task": "4.4", "points": 3.0,
               "earned": 0.0, "outcome": "not run"}]
-    result = {"student": "sam", "entry": "sam", "status": "graded", "message": "",
-              "key": {"grader": "0.1.0+test", "seed": 5},
-              "grade": {"earned": total, "possible": possible, "percent": round(100 * total / possible, 2),
-                        "tasks": tasks, "seed": 5, "submission": {"problems": {}}},
-              "tests": tests,
-              "curves": {"reference": {"train": curve(0.7, 0.4), "val": curve(0.7, 0.55)},
-                         "submission": {"train": curve(0.8, 0.3), "val": curve(0.8, 0.9)}}}
-    result.update(changes)
-    return result
+    made = make("sam", "sam", "graded", "", {"grader": "0.1.0+test", "seed": 5},
+                grade_of(tasks, seed=5, grader="0.1.0+test", submission={"problems": {}}), tests,
+                {"reference": {"train": curve(0.7, 0.4), "val": curve(0.7, 0.55)},
+                 "submission": {"train": curve(0.8, 0.3), "val": curve(0.8, 0.9)}})
+    assert made["grade"]["earned"] == total and made["grade"]["possible"] == possible
+    made.update(changes)
+    return made
 
 
 # --- the page itself ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, SOLUTIONS, mutate, submission_from_solutions
 
 from course import i18n
+from course.result import grade_of, make
 from course.curriculum import TASKS
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -157,10 +158,11 @@ def test_english_is_the_default_and_courselang_chooses_korean(grade, buggy_forwa
 
 def made_up_result() -> dict:
     """A stored result of one task, one check of it failed."""
-    return {"student": "kim", "status": "graded", "message": "", "key": {"grader": "0.1.0+0123456789ab"},
-            "grade": {"earned": 2.0, "possible": 3.0, "percent": 66.67, "seed": 5, "submission": {"problems": {}},
-                      "tasks": {"1.1": {"earned": 2.0, "possible": 3.0, "title": TASKS["1.1"].title}}},
-            "tests": [{"task": "1.1", "outcome": "failed", "feedback": "Task 1.1 (linear_forward), 1 pt: ..."}]}
+    tasks = {"1.1": {"earned": 2.0, "possible": 3.0, "title": TASKS["1.1"].title}}
+    tests = [{"nodeid": "grader/test_sec1_linear.py::t", "name": "Task 1.1: t", "task": "1.1", "points": 1.0,
+              "earned": 0.0, "outcome": "failed", "feedback": "Task 1.1 (linear_forward), 1 pt: ..."}]
+    return make("kim", "kim", "graded", "", {"grader": "0.1.0+0123456789ab"},
+                grade_of(tasks, seed=5, grader="0.1.0+0123456789ab", submission={"problems": {}}), tests)
 
 
 def test_batch_feedback_file_in_korean():

@@ -31,10 +31,10 @@ def gradebook_csv(results: list[dict], tasks: dict) -> str:
 
 def _gradebook_row(r: dict, tasks: dict) -> list:
     grade = r["grade"]
-    flags = sum(len(v) for v in grade.get("integrity", {}).values())
-    message = r.get("message", "")
+    flags = sum(len(v) for v in grade["integrity"].values())
+    message = r["message"]
     if r["status"] == STATUS_OK:  # every file that was not graded, and why (missing, too large, unreadable...)
-        problems = list(grade.get("submission", {}).get("problems", {}).values())
+        problems = list(grade["submission"]["problems"].values())
         message = "; ".join([m for m in (message, *problems) if m])
     return [untrusted.cell(r["student"]), *(f"{grade['tasks'].get(t, {}).get('earned', 0.0):g}" for t in tasks),
             f"{grade['earned']:g}", f"{grade['possible']:g}", f"{grade['percent']:.2f}",
@@ -48,24 +48,24 @@ def feedback_markdown(result: dict, tasks: dict) -> str:
     lines = ["# " + _("Feedback for {student}").format(student=untrusted.line(result["student"])), "",
              "**" + _("{earned} / {possible} points ({percent}%)").format(
                  earned=f"{grade['earned']:g}", possible=f"{grade['possible']:g}", percent=f"{grade['percent']:.1f}") + "**", ""]
-    message = untrusted.line(result.get("message", ""), 2 * untrusted.LINE_LIMIT)
+    message = untrusted.line(result["message"], 2 * untrusted.LINE_LIMIT)
     if result["status"] != STATUS_OK:
         lines += [_("Your entry was not graded: {message}").format(message=message), ""]
     elif message:
         lines += [_("Note: {message}").format(message=message), ""]
-    for problem in grade.get("submission", {}).get("problems", {}).values():
+    for problem in grade["submission"]["problems"].values():
         first, *more = str(problem).splitlines() or [""]  # a syntax error's code line and caret follow
         lines.append(f"- {untrusted.line(first)}")
         if more:
             lines += ["", "  ```text", *(f"  {untrusted.line(m).replace('```', chr(39) * 3)}" for m in more), "  ```"]
-    if grade.get("submission", {}).get("problems"):
+    if grade["submission"]["problems"]:
         lines.append("")
     lines += [f"| {_('Task')} | {_('What')} | {_('Points')} |", "|---|---|---|"]
     for tid, row in grade["tasks"].items():
         what = tasks[tid].function if tid in tasks else row.get("title", "")
         mark = "" if row["earned"] == row["possible"] else " ✗"
         lines.append(f"| {tid} | `{what}` | {row['earned']:g} / {row['possible']:g}{mark} |")
-    failed = [t for t in result.get("tests", []) if t["outcome"] != "passed"]
+    failed = [t for t in result["tests"] if t["outcome"] != "passed"]
     if failed:
         lines += ["", "## " + _("What to fix"), ""]
         for text in _grouped(failed, tasks):
@@ -81,7 +81,7 @@ def _grouped(failed: list[dict], tasks: dict) -> list[str]:
     for test in failed:
         text = test.get("feedback") or f"Task {test['task']}: {test['outcome']}"
         said = text.partition("\n")[2]
-        blocks.setdefault((test["task"], said) if said else (test.get("nodeid", text), text), []).append(test)
+        blocks.setdefault((test["task"], said) if said else (test["nodeid"], text), []).append(test)
     out = []
     for (task, said), tests in blocks.items():
         if len(tests) == 1:
@@ -99,11 +99,11 @@ def gradescope_results(result: dict) -> dict:
     output, visibility)."""
     result = untrusted.tree(result)
     tests = []
-    for i, test in enumerate(result.get("tests", []), 1):
+    for i, test in enumerate(result["tests"], 1):
         tests.append({"name": test["name"], "number": f"{test['task']}.{i}", "score": test["earned"],
                       "max_score": test["points"], "status": "passed" if test["outcome"] == "passed" else "failed",
                       "output": test.get("feedback", ""), "visibility": "visible"})
-    out = {"score": result["grade"]["earned"], "output": result.get("message", "") or f"status: {result['status']}",
+    out = {"score": result["grade"]["earned"], "output": result["message"] or f"status: {result['status']}",
            "visibility": "visible", "tests": tests}
     return out
 
@@ -114,11 +114,11 @@ def prairielearn_results(result: dict) -> dict:
     grade = result["grade"]
     out = {"gradable": result["status"] in (STATUS_OK, "empty"),
            "score": round(grade["earned"] / grade["possible"], 6) if grade["possible"] else 0.0,
-           "message": result.get("message", ""),
+           "message": result["message"],
            "tests": [{"name": t["name"], "points": t["earned"], "max_points": t["points"],
-                      "message": t.get("feedback", "")} for t in result.get("tests", [])]}
+                      "message": t.get("feedback", "")} for t in result["tests"]]}
     if not out["gradable"]:
-        out["format_errors"] = [result.get("message") or result["status"]]
+        out["format_errors"] = [result["message"] or result["status"]]
     return out
 
 
@@ -127,7 +127,7 @@ def classroom_results(result: dict) -> dict:
     result = untrusted.tree(result)
     tests = [{"name": t["name"], "status": "pass" if t["outcome"] == "passed" else "fail",
               "score": t["earned"], "message": t.get("feedback", ""), "test_code": "", "filename": "",
-              "line_no": 0, "duration": 0} for t in result.get("tests", [])]
+              "line_no": 0, "duration": 0} for t in result["tests"]]
     grade = result["grade"]
     status = "pass" if grade["earned"] == grade["possible"] else ("error" if result["status"] != STATUS_OK else "fail")
     return {"version": 1, "status": status, "max_score": grade["possible"], "tests": tests}

@@ -105,7 +105,7 @@ def render(result: dict, tasks: dict | None = None) -> str:
     """One student's result as a complete HTML page (a str); tasks (the curriculum) names each task's function."""
     result = untrusted.tree(result)
     grade = result["grade"]
-    student = untrusted.line(result.get("student", ""))
+    student = untrusted.line(result["student"])
     total = f"{grade['earned']:g} / {grade['possible']:g}"
     parts = [
         "<!doctype html>",
@@ -118,14 +118,14 @@ def render(result: dict, tasks: dict | None = None) -> str:
         _score_table(grade, tasks or {}, total),
         _failures(result, grade, tasks or {}),
         _curves(result.get("curves")),
-        _footer(grade, result.get("key", {})),
+        _footer(grade, result["key"]),
         "</main></body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
 
 
 def _footer(grade: dict, key: dict) -> str:
-    return f"<footer>{escape(WORDS['footer'].format(seed=grade.get('seed'), grader=key.get('grader', '?')))}</footer>"
+    return f"<footer>{escape(WORDS['footer'].format(seed=grade['seed'], grader=key.get('grader', '?')))}</footer>"
 
 
 def _level(earned: float, possible: float) -> str:
@@ -134,7 +134,7 @@ def _level(earned: float, possible: float) -> str:
 
 
 def _header(student: str, grade: dict, total: str) -> str:
-    width = max(0.0, min(100.0, float(grade.get("percent", 0.0))))
+    width = max(0.0, min(100.0, float(grade["percent"])))
     return (f'<header><p class="kicker">{escape(WORDS["kicker"])}</p>'
             f"<h1>{escape(WORDS['title'].format(student=student))}</h1>"
             f'<p class="total" id="total"><b>{total}</b>{escape(WORDS["points"])} ({grade["percent"]:.1f}%)</p>'
@@ -144,11 +144,11 @@ def _header(student: str, grade: dict, total: str) -> str:
 
 def _notices(result: dict) -> str:
     lines = []
-    if result.get("status", "graded") != "graded":
-        lines.append(escape(WORDS["not_graded"].format(message=result.get("message", ""))))
-    elif result.get("message"):
+    if result["status"] != "graded":
+        lines.append(escape(WORDS["not_graded"].format(message=result["message"])))
+    elif result["message"]:
         lines.append(escape(WORDS["note"].format(message=result["message"])))
-    problems = list(result["grade"].get("submission", {}).get("problems", {}).values())
+    problems = list(result["grade"]["submission"]["problems"].values())
     if problems:
         lines.append("<ul>" + "".join(_problem_item(str(p)) for p in problems) + "</ul>")
     return f'<div class="notice">{"".join(lines)}</div>' if lines else ""
@@ -158,7 +158,7 @@ def _score_table(grade: dict, tasks: dict, total: str) -> str:
     rows = []
     for tid, row in grade["tasks"].items():
         function = tasks[tid].function if tid in tasks else ""
-        title = _(row.get("title", ""))  # a curriculum title: the catalog holds it
+        title = _(row["title"])  # a curriculum title: the catalog holds it
         what = (f"<code>{escape(function)}</code><small>{escape(title)}</small>" if function
                 else escape(title))
         level = _level(row["earned"], row["possible"])
@@ -177,11 +177,11 @@ def _score_table(grade: dict, tasks: dict, total: str) -> str:
 def _failures(result: dict, grade: dict, tasks: dict) -> str:
     """Per task with a failed check: the checks, each distinct feedback once under the checks that gave it."""
     failed: dict[str, list[dict]] = {}
-    for test in result.get("tests", []):
-        if test.get("outcome") != "passed":
-            failed.setdefault(str(test.get("task", "")), []).append(test)
+    for test in result["tests"]:
+        if test["outcome"] != "passed":
+            failed.setdefault(test["task"], []).append(test)
     if not failed:
-        return "" if result.get("status", "graded") != "graded" else \
+        return "" if result["status"] != "graded" else \
             f"<section><h2>{escape(WORDS['to_fix'])}</h2><p>{escape(WORDS['all_pass'])}</p></section>"
     order = [t for t in grade["tasks"] if t in failed] + [t for t in failed if t not in grade["tasks"]]
     blocks = []
@@ -192,7 +192,7 @@ def _failures(result: dict, grade: dict, tasks: dict) -> str:
         blocks.append(f'<h3 id="task-{escape(tid)}">{escape(WORDS["task"])} {escape(tid)}{function}{score}</h3>')
         by_body: dict[str, list[str]] = {}
         for test in failed[tid]:
-            text = test.get("feedback") or f"{test.get('name', 'Task ' + tid)}: {test.get('outcome')}"
+            text = test.get("feedback") or f"{test['name']}: {test['outcome']}"
             head, _, body = str(text).partition("\n")
             by_body.setdefault(_dedent(body), []).append(_CHECK_PREFIX.sub("", head, count=1))
         for body, heads in by_body.items():

@@ -137,10 +137,34 @@ def store(out: Path, result: Result, entry: Entry, tasks: dict) -> None:
             pass
 
 
-def load(out: Path, entry: Entry) -> Any:
-    """The entry's stored result with its text made safe, or None when there is none or it cannot be read."""
+def load(out: Path, entry: Entry) -> Result | None:
+    """The entry's stored result with its text made safe, or None when there is none, it cannot be read,
+    or it does not have a Result's shape (conforms)."""
     try:
-        result = json.loads(path_of(out, entry).read_text(encoding="utf-8"))
+        stored = json.loads(path_of(out, entry).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError, MemoryError):
         return None
-    return untrusted.tree(result) if isinstance(result, dict) else None
+    return untrusted.tree(stored) if conforms(stored) else None
+
+
+_NUMBER = (int, float)
+_TOP = {"student": str, "entry": str, "status": str, "message": str, "key": dict, "grade": dict, "tests": list}
+_GRADE = {"earned": _NUMBER, "possible": _NUMBER, "percent": _NUMBER, "tasks": dict, "submission": dict,
+          "isolation": dict, "integrity": dict, "errors": list, "faults": list, "not_collected": list,
+          "environment": dict, "seconds": _NUMBER}
+_TEST = {"nodeid": str, "name": str, "task": str, "points": _NUMBER, "earned": _NUMBER, "outcome": str}
+
+
+def conforms(value: Any) -> bool:
+    """Whether value has every key of a Result with the right type, down to each task row and test row:
+    what every renderer may then index without guarding."""
+    def has(d: Any, fields: dict) -> bool:
+        return isinstance(d, dict) and all(isinstance(d.get(k), t) and type(d.get(k)) is not bool for k, t in fields.items())
+
+    if not has(value, _TOP) or not has(value["grade"], _GRADE):
+        return False
+    grade = value["grade"]
+    return (all(has(row, {"earned": _NUMBER, "possible": _NUMBER, "title": str}) for row in grade["tasks"].values())
+            and isinstance(grade["submission"].get("problems"), dict)
+            and all(isinstance(flags, list) for flags in grade["integrity"].values())
+            and all(has(test, _TEST) for test in value["tests"]))

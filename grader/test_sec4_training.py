@@ -8,7 +8,7 @@ from course import checks
 from course.data import make_classification
 from course.i18n import _
 from course.models import SGD, drawn_once, mlp, random_state
-from course.probes import FIT_SIZES
+from course.probes import FIT_SIZES, LOSSES
 
 STABLE_HINT = _("subtract each row's own max (logits.max(dim=1, keepdim=True)) before exp, the log-sum-exp trick; "
                  "or use torch.logsumexp / torch.log_softmax")
@@ -96,6 +96,20 @@ def sum_mistakes(mean, samples, batches=None):
     return found
 
 
+def judged_as_sum(got, samples, *means):
+    """got divided by samples when it is the sum of the per-sample losses behind one of means, got otherwise:
+    a sum where a mean is asked costs a point once, in the test about the mean (test_mean_loss_equal_batches,
+    test_loss_and_accuracy); the other tests then judge what they are about on the mean it stands for."""
+    value = checks.as_number(got)
+    if value is None or not samples:
+        return got
+    for mean in means:
+        if math.isclose(value, mean * samples, rel_tol=1e-4, abs_tol=1e-5) and \
+                not math.isclose(value, mean, rel_tol=1e-4, abs_tol=1e-5):
+            return value / samples
+    return got
+
+
 SUM_NOT_MEAN = _("that is a sum, not a mean: divide the total of loss.item() * len(targets) by the number of samples")
 TRAIN_STEPS = _("for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()")
 PER_SAMPLE = _("add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less")
@@ -117,7 +131,8 @@ class TestTask4_2:
         spec, state, data, labels = training_case(gen, 30)  # lr 0: the losses depend on the averaging alone
         data, labels = hardest_last(spec, state, data, labels)  # the short batch's loss is not the others' mean
         got, want = judge.run("train_one_epoch", spec, state, data, labels, 8, 0.0, False, hint=TRAIN_STEPS)
-        checks.number(got["loss"], want["loss"], _("train_one_epoch(...) with a last batch of 6"), PER_SAMPLE)
+        checks.number(judged_as_sum(got["loss"], len(labels), want["loss"]), want["loss"],
+                      _("train_one_epoch(...) with a last batch of 6"), PER_SAMPLE)
 
     @pytest.mark.points(1)
     def test_weights_after_epoch(self, judge, gen):
@@ -136,22 +151,26 @@ class TestTask4_2:
         checks.state(got["state"], want["state"], _("the weights and BatchNorm statistics after one epoch of a model handed over in eval mode"), hint)
 
 
-def stepped_eval_loss(spec, state, data, labels, batch_size, lr):
-    """The per-sample mean loss over the batches in order, in eval mode, with an SGD step of lr after each
-    batch's loss: lr 0 is the right evaluation, lr 0.1 the mistake of training inside evaluate."""
+def stepped_eval(spec, state, data, labels, batch_size, lr, loss="cross_entropy"):
+    """(per-sample mean loss, accuracy) over the batches in order, in eval mode, with an SGD step of lr after
+    each batch's loss (loss: a name of course.probes.LOSSES): lr 0 is the right evaluation, lr 0.1 the
+    mistake of training inside evaluate."""
+    loss_fn = LOSSES[loss]()
     model = mlp(spec["sizes"], batchnorm=spec["batchnorm"])
     model.load_state_dict(state)
     model.eval()
     optimizer = SGD(model.parameters(), lr)
-    total = 0.0
+    total, correct = 0.0, 0
     for start in range(0, len(data), batch_size):
         inputs, targets = data[start:start + batch_size], labels[start:start + batch_size]
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(inputs), targets)
-        loss.backward()
+        logits = model(inputs)
+        value = loss_fn(logits, targets)
+        value.backward()
         optimizer.step()
-        total += loss.item() * len(targets)
-    return total / len(data)
+        total += value.item() * len(targets)
+        correct += int((logits.argmax(dim=1) == targets).sum())
+    return total / len(data), correct / len(data)
 
 
 @drawn_once
@@ -162,7 +181,7 @@ def evaluation_case(gen, n, batch_size, margin=1e-3):
     loss never moves), and with the same accuracy such an evaluate passes by chance of the seed."""
     for _ in range(50):
         case = training_case(gen, n, batchnorm=True)
-        if abs(stepped_eval_loss(*case, batch_size, 0.1) - stepped_eval_loss(*case, batch_size, 0.0)) > margin:
+        if abs(stepped_eval(*case, batch_size, 0.1)[0] - stepped_eval(*case, batch_size, 0.0)[0]) > margin:
             return case
     raise RuntimeError(f"no evaluation case in 50 draws shows an SGD step ({n} samples, batches of {batch_size})")
 
@@ -180,21 +199,31 @@ def split_state(state):
     return {k: v for k, v in state.items() if k not in buffers}, buffers
 
 
-def loss_and_accuracy(got, want, what, case=None, batch_size=10, accuracy=True, percent_judged_elsewhere=False):
+def loss_and_accuracy(got, want, what, case=None, batch_size=10, accuracy=True, judged_elsewhere=0, steps_elsewhere=False,
+                      loss="cross_entropy"):
     """got must be (mean loss, accuracy) close to want; with the case, a loss that an SGD step on every
     batch would give is named as that mistake. accuracy=False checks the loss alone (tests about the mode
-    or about updates: a wrong accuracy is test_loss_and_accuracy's to charge); percent_judged_elsewhere
-    takes an accuracy given as a percentage as its fraction (test_loss_and_accuracy charges that)."""
+    or about updates: a wrong accuracy is test_loss_and_accuracy's to charge). judged_elsewhere (the number
+    of samples) takes a loss given as the sum over them as its mean, and an accuracy given as a percentage
+    as its fraction: test_loss_and_accuracy charges those. steps_elsewhere takes the loss and accuracy of an
+    evaluate that steps an optimizer as right: test_no_gradients_no_updates charges that."""
     checks.that(isinstance(got, (tuple, list)) and len(got) == 2,
                 _("{what}: expected (mean loss, accuracy), got {got}").format(what=what, got=checks.describe(got)),
                 "return mean_loss, accuracy")
-    stepped = [(stepped_eval_loss(*case, batch_size, 0.1), NO_UPDATE)] if case is not None else []
-    checks.number(got[0], want[0], _("{what}: mean loss").format(what=what), EVAL_HINT,
+    trained = stepped_eval(*case, batch_size, 0.1, loss) if case is not None else None
+    stepped = [(trained[0], NO_UPDATE)] if trained else []
+    loss = judged_as_sum(got[0], judged_elsewhere, want[0], *(value for value, _ in stepped))
+    value, acc = checks.as_number(loss), checks.as_number(got[1])
+    if steps_elsewhere and trained and value is not None and math.isclose(value, trained[0], rel_tol=1e-4, abs_tol=1e-5):
+        loss = want[0]  # evaluate steps an optimizer: its loss and accuracy are what the steps make them
+        if acc is not None and math.isclose(acc, trained[1], abs_tol=1e-5):
+            got = (loss, want[1])
+    checks.number(loss, want[0], _("{what}: mean loss").format(what=what), EVAL_HINT,
                   mistakes=[*stepped, *sum_mistakes(want[0], case and len(case[2]))])
     if not accuracy:
         return
     value = checks.as_number(got[1])
-    if percent_judged_elsewhere and value is not None and value > 1 and math.isclose(value / 100, want[1], abs_tol=1e-5):
+    if judged_elsewhere and value is not None and value > 1 and math.isclose(value / 100, want[1], abs_tol=1e-5):
         return
     checks.number(got[1], want[1], _("{what}: accuracy").format(what=what),
                   _("accuracy = (number of logits.argmax(dim=1) == targets) / number of samples"),
@@ -208,7 +237,7 @@ class TestTask4_3:
         """(mean loss, accuracy) match the reference for 40 samples in batches of 10"""
         case = evaluation_case(gen, 40, 10)
         got, want = judge.run("evaluate", *case, 10, hint=EVAL_HINT)
-        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case)
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case, steps_elsewhere=True)
 
     @pytest.mark.points(1)
     def test_short_last_batch(self, judge, gen):
@@ -216,16 +245,18 @@ class TestTask4_3:
         case = evaluation_case(gen, 37, 10)
         got, want = judge.run("evaluate", *case, 10, None, "smoothed", hint=EVAL_HINT)
         loss_and_accuracy(got["result"], want["result"], _("evaluate(...) with a last batch of 7"), case,
-                          percent_judged_elsewhere=True)
+                          judged_elsewhere=len(case[3]), steps_elsewhere=True, loss="smoothed")
 
     @pytest.mark.points(1)
     def test_eval_mode(self, judge, gen):
         """the model runs in eval mode (it arrives in training mode); BatchNorm statistics stay as they were"""
-        spec, state, data, labels = evaluation_case(gen, 20, 10)
+        case = evaluation_case(gen, 20, 10)
+        spec, state, data, labels = case
         got, want = judge.run("evaluate", spec, state, data, labels, 10, hint=EVAL_HINT)
         hint = _("call model.eval() before the loop: dropout and batch norm behave differently in training mode")
         checks.state(split_state(got["state"])[1], split_state(state)[1], _("BatchNorm running statistics after evaluate"), hint)
-        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", accuracy=False)  # the loss shows the mode too
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case, accuracy=False,  # the loss shows the mode too
+                          judged_elsewhere=len(labels), steps_elsewhere=True)
 
     @pytest.mark.points(1)
     def test_no_gradients_no_updates(self, judge, gen):
@@ -233,12 +264,12 @@ class TestTask4_3:
         case = evaluation_case(gen, 30, 10)
         other = training_case(gen, 20, batchnorm=True)  # other data for the second call: (spec, state, data, labels)
         got, want = judge.run("evaluate", *case, 10, list(other[2:]), hint=EVAL_HINT)
-        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case, accuracy=False)
+        loss_and_accuracy(got["result"], want["result"], "evaluate(...)", case, accuracy=False, judged_elsewhere=len(case[3]))
         checks.that(isinstance(got["again"], (tuple, list)) and len(got["again"]) == 2,
                     _("evaluate(...) called again: expected (mean loss, accuracy), got {got}").format(got=checks.describe(got["again"])),
                     "return mean_loss, accuracy")
-        checks.number(got["again"][0], want["again"][0], _("evaluate(...) called again on the same model, for other data: mean loss"),
-                      NO_UPDATE)
+        checks.number(judged_as_sum(got["again"][0], len(other[3]), want["again"][0]), want["again"][0],
+                      _("evaluate(...) called again on the same model, for other data: mean loss"), NO_UPDATE)
 
 
 FIT_HINT = _("each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); "

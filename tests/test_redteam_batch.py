@@ -16,7 +16,7 @@ honest-buggy: train_one_epoch forgets optimizer.zero_grad()). It is graded once,
   after the batch ended; and the checks particular to some attacks (network, shared folders, a thread that
   keeps writing, the report's size) as in tests/test_redteam.py.
 
-Each attack is built by tests/test_redteam.py's ATTACKS registry, so both files grade the same hostile code.
+Each attack is built by the ATTACKS table of tests/attacks.py, as in tests/test_redteam.py: both grade the same hostile code.
 Not expressible in a batch: planted_conftest_and_ini_in_the_working_directory (the single-run test grades
 from inside the submission folder; a batch runs from the course checkout, and its entries are never a working
 directory). The controls of tests/test_redteam.py are played here by the honest students.
@@ -37,9 +37,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from attacks import AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, on_3d_call, shared_places
 from conftest import (EXERCISES, contained_batch, S1, S2, S4, SURVIVOR_WAIT, describe, kill_marked, marked_processes, mutate, results,
                       submission_from_solutions)
-from test_redteam import AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, on_3d_call, shared_places
 
 from course.curriculum import TASKS, total_points
 

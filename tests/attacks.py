@@ -6,6 +6,7 @@ with the attributes a build reads: scratch (thread_outlives_the_call) and port (
 port the caller listens on). Not here: planted_conftest_and_ini_in_the_working_directory (the folder must be
 the grading run's working directory). AFTER_WRITING: what to do once the folder is written.
 HONEST_BASELINES: for attacks on honest-but-buggy code, that code without the attack (its grade is the bound).
+NOT_IN_FEEDBACK: what an attack prints when it worked; IN_FEEDBACK: what it prints when it found nothing.
 """
 from __future__ import annotations
 
@@ -691,4 +692,19 @@ HONEST_BASELINES: dict[str, dict[str, str]] = {
     "patched_torch_equal_hides_a_changed_input": {S2: with_prelude(MUTATES_INPUT)},
     "probe_replaced_through_sys_modules": {S2: with_prelude(MUTATES_INPUT)},
     "patched_grad_mode_fakes_no_grad": {S4: with_prelude(EVAL_WITHOUT_NO_GRAD)},
+}
+
+# What an attack prints when it worked; it must not reach the student's feedback.
+NOT_IN_FEEDBACK = {
+    "reads_the_hidden_tests_from_disk": ("RT-GRADER-LEAK",),
+    "network_connection": ("RT-NET-OPEN",),
+    "signal_the_judge": ("RT-CAN-SIGNAL-JUDGE",),
+    "terminal_escapes_in_printed_output": ("\x1b", "\x07", "\r"),
+    "plants_files_where_others_would_find_them": ("RT-WROTE",),
+    **{name: ("SURVIVED",) for name in RESOURCE_ATTACKS},
+}
+# What an attack prints when it found nothing; it must reach the feedback (the attack really ran).
+IN_FEEDBACK = {
+    "sys_modules_hunt_for_the_reference": "RT-FOUND []",
+    "gc_and_frames_hunt_for_the_reference": "RT-FOUND 0 0",
 }

@@ -3,8 +3,9 @@
 
 ATTACKS: name -> build(rt) -> (files, planted, attacked tasks), before rt.fill. rt is a RedTeam or anything
 with the attributes a build reads: scratch (thread_outlives_the_call) and port (network_connection, a TCP
-port the caller listens on). Not here: planted_conftest_and_ini_in_the_working_directory (the folder must be
-the grading run's working directory). AFTER_WRITING: what to do once the folder is written.
+port the caller listens on). Not here: planted_conftest_and_ini_in_the_working_directory, the files of
+planted_conftest_and_ini_beside_the_exercises in a folder that is the grading run's working directory (a single
+run only). AFTER_WRITING: what to do once the folder is written.
 HONEST_BASELINES: for attacks on honest-but-buggy code, that code without the attack (its grade is the bound).
 NOT_IN_FEEDBACK: what an attack prints when it worked; IN_FEEDBACK: what it prints when it found nothing.
 """

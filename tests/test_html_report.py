@@ -16,13 +16,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import CLASS, batch, gradebook, make_class, results
 from matplotlib import image
 
 from course import html_report
 from course.result import grade_of, make
 from course.curriculum import TASKS
 from course.probes import CURVE_EPOCHS
-from test_batch import CLASS, batch, gradebook, make_class, results
 
 CHROMIUM = Path("/usr/bin/chromium")
 HEADER_RGB = (0x1E, 0x3A, 0x8A)  # the header band behind the total

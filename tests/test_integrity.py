@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import CLASS, EXERCISES, ROOT, SOLUTIONS
+from corpus import VARIANTS
+from corpus import Case as Variant
 from integrity_corpus import HONEST
-from test_corpus import VARIANTS
-from test_corpus import Case as Variant
 
 from course.integrity import RULES, Flag, as_dicts, scan
 

@@ -9,6 +9,9 @@ The layers, bottom first (the README's Layout section draws them):
   engine     reading a submission, judging values, the integrity scan, grading one submission into a Result;
   renderers  what a result becomes for a reader: exports, feedback pages, figures, the terminal, a class's files;
   front ends the pytest plugin, the batch runner, releases, notebooks.
+
+The tests keep one rule of their own: a test module shares tables and helpers through tests/conftest.py and
+the helper modules beside it (tests/*.py without the test_ prefix), and never imports another test module.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import pytest
 import course
 
 PACKAGE = Path(course.__file__).parent
+TESTS = Path(__file__).resolve().parent
 
 LAYERS = [
     ("facts", {"curriculum", "data", "models", "wire", "protocol", "untrusted", "i18n", "feedback", "version", "limits"}),
@@ -74,3 +78,20 @@ def test_no_import_cycle():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def imported_test_modules(path: Path) -> set[str]:
+    """The test modules of tests/ that a module imports, anywhere in it (as test_x, tests.test_x or from tests)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    stems = {name.removeprefix("tests.").split(".")[0] for name in names}
+    return {stem for stem in stems if stem.startswith("test_") and (TESTS / f"{stem}.py").is_file()}
+
+
+def test_no_test_module_imports_another():
+    imported = {path.name: sorted(imported_test_modules(path)) for path in sorted(TESTS.glob("test_*.py"))}
+    assert {name: found for name, found in imported.items() if found} == {}

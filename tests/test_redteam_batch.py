@@ -16,7 +16,8 @@ honest-buggy: train_one_epoch forgets optimizer.zero_grad()). It is graded once,
   after the batch ended; and the checks particular to some attacks (network, shared folders, a thread that
   keeps writing, the report's size) as in tests/test_redteam.py.
 
-Each attack is built by tests/test_redteam.py's ATTACKS registry, so both files grade the same hostile code.
+Each attack is built by the ATTACKS table of tests/attacks.py, as in tests/test_redteam.py: both files grade
+the same hostile code.
 Not expressible in a batch: planted_conftest_and_ini_in_the_working_directory (the single-run test grades
 from inside the submission folder; a batch runs from the course checkout, and its entries are never a working
 directory). The controls of tests/test_redteam.py are played here by the honest students.
@@ -37,9 +38,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from attacks import AFTER_WRITING, ATTACKS, HONEST_BASELINES, IN_FEEDBACK, NOT_IN_FEEDBACK, on_3d_call, shared_places
 from conftest import (EXERCISES, contained_batch, S1, S2, S4, SURVIVOR_WAIT, describe, kill_marked, marked_processes, mutate, results,
                       submission_from_solutions)
-from test_redteam import AFTER_WRITING, ATTACKS, HONEST_BASELINES, RESOURCE_ATTACKS, on_3d_call, shared_places
 
 from course.curriculum import TASKS, total_points
 
@@ -52,21 +53,6 @@ HONEST = {
     "honest-full": {},
     "honest-partial": {S2: (EXERCISES / S2).read_text(encoding="utf-8")},
     "honest-buggy": {S4: mutate(S4, "        optimizer.zero_grad()\n", "")},
-}
-
-# What an attack prints when it worked; it must not reach the student's feedback (as in tests/test_redteam.py).
-NOT_IN_FEEDBACK = {
-    "reads_the_hidden_tests_from_disk": ("RT-GRADER-LEAK",),
-    "network_connection": ("RT-NET-OPEN",),
-    "signal_the_judge": ("RT-CAN-SIGNAL-JUDGE",),
-    "terminal_escapes_in_printed_output": ("\x1b", "\x07", "\r"),
-    "plants_files_where_others_would_find_them": ("RT-WROTE",),
-    **{name: ("SURVIVED",) for name in RESOURCE_ATTACKS},
-}
-# What an attack prints when it found nothing; it must reach the feedback (the attack really ran).
-IN_FEEDBACK = {
-    "sys_modules_hunt_for_the_reference": "RT-FOUND []",
-    "gc_and_frames_hunt_for_the_reference": "RT-FOUND 0 0",
 }
 # Attacks that work in a batch today: name -> reason (issue 3).
 GAPS: dict[str, str] = {}  # attack name -> why it works in a batch today (none now)

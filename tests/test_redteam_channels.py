@@ -46,6 +46,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from attacks import ATTACKS
 from conftest import (ROOT, S1, S3, S4, SOLUTIONS, SURVIVOR_WAIT, describe, environment, kill_marked,
                       marked_processes, results, stub, submission_from_solutions, tasks_of)
 
@@ -712,9 +713,7 @@ def test_attack(rt, case: Case):
 
 
 def test_attacks_are_new_and_many():
-    """at least 15 attacks in the table, none named like one of tests/test_redteam.py"""
-    from test_redteam import ATTACKS
-
+    """at least 15 attacks in the table, none named like one of tests/attacks.py"""
     assert len(CASES) >= 15
     assert not {c.name for c in CASES} & set(ATTACKS)
 

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import EXERCISES, ROOT, SOLUTIONS, submission_from_solutions
-from test_corpus import VARIANTS
+from corpus import VARIANTS
 
 from course import release
 from course.curriculum import TASKS, total_points

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import submission_from_solutions
-from test_corpus import BUGS, Case
+from corpus import BUGS, Case
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASS = ROOT / "samples" / "class"
@@ -36,7 +36,7 @@ NO_UPDATES = "grader/test_sec4_training.py::TestTask4_3::test_no_gradients_no_up
 
 @dataclass(frozen=True)
 class Flaky:
-    """submission: a BUGS case of test_corpus.py or a student of samples/class; test: the node id it must fail
+    """submission: a BUGS case of tests/corpus.py or a student of samples/class; test: the node id it must fail
     at every seed; missed_at: the seeds of SEEDS where that test passed it; why: the input that hides it."""
 
     submission: str

@@ -20,7 +20,8 @@ class Case:
     """One submission: the reference with `old` replaced by `new` in `file` (plus any `more` edits there).
 
     task: the task(s) the change breaks, space-separated when a broken file takes several down
-    (for variants: the task whose code was rewritten). says: text the feedback must contain.
+    (for variants: the task whose code was rewritten). says: text the feedback must contain. charged: the
+    names of the tests that must fail (one mistake costs points once, in the test about it), when given.
     """
 
     name: str
@@ -32,6 +33,7 @@ class Case:
     says: str = ""
     more: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
+    charged: tuple[str, ...] = ()
 
     def text(self) -> str:
         text = mutate(self.file, self.old, self.new)
@@ -247,9 +249,15 @@ BUGS = [
          "        total += loss.item() * len(targets)\n"
          "        correct += (logits.argmax(dim=1) == targets).sum().item()\n"
          "        count += len(targets)\n",
-         "validation trains: an SGD step on every validation batch", says="never call backward()"),
+         "validation trains: an SGD step on every validation batch", says="never call backward()",
+         charged=("test_no_gradients_no_updates",)),
+    Case("train_sum_not_mean", "4.2", S4, "    return total / count\n", "    return total\n",
+         "returns the sum of the per-sample losses", says="a sum, not a mean", charged=("test_mean_loss_equal_batches",)),
+    Case("eval_sum_not_mean", "4.3", S4, "return total / count, correct / count", "return total, correct / count",
+         "returns the sum of the per-sample losses", says="a sum, not a mean", charged=("test_loss_and_accuracy",)),
     Case("eval_accuracy_percent", "4.3", S4, "return total / count, correct / count",
-         "return total / count, 100 * correct / count", "accuracy as a percentage", says="not a percentage"),
+         "return total / count, 100 * correct / count", "accuracy as a percentage", says="not a percentage",
+         charged=("test_loss_and_accuracy",)),
     Case("eval_process_exits", "4.3", S4, "    model.eval()\n", "    import os\n    os._exit(0)  # left from debugging\n",
          "os._exit(0) inside evaluate kills the process", says="died"),
     Case("fit_keeps_loss_and_accuracy", "4.4", S4,

@@ -35,6 +35,9 @@ def test_bug_loses_points_in_its_task_only(case, grade, tmp_path):
             assert case.says in text, f"{case.name}: feedback lacks {case.says!r}:\n{text}"
     lost = [t for t in TASKS if t not in broken and not graded.full(t)]
     assert lost == [], f"{case.name}: other tasks lost points: {[(t, graded.feedback(t)) for t in lost]}"
+    if case.charged:
+        failed = sorted(t["nodeid"].rsplit("::", 1)[1] for t in graded.report["tests"] if t["outcome"] != "passed")
+        assert failed == sorted(case.charged), f"{case.name}: one mistake, charged by {failed}"
 
 
 @pytest.mark.parametrize("case", _params(VARIANTS))

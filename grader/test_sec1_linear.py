@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course import checks
+from course.engine import checks
 from course.i18n import _
 
 WEIGHT_LAYOUT = _("weight is (out_features, in_features): compute x @ weight.T, then add bias")

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from course import checks
+from course.engine import checks
 from course.i18n import _
-from course.models import mlp, random_state
+from course.content.models import mlp, random_state
 
 LESSON = [11, (64, 32), 1]  # SimpleNN's arguments in the lesson
 SMALL = [5, (8, 4), 3]

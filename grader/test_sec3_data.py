@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course import checks
+from course.engine import checks
 from course.i18n import _
 
 

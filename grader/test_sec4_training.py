@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from course import checks
-from course.data import make_classification
+from course.engine import checks
+from course.content.data import make_classification
 from course.i18n import _
-from course.models import SGD, drawn_once, mlp, random_state
-from course.probes import FIT_SIZES, LOSSES
+from course.content.models import SGD, drawn_once, mlp, random_state
+from course.sandbox.probes import FIT_SIZES, LOSSES
 
 STABLE_HINT = _("subtract each row's own max (logits.max(dim=1, keepdim=True)) before exp, the log-sum-exp trick; "
                  "or use torch.logsumexp / torch.log_softmax")
@@ -153,7 +153,7 @@ class TestTask4_2:
 
 def stepped_eval(spec, state, data, labels, batch_size, lr, loss="cross_entropy"):
     """(per-sample mean loss, accuracy) over the batches in order, in eval mode, with an SGD step of lr after
-    each batch's loss (loss: a name of course.probes.LOSSES): lr 0 is the right evaluation, lr 0.1 the
+    each batch's loss (loss: a name of course.sandbox.probes.LOSSES): lr 0 is the right evaluation, lr 0.1 the
     mistake of training inside evaluate."""
     loss_fn = LOSSES[loss]()
     model = mlp(spec["sizes"], batchnorm=spec["batchnorm"])

@@ -145,7 +145,7 @@ def nbgrader_seconds(tmp: Path, students: int) -> tuple[float, int] | None:
         subprocess.run(command, cwd=root if root.exists() else ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    run(sys.executable, "-m", "course.notebooks", "--course-dir", str(root))
+    run(sys.executable, "-m", "course.front.notebooks", "--course-dir", str(root))
     run(sys.executable, "-m", "nbgrader", "generate_assignment", assignment)
     notebooks = sorted((root / "source" / assignment).glob("*.ipynb"))
     for i in range(students):

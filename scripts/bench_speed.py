@@ -57,7 +57,7 @@ def measure_calls(calls: int) -> dict:
     """In this process (its `course` is whichever tree PYTHONPATH names): median call latencies."""
     import torch
 
-    from course.worker import Zygote
+    from course.sandbox.worker import Zygote
 
     source = b"import torch\ndef f(x):\n    return torch.relu(x) * 2\n"
     x = torch.randn(8, 11)

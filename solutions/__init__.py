@@ -1,1 +1,1 @@
-"""Reference solutions. Stubs in exercises/ are generated from these files (python -m course.stubgen)."""
+"""Reference solutions. Stubs in exercises/ are generated from these files (python -m course.front.stubgen)."""

@@ -124,7 +124,7 @@ PATCHED_EQUAL = "import torch as _rt_torch\n_rt_torch.equal = lambda *args, **kw
 
 PROBE_FORGERY = '''\
     import sys as _rt_sys
-    _rt_probes = _rt_sys.modules.get("course.probes")
+    _rt_probes = _rt_sys.modules.get("course.sandbox.probes")
     if _rt_probes is not None:
         _rt_real = _rt_probes.PROBES["simple_nn_forward"]
 
@@ -177,14 +177,14 @@ def pytest_runtest_makereport(item, call):
 '''
 PLANTED_INI = '''\
 [pytest]
-addopts = -p no:course.grading --deselect grader/test_sec1_linear.py -p no:pytest_jsonreport.plugin
+addopts = -p no:course.front.grading --deselect grader/test_sec1_linear.py -p no:pytest_jsonreport.plugin
 '''
 PLANTED_CONFIG = {
     "conftest.py": PLANTED_CONFTEST,
     "pytest.ini": PLANTED_INI,
     "tox.ini": PLANTED_INI.replace("[pytest]", "[tool:pytest]"),
     "setup.cfg": PLANTED_INI.replace("[pytest]", "[tool:pytest]"),
-    "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "-p no:course.grading"\n',
+    "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "-p no:course.front.grading"\n',
 }
 
 
@@ -249,7 +249,7 @@ import struct as _rt_struct
 
 
 def _rt_frame(value):
-    """A course.wire frame {"value": value} for a float32 tensor, length-prefixed, built by hand."""
+    """A course.sandbox.wire frame {"value": value} for a float32 tensor, length-prefixed, built by hand."""
     blob = value.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
     tensor = {"$": "tensor", "i": 0, "d": "float32", "s": list(value.shape)}
     header = _rt_json.dumps({"v": {"$": "dict", "v": [["value", tensor]]}, "b": [len(blob)]}).encode()
@@ -578,7 +578,7 @@ pathlib.Path("__SIDE__", "{name}-imported").write_text("ran")
 SHADOW_MODULES = {f"{name}.py": SHADOW.format(name=name) + "raise SystemExit(0)\n"
                   for name in ("torch", "pytest", "numpy")}
 SHADOW_MODULES["course/__init__.py"] = SHADOW.format(name="course")
-SHADOW_MODULES["course/probes.py"] = SHADOW.format(name="course-probes")
+SHADOW_MODULES["course/sandbox/probes.py"] = SHADOW.format(name="course-probes")
 
 
 SITE_HOOKS = {

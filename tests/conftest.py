@@ -21,11 +21,11 @@ from types import SimpleNamespace
 import pytest
 import torch  # noqa: F401  in-process grading runs drop modules they imported; torch must outlive them
 
-import course.checks  # noqa: F401
-import course.grading  # noqa: F401
-import course.probes  # noqa: F401
-import course.worker  # noqa: F401  one module object, so every in-process run shares one zygote
-from course.curriculum import TASKS, total_points
+import course.engine.checks  # noqa: F401
+import course.front.grading  # noqa: F401
+import course.sandbox.probes  # noqa: F401
+import course.sandbox.worker  # noqa: F401  one module object, so every in-process run shares one zygote
+from course.content.curriculum import TASKS, total_points
 
 pytest_plugins = ["pytester"]
 

@@ -1,4 +1,4 @@
-"""Batch grading (course.batch), run for real: `pytest grader --submissions DIR --out OUT` in a subprocess.
+"""Batch grading (course.front.batch), run for real: `pytest grader --submissions DIR --out OUT` in a subprocess.
 
 Each run imports torch and starts a zygote (about 2 s), so the classes here are small copies of entries
 of samples/class, and module-scoped fixtures grade each class once for several tests:

@@ -32,7 +32,7 @@ import pytest
 from conftest import (EXERCISES, SOLUTIONS, batch, environment, gradebook, gradebook_rows, results,
                       submission_from_solutions, unsafe_characters)
 
-from course.curriculum import TASKS
+from course.content.curriculum import TASKS
 
 SEED = ("--grader-seed", "20240611", "--color=no")
 HONEST = {"ann": {}, "bea": {}, "cal": {"sec2_forward.py": (EXERCISES / "sec2_forward.py").read_text(encoding="utf-8")}}
@@ -107,9 +107,9 @@ ENTRIES = [
 ]
 
 FAULTS = '''"""Faults for tests/test_batch_survives.py, injected into the judge: each strikes one student only."""
-import course.engine
-import course.exports
-import course.html_report
+import course.engine.core
+import course.render.exports
+import course.render.html_report
 
 
 def _fail(what):
@@ -117,8 +117,8 @@ def _fail(what):
 
 
 def pytest_configure(config):
-    render, classroom = course.html_report.render, course.exports.EXPORTERS["classroom"]
-    grade = course.engine.Engine.grade
+    render, classroom = course.render.html_report.render, course.render.exports.EXPORTERS["classroom"]
+    grade = course.engine.core.Engine.grade
 
     def render_page(result, tasks=None):
         return _fail(result) if result.get("student") == "zz-render-fault" else render(result, tasks)
@@ -129,9 +129,9 @@ def pytest_configure(config):
     def graded(self, submission, path, items, who, key):
         return _fail(who) if who["student"] == "zz-judge-fault" else grade(self, submission, path, items, who, key)
 
-    course.html_report.render = render_page
-    course.exports.EXPORTERS["classroom"] = export
-    course.engine.Engine.grade = graded
+    course.render.html_report.render = render_page
+    course.render.exports.EXPORTERS["classroom"] = export
+    course.engine.core.Engine.grade = graded
 '''
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import submission_from_solutions
 from corpus import BUGS, VARIANTS, Case
 
-from course.curriculum import TASKS, total_points
+from course.content.curriculum import TASKS, total_points
 
 SEED = "20240611"  # one fixed grader seed: no unseeded randomness in the corpus
 

@@ -3,7 +3,7 @@ a test input built once per batch is the input a fresh build gives."""
 import torch
 from torch import nn
 
-from course.data import make_classification
+from course.content.data import make_classification
 from solutions.sec2_forward import SimpleNN
 from solutions.sec3_data import CustomDataset, make_loader, train_val_split
 from solutions.sec4_training import fit
@@ -31,7 +31,7 @@ def test_training_lowers_the_loss_and_validation_ends_higher():
 
 
 def test_an_input_built_once_is_the_same_input_and_leaves_the_generator_where_building_did():
-    from course.models import drawn_once
+    from course.content.models import drawn_once
 
     calls = []
 

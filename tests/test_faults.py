@@ -2,7 +2,7 @@
 import pytest
 from conftest import EXERCISES, SOLUTIONS, mutate, submission_from_solutions
 
-from course.curriculum import TASKS
+from course.content.curriculum import TASKS
 
 NOTEBOOK = '{\n "cells": [{"cell_type": "code", "source": ["def linear_forward(x, w, b=None):\\n", "    return x @ w.T"]}],\n "nbformat": 4, "nbformat_minor": 5\n}\n'
 

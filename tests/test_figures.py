@@ -7,7 +7,7 @@ import torch
 from conftest import ROOT, SOLUTIONS
 from torch import nn
 
-from course import figures
+from course.render import figures
 
 COMMITTED = ROOT / "docs" / "figures"
 FILES = [f"{name}.{ext}" for name in figures.NAMES for ext in ("png", "svg")]
@@ -15,7 +15,7 @@ FILES = [f"{name}.{ext}" for name in figures.NAMES for ext in ("png", "svg")]
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
-    """The figures as `python -m course.figures --out DIR` writes them, in a fresh folder."""
+    """The figures as `python -m course.render.figures --out DIR` writes them, in a fresh folder."""
     out = tmp_path_factory.mktemp("figures")
     assert figures.main(["--out", str(out), "--solutions", str(SOLUTIONS)]) == 0
     return out
@@ -35,7 +35,7 @@ def test_the_command_writes_exactly_the_four_figures(regenerated):
 @pytest.mark.parametrize("name", FILES)
 def test_committed_figure_is_not_stale(regenerated, name):
     assert (regenerated / name).read_bytes() == (COMMITTED / name).read_bytes(), \
-        f"docs/figures/{name} is stale: run python -m course.figures"
+        f"docs/figures/{name} is stale: run python -m course.render.figures"
 
 
 @pytest.mark.parametrize("name", [f for f in FILES if f.endswith(".png")])

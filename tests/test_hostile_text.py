@@ -25,10 +25,12 @@ from typing import Callable
 import pytest
 from conftest import SOLUTIONS, submission_from_solutions, unsafe_characters
 
-from course import checks, exports, html_report, result, submission, terminal, untrusted
-from course.curriculum import TASKS
+from course import untrusted
+from course.engine import checks, result, submission
+from course.render import exports, html_report, terminal
+from course.content.curriculum import TASKS
 from course.feedback import Mismatch
-from course.wire import Unsupported
+from course.sandbox.wire import Unsupported
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The HTML feedback report (course.html_report): escaped, complete and self-contained; written by the batch
+"""The HTML feedback report (course.render.html_report): escaped, complete and self-contained; written by the batch
 beside each feedback/<id>.md and by a single run with --grader-html; its loss curves come from the
 submission's own fit in the worker and never change a score; and headless Chromium (Debian's chromium
 package, started here) renders it at a phone's width (390 px) with the score showing and nothing wider
@@ -19,10 +19,10 @@ import pytest
 from conftest import CLASS, batch, gradebook, make_class, results
 from matplotlib import image
 
-from course import html_report
-from course.result import grade_of, make
-from course.curriculum import TASKS
-from course.probes import CURVE_EPOCHS
+from course.render import html_report
+from course.engine.result import grade_of, make
+from course.content.curriculum import TASKS
+from course.sandbox.probes import CURVE_EPOCHS
 
 CHROMIUM = Path("/usr/bin/chromium")
 HEADER_RGB = (0x1E, 0x3A, 0x8A)  # the header band behind the total

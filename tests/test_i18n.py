@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT, SOLUTIONS, mutate, submission_from_solutions
 
 from course import i18n
-from course.result import grade_of, make
-from course.curriculum import TASKS
+from course.engine.result import grade_of, make
+from course.content.curriculum import TASKS
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
 PO, MO = i18n.catalog_paths("ko")
@@ -166,7 +166,7 @@ def made_up_result() -> dict:
 
 
 def test_batch_feedback_file_in_korean():
-    from course.exports import feedback_markdown
+    from course.render.exports import feedback_markdown
 
     result = made_up_result()
     english = feedback_markdown(result, TASKS)
@@ -178,7 +178,7 @@ def test_batch_feedback_file_in_korean():
 
 
 def test_korean_notebooks_take_the_korean_lesson(tmp_path):
-    from course.notebooks import write_notebooks
+    from course.front.notebooks import write_notebooks
 
     paths = write_notebooks(tmp_path, lang="ko")
     assert len(paths) == len(list((ROOT / "lessons" / "ko").glob("*.md")))
@@ -199,7 +199,7 @@ def test_words_come_out_in_the_current_language():
 
 
 def test_feedback_page_in_korean():
-    from course import html_report
+    from course.render import html_report
 
     english = html_report.render(made_up_result(), TASKS)
     with i18n.using("ko"):

@@ -1,4 +1,4 @@
-"""What students hand in, read the way learning systems and people really hand it in (course.submission):
+"""What students hand in, read the way learning systems and people really hand it in (course.engine.submission):
 misnamed files named in the message, files wrapped in folders at any depth, a class as one zip, and the
 command line telling a file from a missing folder. One Case row per shape; the entries are read, not graded
 (the class zip and the command line run the real batch once each)."""
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SOLUTIONS, batch, gradebook
-from course import exports, submission
+from course.engine import submission
+from course.render import exports
 
 FILES = sorted(p.name for p in SOLUTIONS.glob("sec*.py"))
 

@@ -14,7 +14,7 @@ from corpus import VARIANTS
 from corpus import Case as Variant
 from integrity_corpus import HONEST
 
-from course.integrity import RULES, Flag, as_dicts, scan
+from course.engine.integrity import RULES, Flag, as_dicts, scan
 
 SAMPLES = ROOT / "samples"
 CLEAN_FILES = sorted([*SOLUTIONS.glob("*.py"), *EXERCISES.glob("*.py"), *SAMPLES.glob("*/*.py"),
@@ -228,7 +228,7 @@ HOSTILE = [
     Case("globals_update", "globals().update(linear_forward=print)", "namespace", 1),
     Case("object_setattr_on_a_module", "import torch\nobject.__setattr__(torch, 'equal', max)", "namespace", 2),
     Case("type_setattr_on_tensor", "import torch\ntype.__setattr__(torch.Tensor, '__eq__', max)", "namespace", 2),
-    Case("sys_modules_entry_dict", "import sys\n\nsys.modules['course.probes'].__dict__['PROBES'] = {}",
+    Case("sys_modules_entry_dict", "import sys\n\nsys.modules['course.sandbox.probes'].__dict__['PROBES'] = {}",
          "namespace", 3),
     Case("module_reloaded", "import importlib, torch\nimportlib.reload(torch)", "namespace", 2),
     Case("function_defaults_rewritten", "def f(g):\n    g.__defaults__ = (1,)", "inspect-frames", 2),

@@ -1,7 +1,7 @@
 """The notebook release through real nbgrader, offline, in a temporary course folder.
 
 One module-scoped round trip (each nbgrader command takes about 5 s, each graded notebook about 5 s):
-`python -m course.notebooks` writes the source notebooks, `nbgrader generate_assignment` makes the
+`python -m course.front.notebooks` writes the source notebooks, `nbgrader generate_assignment` makes the
 release, three students hand in notebooks (sol: the four source notebooks as they are; stub: one
 release notebook untouched, plus a torch.py; buggy: two source notebooks, each with one function
 broken), and `nbgrader autograde` grades them with the documented flags. The gradebook must then hold
@@ -22,9 +22,9 @@ import nbformat
 import pytest
 from conftest import GRADER, ROOT, SOLUTIONS
 
-from course import ipynb
-from course.curriculum import TASKS
-from course.stubgen import solution_lines
+from course.engine import ipynb
+from course.content.curriculum import TASKS
+from course.front.stubgen import solution_lines
 
 ASSIGNMENT = "pytorch-basics"
 IGNORE = '[".ipynb_checkpoints","*.pyc","__pycache__","feedback","*.py"]'
@@ -78,7 +78,7 @@ def course(tmp_path_factory) -> SimpleNamespace:
     root = tmp / "course"
     env = environment(tmp)
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    run([sys.executable, "-m", "course.notebooks", "--course-dir", str(root)], ROOT, env)
+    run([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(root)], ROOT, env)
     run([*nbgrader, "generate_assignment", ASSIGNMENT], root, env)
     source, release = root / "source" / ASSIGNMENT, root / "release" / ASSIGNMENT
     submitted = {}
@@ -182,7 +182,7 @@ def test_submitted_python_files_are_not_copied_for_grading(course):
 
 
 def test_notebook_code_is_the_solution_code_in_order(tmp_path):
-    from course.notebooks import write_notebooks
+    from course.front.notebooks import write_notebooks
 
     for path in write_notebooks(tmp_path):
         code = [line for cell in nbformat.read(str(path), as_version=4).cells if cell.cell_type == "code"
@@ -195,7 +195,7 @@ def test_source_folder_with_other_files_is_refused(tmp_path):
     folder = tmp_path / "source" / ASSIGNMENT / "grader"
     folder.mkdir(parents=True)
     (folder / "conftest.py").write_text("")
-    proc = subprocess.run([sys.executable, "-m", "course.notebooks", "--course-dir", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(tmp_path)],
                           capture_output=True, text=True, env=environment(tmp_path))
     assert proc.returncode == 1 and "grader/conftest.py" in proc.stderr and "nbgrader copies" in proc.stderr
     assert not list((tmp_path / "source" / ASSIGNMENT).glob("*.ipynb"))

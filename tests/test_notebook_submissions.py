@@ -1,6 +1,6 @@
 """Notebook submissions without nbgrader: `pytest grader` takes a notebook's code cells in order.
 
-- course.ipynb: magics and shell lines are commented out, a `%` in a string is kept, the course's own
+- course.engine.ipynb: magics and shell lines are commented out, a `%` in a string is kept, the course's own
   grade cells are left out, and every kind of invalid notebook gets a message naming the file;
 - a single run: a folder of secN_x.ipynb grades like the folder of secN_x.py, an invalid notebook
   costs only its own file's tasks;
@@ -22,8 +22,8 @@ import pytest
 from conftest import ROOT, SOLUTIONS, mutate
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import ipynb
-from course.curriculum import TASKS
+from course.engine import ipynb
+from course.content.curriculum import TASKS
 
 FILES = ["sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"]
 NO_RELU = ("sec2_forward.py", "        h = torch.relu(self.fc1(x))  # (N, in) -> (N, hidden[0])\n",

@@ -1,4 +1,4 @@
-"""The grading plugin (course.grading) itself, tested with pytester on tiny synthetic grader suites.
+"""The grading plugin (course.front.grading) itself, tested with pytester on tiny synthetic grader suites.
 
 Each suite is a made-up curriculum: Task 1.1 (double) and 1.2 (triple) in mod.py, Task 2.1 (negate) in
 other.py, a solutions/ folder with the reference files, a submission/ folder with the student's files and
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-# (id, section, file, function, title, points): the arguments of course.curriculum.Task
+# (id, section, file, function, title, points): the arguments of course.content.curriculum.Task
 CURRICULUM = [
     ("1.1", 1, "mod.py", "double", "twice the input", 2),
     ("1.2", 1, "mod.py", "triple", "three times the input", 1),
@@ -28,14 +28,14 @@ REFERENCE = {
 CONFTEST = '''
 from pathlib import Path
 
-pytest_plugins = ["course.grading"]
+pytest_plugins = ["course.front.grading"]
 
 HERE = Path(__file__).resolve().parent
 
 
 def pytest_grading_suite(config):
-    from course.curriculum import Task
-    from course.grading import Suite
+    from course.content.curriculum import Task
+    from course.front.grading import Suite
 
     tasks = [Task(*row) for row in {rows!r}]
     return Suite(tasks={{t.id: t for t in tasks}}, solutions=HERE / "solutions",
@@ -46,7 +46,7 @@ def pytest_grading_suite(config):
 STANDARD_TESTS = '''
 import pytest
 
-from course import checks
+from course.engine import checks
 
 
 @pytest.mark.task("1.1")
@@ -186,7 +186,7 @@ def test_partial_credit_across_the_tests_of_one_task(pytester):
 OUTCOME_TESTS = '''
 import pytest
 
-from course import checks
+from course.engine import checks
 
 
 @pytest.fixture
@@ -376,7 +376,7 @@ def test_a_failing_test_with_a_blank_docstring_is_still_graded(pytester):
     make_suite(pytester, '''
         import pytest
 
-        from course import checks
+        from course.engine import checks
 
 
         @pytest.mark.task("1.1")
@@ -405,7 +405,7 @@ def test_what_a_failing_submission_printed_is_part_of_the_feedback(pytester):
 INTERNAL_ERROR_TESTS = '''
 import pytest
 
-from course import checks
+from course.engine import checks
 
 
 @pytest.mark.task("1.1")

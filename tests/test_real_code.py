@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from conftest import replace_definition, submission_from_solutions
 
-from course.curriculum import TASKS, total_points
+from course.content.curriculum import TASKS, total_points
 
 SEED = "20240611"  # one fixed grader seed, as in tests/test_corpus.py
 

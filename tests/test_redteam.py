@@ -33,7 +33,7 @@ from attacks import (AFTER_WRITING, ATTACKS, HONEST_BASELINES, IN_FEEDBACK, NOT_
                      shared_places)
 from conftest import S1, S4, SOLUTIONS, Graded, RedTeam, stub, tasks_of, with_prelude
 
-from course.curriculum import TASKS, total_points
+from course.content.curriculum import TASKS, total_points
 
 SEED = ("--grader-seed", "20240611")
 SLOW = (*SEED, "--grader-timeout", "3")

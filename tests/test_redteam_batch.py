@@ -42,7 +42,7 @@ from attacks import AFTER_WRITING, ATTACKS, HONEST_BASELINES, IN_FEEDBACK, NOT_I
 from conftest import (EXERCISES, contained_batch, S1, S2, S4, SURVIVOR_WAIT, describe, kill_marked, marked_processes, mutate, results,
                       submission_from_solutions)
 
-from course.curriculum import TASKS, total_points
+from course.content.curriculum import TASKS, total_points
 
 SEED = "20240611"
 UNSCORED = {"patched_grad_mode_fakes_no_grad"}  # evaluate without no_grad: the same values, so full marks
@@ -291,16 +291,16 @@ def test_attack_in_a_batch(graded, name):
 
 L1_PLUGIN = '''\
 """Hold the grading run's zygote at L1 (no namespaces, uid drop or cgroups), as on a machine allowing none."""
-import course.worker
+import course.sandbox.worker
 
-_init = course.worker.Zygote.__init__
+_init = course.sandbox.worker.Zygote.__init__
 
 
 def _at_l1(self, secrets=(), cover=(), max_level=None):
     _init(self, secrets, cover, "L1")
 
 
-course.worker.Zygote.__init__ = _at_l1
+course.sandbox.worker.Zygote.__init__ = _at_l1
 '''
 
 
@@ -316,7 +316,7 @@ try:
     with open(f"/proc/{zygote}/status") as f:
         main = int(next(line for line in f if line.startswith("PPid:")).split()[1])
     with open(f"/proc/{zygote}/cmdline", "rb") as f:
-        is_zygote = b"course.zygote" in f.read()
+        is_zygote = b"course.sandbox.zygote" in f.read()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if int(pid) in (os.getpid(), zygote):
             continue

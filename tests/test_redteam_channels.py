@@ -1,12 +1,12 @@
 """Red team against the channels of the supervisor design: the runner's descriptors, its socket, its processes,
 the judge's death, and the neighbours of a batch.
 
-Student code runs in a runner (course.runner): PID 1 of its own PID namespace, uid nobody at L3, holding only
+Student code runs in a runner (course.sandbox.runner): PID 1 of its own PID namespace, uid nobody at L3, holding only
 its socket to the supervisor (fd 5), the current call's answer pipe (fd 3) and output pipe (fds 1 and 2). The
-supervisor (course.supervisor) holds the judge's socket and each call's result pipe and writes the only reply
+supervisor (course.sandbox.supervisor) holds the judge's socket and each call's result pipe and writes the only reply
 the judge reads. Each attack below is a hostile submission that tries to get past that boundary:
 
-1. reply forgery: complete replies (a course.wire frame, and a supervisor-format reply, protocol.pack_reply)
+1. reply forgery: complete replies (a course.sandbox.wire frame, and a supervisor-format reply, protocol.pack_reply)
    written on every descriptor the runner holds or can reopen through /proc, then /dev/null dup2'd over
    them, or the descriptors closed, or kept open; the answer pipe kept and written again later, or smuggled
    into the supervisor's socket so it never closes; memory smuggled into that socket so that killing the
@@ -50,7 +50,7 @@ from attacks import ATTACKS
 from conftest import (ROOT, S1, S3, S4, SOLUTIONS, SURVIVOR_WAIT, describe, environment, kill_marked,
                       marked_processes, results, stub, submission_from_solutions, tasks_of)
 
-from course.curriculum import TASKS
+from course.content.curriculum import TASKS
 
 SEED = ("--grader-seed", "20240611")
 SLOW = (*SEED, "--grader-timeout", "3")
@@ -109,7 +109,7 @@ def _rt_request():
 
 
 def _rt_wire(value):
-    from course import wire
+    from course.sandbox import wire
     return wire.dumps(value)
 
 
@@ -388,7 +388,7 @@ _RT_SEC4 = __SEC4__
 def _rt_steal(seconds):
     """Take calls off the runner's socket for a while and answer them: another file's calls with the right
     code kept here (sec4's reference), this file's with a NotImplementedError."""
-    from course import probes, protocol
+    from course.sandbox import probes, protocol
     sock = _rt_socket.socket(fileno=_rt_os.dup(5))
     sock.settimeout(0.05)
     stolen = []
@@ -424,7 +424,7 @@ def _rt_steal(seconds):
 
 
 def _rt_wire_loads(frame):
-    from course import wire
+    from course.sandbox import wire
     return wire.loads(frame)
 
 
@@ -547,7 +547,7 @@ if _rt_left:
 
 
 def _rt_after(signum, frame):
-    """Every 5 ms; acts only while the runner waits for its next call (course.runner.next_call is on the stack),
+    """Every 5 ms; acts only while the runner waits for its next call (course.sandbox.runner.next_call is on the stack),
     that is after the call returned: then it starts one process of its own."""
     while frame is not None and frame.f_code.co_name != "next_call":
         frame = frame.f_back

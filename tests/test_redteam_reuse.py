@@ -49,7 +49,7 @@ import pytest
 from conftest import (S1, S4, SOLUTIONS, SURVIVOR_WAIT, contained_batch, describe, kill_marked, marked_processes,
                       results, stub, submission_from_solutions, tasks_of)
 
-from course.curriculum import TASKS
+from course.content.curriculum import TASKS
 
 SEED = "20240611"
 ARGS = ("--grader-seed", SEED, "--grader-timeout", "5", "--grader-jobs", "1")
@@ -280,14 +280,14 @@ except OSError as _rt_e:
 _rt_say("RT-MANY", _rt_made, len(_rt_os.listdir(".")))
 '''
 
-# Trusted code changed where Runner's Untouched does not look (no dict, no function slot): course.probes and
+# Trusted code changed where Runner's Untouched does not look (no dict, no function slot): course.sandbox.probes and
 # torch.nn.functional given a module subclass, a trusted class's bases swapped, a mutable default of a trusted
 # function filled. The stub then checks, inside the probe's call, which of them survived the restore.
 RESTORE_MISSES = '''\
 import types as _rt_types
 import torch as _rt_torch
-import course.probes as _rt_probes
-import course.models as _rt_models
+import course.sandbox.probes as _rt_probes
+import course.content.models as _rt_models
 _rt_changed = []
 class _RtModule(_rt_types.ModuleType):
     pass
@@ -310,9 +310,9 @@ _rt_say("RT-CHANGED", _rt_changed)
 '''
 
 RESTORE_CHECK = '''\
-import course.probes, course.models, torch.nn.functional
-_rt_kept = [type(course.probes).__name__, type(torch.nn.functional).__name__,
-            sorted(n for n, c in vars(course.models).items() if getattr(c, "rt_patched", "") == "__MARK__")]
+import course.sandbox.probes, course.content.models, torch.nn.functional
+_rt_kept = [type(course.sandbox.probes).__name__, type(torch.nn.functional).__name__,
+            sorted(n for n, c in vars(course.content.models).items() if getattr(c, "rt_patched", "") == "__MARK__")]
 print("RT-KEPT", _rt_kept, flush=True)
 raise NotImplementedError("Task 4.1")
 '''

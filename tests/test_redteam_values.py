@@ -1,6 +1,6 @@
 """Red team against the value checks: honest-but-buggy code, then the same code plus hostile code.
 
-Since "every scored check compares values" (course.probes), the question is no longer whether the
+Since "every scored check compares values" (course.sandbox.probes), the question is no longer whether the
 worker's own observations can be forged (they are gone) but whether a submission can make a buggy
 function's *values* look right without computing them. Each ATTACKS row pairs an honest-but-buggy
 baseline (a known mistake, which loses points in its own task) with the same buggy code plus hostile
@@ -31,7 +31,7 @@ import pytest
 import torch
 from conftest import S1, S2, S3, S4, mutate, with_prelude
 
-from course.curriculum import TASKS
+from course.content.curriculum import TASKS
 
 
 def edit(text: str, old: str, new: str) -> str:
@@ -218,7 +218,7 @@ def _rt_fix(value):
 AGAIN_IS_OUT = reply_fixer('type(value) is dict and "again" in value and "out" in value',
                            'value["again"] = value["out"]', "REPLY-AGAIN")
 
-# 2.2: course.wire.dumps rebound through vars(): it runs after the probe, but the runner resolved
+# 2.2: course.sandbox.wire.dumps rebound through vars(): it runs after the probe, but the runner resolved
 # wire.dumps before it called the probe, so the rebinding comes too late for this call
 WIRE_DUMPS = REACH + AGAIN_IS_OUT + '''\
 _rt_wire = _rt_mod("wire")
@@ -235,7 +235,7 @@ vars(_rt_wire)["du" + "mps"] = _rt_dumps
 _rt_say("WIRE-DUMPS-REBOUND")
 '''
 
-# 2.2: course.protocol.frame rebound: the runner looks it up after the probe returned, so it can decode
+# 2.2: course.sandbox.protocol.frame rebound: the runner looks it up after the probe returned, so it can decode
 # the reply, make "again" a copy of "out", and encode it again
 PROTOCOL_FRAME = REACH + AGAIN_IS_OUT + '''\
 _rt_wire, _rt_protocol = _rt_mod("wire"), _rt_mod("protocol")
@@ -294,13 +294,13 @@ def _rt_forged_forward_probe(mod, args, state, x):
 _rt_mod("probes").PROBES["simple_nn_forward"].__code__ = _rt_forged_forward_probe.__code__
 '''
 
-# 2.2: sys.modules["course.wire"] replaced by a module whose dumps forges the reply: nothing in the
+# 2.2: sys.modules["course.sandbox.wire"] replaced by a module whose dumps forges the reply: nothing in the
 # runner looks the module up by name again, so nothing changes
 SYS_MODULES_WIRE = REACH + AGAIN_IS_OUT + '''\
 import types as _rt_types
 
 _rt_wire = _rt_mod("wire")
-_rt_fake = _rt_types.ModuleType("course.wire")
+_rt_fake = _rt_types.ModuleType("course.sandbox.wire")
 _rt_fake.__dict__.update(vars(_rt_wire))
 
 
@@ -342,7 +342,7 @@ _rt_math.isclose = _rt_yes
 _rt_say("COMPARISONS-PATCHED")
 '''
 
-# 1.3: isinstance injected into course.probes' globals: the "raises" probe's own isinstance(e, ValueError)
+# 1.3: isinstance injected into course.sandbox.probes' globals: the "raises" probe's own isinstance(e, ValueError)
 # now says yes to any exception
 ISINSTANCE = REACH + '''\
 import builtins as _rt_builtins
@@ -442,7 +442,7 @@ CE_NAN = edit(CE_LOG_SOFTMAX, "    return -picked.mean()\n",
               "        return torch.tensor(float('nan'))\n"
               "    return loss\n")
 
-# 4.2: course.probes' SGD rebound (vars().update) to a subclass whose step also clears the gradients
+# 4.2: course.sandbox.probes' SGD rebound (vars().update) to a subclass whose step also clears the gradients
 SGD_REBOUND = REACH + '''\
 _rt_probes = _rt_mod("probes")
 
@@ -480,7 +480,7 @@ if not getattr(_rt_inner, "_rt_forged", False):
 
 
 def stash_state(condition: str, what: str, dtype: str = "") -> str:
-    """load_state_dict records what it loads; plain_state (rebound in course.probes) hands that back when
+    """load_state_dict records what it loads; plain_state (rebound in course.sandbox.probes) hands that back when
     condition holds for the model: the state before, reported as the state after."""
     cast = f".to({dtype})" if dtype else ""
     return REACH + f'''\
@@ -568,7 +568,7 @@ def _rt_train(self, mode=True):
 setattr(_rt_Module, "tr" + "ain", _rt_train)
 '''
 
-# 4.3: the state before evaluate reported as the state after, through course.probes.plain_state
+# 4.3: the state before evaluate reported as the state after, through course.sandbox.probes.plain_state
 EVAL_STATE_BEFORE = stash_state('_rt_sys._getframe(1).f_code.co_name == "evaluate"', "STATE-BEFORE-EVAL")
 
 # 4.3: the same, through nn.Module.state_dict itself (plain_state untouched)
@@ -594,7 +594,7 @@ setattr(_rt_Module, "state_" + "dict", _rt_state_dict)
 '''
 EVAL_MARKS_MODEL = ("    model.eval()\n", "    model.eval()\n    model.__dict__['_rt_evaluated'] = True\n")
 
-# 4.3: course.models.plain_state rebound: the probes imported the function by name, so nothing changes
+# 4.3: course.content.models.plain_state rebound: the probes imported the function by name, so nothing changes
 MODELS_REBOUND = REACH + '''\
 def _rt_plain(model):
     _rt_say("MODELS-PLAIN-STATE-CALLED")
@@ -727,7 +727,7 @@ ATTACKS = [
     case("forward_memoizes_by_identity", "forward_zeroes_its_input", MEMO_FORWARD, "2.2", "MEMO-FORWARD",
          "_RT_MEMO = {}\n" + SAY,
          held="the second call is on the same tensor object: forward answers it from a cache keyed by id(x) "
-                "(course/probes.py simple_nn_forward, `return {\"out\": out, \"again\": model(x)}`)"),
+                "(course/sandbox/probes.py simple_nn_forward, `return {\"out\": out, \"again\": model(x)}`)"),
     case("forward_undoes_its_change_on_the_next_call", "forward_negates_its_input", UNDO_FORWARD, "2.2",
          "UNDO-FORWARD", SAY,
          held="forward tags the tensor it changed and reverts the change when it sees it again "
@@ -736,7 +736,7 @@ ATTACKS = [
          held="nn.Module.__call__ patched at import (restored only after the call) memoizes SimpleNN's answers"),
     case("wire_dumps_rebound", "forward_zeroes_its_input", FWD_ZERO, "2.2", "WIRE-DUMPS-REBOUND", WIRE_DUMPS),
     case("protocol_frame_rebound", "forward_zeroes_its_input", FWD_ZERO, "2.2", "REPLY-AGAIN", PROTOCOL_FRAME,
-         held="runner.serve looks up protocol.frame after the probe returns (course/runner.py: "
+         held="runner.serve looks up protocol.frame after the probe returns (course/sandbox/runner.py: "
                 "`protocol.write_all(protocol.ANSWER_FD, protocol.frame(frame))`): the rebound frame() rewrites the reply"),
     case("json_dumps_rewrites_the_header", "forward_zeroes_its_input", FWD_ZERO, "2.2", "JSON-HEADER", JSON_HEADER,
          held="wire.dumps calls json.dumps, a module no call restores: the header's \"again\" entry is pointed "
@@ -760,11 +760,11 @@ ATTACKS = [
     case("isinstance_injected_into_the_probes", "first_layer_raises_type_error", FIRST_LAYER_TYPE_ERROR, "1.3",
          "ISINSTANCE", ISINSTANCE,
          held="probes.raises decides value_error with isinstance in the worker; an `isinstance` put in "
-                "course.probes' globals shadows the builtin for the rest of the call"),
+                "course.sandbox.probes' globals shadows the builtin for the rest of the call"),
     case("reply_written_into_the_answer_pipe", "first_layer_raises_type_error", ANSWER_PIPE, "1.3", "ANSWER-PIPE",
          REACH,
          held="the submission writes one whole frame into fd 3 and dup2()s /dev/null over it: the supervisor "
-                "takes the one frame before EOF as the answer (course/supervisor.py collect)"),
+                "takes the one frame before EOF as the answer (course/sandbox/supervisor.py collect)"),
     case("raises_probe_code_swapped", "dataset_asserts_lengths", DATASET_ASSERT, "3.1", "RAISES-CODE",
          RAISES_CODE_SWAP,
          held="probes.raises' __code__ swapped for one that reports every exception as a ValueError"),
@@ -784,11 +784,11 @@ ATTACKS = [
     case("ce_nan_instead_of_inf", "ce_log_of_softmax", CE_NAN, "4.1", "CE-NAN", SAY),
     # ---- 4.2
     case("probes_sgd_rebound", "train_without_zero_grad", TRAIN_NO_ZERO, "4.2", "SGD-REBOUND", SGD_REBOUND,
-         held="the train_one_epoch probe builds its optimizer from course.probes' global SGD after the module "
+         held="the train_one_epoch probe builds its optimizer from course.sandbox.probes' global SGD after the module "
                 "ran: a rebound SGD that clears .grad after each step hides the missing zero_grad()"),
     case("sgd_step_closure_cell", "train_without_zero_grad", TRAIN_NO_ZERO, "4.2", "SGD-CLOSURE", SGD_CLOSURE,
          held="SGD.step's closure cell (torch.no_grad's wrapper) holds the real step; the cell is writable and "
-                "course.models.SGD is not among the classes a call restores"),
+                "course.content.models.SGD is not among the classes a call restores"),
     case("tensor_backward_clears_leaf_grads", "train_without_zero_grad", TRAIN_NO_ZERO, "4.2", "BACKWARD-CLEARS",
          BACKWARD_CLEARS,
          held="torch.Tensor.backward patched at import (restored only after the call) clears every leaf's .grad "

@@ -3,7 +3,7 @@ import re
 
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
-from course.curriculum import TASKS, total_points
+from course.content.curriculum import TASKS, total_points
 
 
 def test_solutions_score_full_marks(grade):

@@ -21,9 +21,9 @@ import pytest
 from conftest import EXERCISES, ROOT, SOLUTIONS, submission_from_solutions
 from corpus import VARIANTS
 
-from course import release
-from course.curriculum import TASKS, total_points
-from course.engine import STEERING
+from course.front import release
+from course.content.curriculum import TASKS, total_points
+from course.engine.core import STEERING
 
 PUBLIC = ROOT / "public"
 
@@ -231,7 +231,7 @@ def test_autograder_zip_root(built):
         subprocess.run(["bash", "-n"], input=files[script], check=True)
     assert b"--index-url https://download.pytorch.org/whl/cpu" in files["setup.sh"]
     assert b"torch==2.13.0" in files["constraints.txt"]
-    assert {"grader/conftest.py", "solutions/sec1_linear.py", "src/course/grading.py", "pyproject.toml"} <= set(files)
+    assert {"grader/conftest.py", "solutions/sec1_linear.py", "src/course/front/grading.py", "pyproject.toml"} <= set(files)
     assert not any(n.startswith(("tests/", "exercises/", "samples/", "public/", ".git")) for n in files)
     stamp = json.loads(files.pop("VERSION.json"))
     assert stamp["content_sha256"] == release.content_hash(files)
@@ -247,8 +247,8 @@ def test_autograder_source_builds_the_package(built, tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    assert {"course/grading.py", "course/release.py", "course/batch.py"} <= set(names)
-    assert "course.grading = course.grading" in entry_points.replace('"', "")
+    assert {"course/front/grading.py", "course/front/release.py", "course/front/batch.py"} <= set(names)
+    assert "course.front.grading = course.front.grading" in entry_points.replace('"', "")
 
 
 def autograder_tree(built: SimpleNamespace, root: Path, submission: dict[str, Path]) -> Path:

@@ -1,4 +1,4 @@
-"""The Result (course.result): one shape for a graded entry, an ungraded one and one the grader failed on,
+"""The Result (course.engine.result): one shape for a graded entry, an ungraded one and one the grader failed on,
 and a stored result without that shape is never rendered as if it had it."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Callable
 import pytest
 from conftest import batch, gradebook, make_class, results
 
-from course import result
-from course.curriculum import TASKS
-from course.outputs import write_outputs
-from course.submission import Entry, discover
+from course.engine import result
+from course.content.curriculum import TASKS
+from course.render.outputs import write_outputs
+from course.engine.submission import Entry, discover
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import sys
 import pytest
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
-from course import stubgen
-from course.curriculum import TASKS
+from course.front import stubgen
+from course.content.curriculum import TASKS
 
 
 def test_exercises_are_up_to_date():
-    assert stubgen.stale_files(SOLUTIONS, EXERCISES) == [], "run: python -m course.stubgen"
+    assert stubgen.stale_files(SOLUTIONS, EXERCISES) == [], "run: python -m course.front.stubgen"
 
 
 def test_check_command_fails_on_a_stale_stub(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from course import wire
+from course.sandbox import wire
 
 
 # ---------------------------------------------------------------- helpers

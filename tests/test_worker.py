@@ -1,4 +1,4 @@
-"""The zygote and its children, driven through the judge's handle (course.worker) with the real processes.
+"""The zygote and its children, driven through the judge's handle (course.sandbox.worker) with the real processes.
 
 Each test submits a small source file and calls one of its functions with the generic "call" probe.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course import protocol, worker, wire
+from course.sandbox import protocol, wire, worker
 
 MODULE = "sec9_probe"
 FILENAME = "/submission/sec9_probe.py"
@@ -359,7 +359,7 @@ def test_stdin_reads_nothing(zyg):
 def test_no_state_passes_between_calls(zyg):
     first = src('''
 import sys, builtins, torch
-import course.probes
+import course.sandbox.probes
 
 COUNTER = 0
 
@@ -371,7 +371,7 @@ def f():
     torch.manual_seed(1234)
     builtins.LEAK = "leak"
     sys.modules["leak_module"] = sys
-    course.probes.PROBES["call"] = lambda *a: "patched probe"
+    course.sandbox.probes.PROBES["call"] = lambda *a: "patched probe"
     return COUNTER
 ''')
     second = src('''

@@ -210,7 +210,7 @@ def catalog_paths(lang: str = "ko") -> tuple[Path, Path]:
 
 def sources(root: Path = ROOT) -> list[Path]:
     """The files whose messages the catalog holds: the course package and the grader suite."""
-    return sorted([*(root / "src" / "course").glob("*.py"), *(root / "grader").glob("*.py")])
+    return sorted([*(root / "src" / "course").rglob("*.py"), *(root / "grader").glob("*.py")])
 
 
 class ExtractError(ValueError):
@@ -219,11 +219,11 @@ class ExtractError(ValueError):
 
 def curriculum_messages() -> dict[str, list[str]]:
     """The curriculum's section names and task titles, which feedback pages and notebooks show translated."""
-    from course.curriculum import SECTIONS, TASKS
+    from course.content.curriculum import SECTIONS, TASKS
 
     found: dict[str, list[str]] = {}
     for text in [*SECTIONS.values(), *(t.title for t in TASKS.values())]:
-        found.setdefault(text, []).append("src/course/curriculum.py")
+        found.setdefault(text, []).append("src/course/content/curriculum.py")
     return found
 
 

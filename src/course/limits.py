@@ -13,27 +13,27 @@ KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 @dataclass(frozen=True)
 class Limits:
-    # One call of student code (course.judge, course.supervisor).
+    # One call of student code (course.engine.judge, course.sandbox.supervisor).
     call_seconds: float = 10.0  # wall clock of one call: the lesson's functions take milliseconds; a loop that
     #                             waits for input or never ends is told so (--grader-timeout changes it)
     output_bytes: int = 64 * KIB  # what one call may print: enough for a student's debugging lines
-    answer_bytes: int = 64 * MIB  # one answer frame (course.wire): the largest tensors a probe returns, and some
+    answer_bytes: int = 64 * MIB  # one answer frame (course.sandbox.wire): the largest tensors a probe returns, and some
     request_bytes: int = 64 * MIB + KIB  # one request: the inputs of the largest probe, plus its framing
 
-    # A runner (course.runner), by rlimit: what one exercise file's code may use over all of its calls.
+    # A runner (course.sandbox.runner), by rlimit: what one exercise file's code may use over all of its calls.
     runner_cpu_seconds: int = 120  # all calls together at call_seconds each, with room; a spinning thread dies
     runner_address_space: int = 4 * GIB  # torch maps a lot of address space it never touches
     runner_file_size: int = 16 * MIB  # a checkpoint of the lesson's models is a few KiB
     runner_open_files: int = 64  # a DataLoader with a few workers stays far below
 
-    # A submission: its supervisor and runners, in a cgroup of their own at L3 (course.sandbox).
+    # A submission: its supervisor and runners, in a cgroup of their own at L3 (course.sandbox.contain).
     submission_memory: int = 3 * GIB  # torch's footprint plus a generous model; never another student's memory
     submission_pids: int = 128  # a runner and a DataLoader's workers; a fork bomb stops here
     working_folder: int = 64 * MIB  # the tmpfs a submission's runners write in (memory, hence small)
     submissions_per_supervisor: int = 64  # then a fresh supervisor: bounds a slow leak in trusted code
     zygote_pids: int = 4096  # all of one zygote's submissions together
 
-    # The untrusted input, as read (course.submission, course.ipynb, course.wire).
+    # The untrusted input, as read (course.engine.submission, course.engine.ipynb, course.sandbox.wire).
     file_bytes: int = 1 * MIB  # one exercise file: a solution is a few KiB
     zip_bytes: int = 64 * MIB  # one zip entry as a whole
     class_zip_bytes: int = 4 * GIB  # a whole class's download, unpacked (--submissions class.zip)
@@ -46,7 +46,7 @@ class Limits:
     line_chars: int = 300  # one line: a name, a status message, a line of the terminal
     text_chars: int = 8000  # a block: one check's feedback, what the code printed
 
-    # The grader's own processes (course.worker, course.supervisor): waits, not limits on students.
+    # The grader's own processes (course.sandbox.worker, course.sandbox.supervisor): waits, not limits on students.
     zygote_start_seconds: float = 120.0  # the zygote imports torch and tests its isolation
     runner_start_seconds: float = 60.0  # a runner's trusted set-up before it takes a call
     runner_stop_seconds: float = 2.0  # a runner stopping after its answer; else it is ended

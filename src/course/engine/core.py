@@ -1,13 +1,13 @@
 """The grading engine: a grader suite's state in one pytest session, and one way to grade a submission.
 
-The pytest plugin (course.grading) builds an Engine from the suite's declaration and the command line,
+The pytest plugin (course.front.grading) builds an Engine from the suite's declaration and the command line,
 and feeds it the collected tests; front ends then ask it to grade:
 
     engine.grade(submission, path, items, who, key) -> Result     every collected test on one submission
 
 A single run lets pytest's own loop run the tests and reads the same Result at the end (engine.result).
-Tests ask through a Judge (course.judge) made on this engine: the submission's answers come from its
-worker session (course.worker, a supervisor of its own per submission), the reference's from here.
+Tests ask through a Judge (course.engine.judge) made on this engine: the submission's answers come from its
+worker session (course.sandbox.worker, a supervisor of its own per submission), the reference's from here.
 Nothing here imports a front end or a renderer.
 """
 from __future__ import annotations
@@ -22,13 +22,14 @@ from typing import Any
 
 import pytest
 
-from course import result, untrusted
+from course import untrusted
+from course.engine import result
 from course.feedback import Mismatch
 from course.i18n import _
-from course.judge import Judge, loss_curves
-from course.plan import Plan
-from course.submission import Submission
-from course.worker import WorkerFailure
+from course.engine.judge import Judge, loss_curves
+from course.engine.plan import Plan
+from course.engine.submission import Submission
+from course.sandbox.worker import WorkerFailure
 
 STEERING = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
 
@@ -64,7 +65,7 @@ class Engine:
 
     def start_worker(self) -> Any:
         """The zygote for this session, hiding the references, the suite's secrets and the submissions."""
-        from course import worker
+        from course.sandbox import worker
 
         zygote = getattr(self, "_zygote", None)
         if zygote is None or not zygote.alive():
@@ -73,8 +74,8 @@ class Engine:
         return self._zygote
 
     def take_over(self, zygote: Any) -> None:
-        """In a forked judge: grade through zygote, a handle of this process's own (course.worker.take_over)."""
-        from course import worker
+        """In a forked judge: grade through zygote, a handle of this process's own (course.sandbox.worker.take_over)."""
+        from course.sandbox import worker
 
         worker.take_over(zygote)
         self._zygote = zygote
@@ -157,7 +158,7 @@ class Engine:
 
     def grade(self, submission: Submission, path: Path, items: list[pytest.Item], who: dict, key: dict) -> result.Result:
         """Run every collected test on one submission, in a worker session of its own, and return its
-        Result. who: student, entry, kind, status and message of the entry (course.submission.Entry)."""
+        Result. who: student, entry, kind, status and message of the entry (course.engine.submission.Entry)."""
         from _pytest.runner import runtestprotocol
 
         self.begin(submission, path)
@@ -285,6 +286,6 @@ class Engine:
 @functools.lru_cache(maxsize=256)
 def _scan(source: bytes, name: str) -> list[dict]:
     """The integrity scan of one file (a class hands in many identical files: untouched stubs, for one)."""
-    from course import integrity
+    from course.engine import integrity
 
     return integrity.as_dicts(integrity.scan(source, name))

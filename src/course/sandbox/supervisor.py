@@ -5,7 +5,7 @@ cgroup. Between submissions (NEXT from the judge) it ends its runner and everyth
 mounts a fresh working tmpfs and moves into a new cgroup, so each submission starts where the first
 did: nothing of an earlier one is left in the namespace, the folder or the limits, and the supervisor
 itself never held anything a runner made. It holds what decides a reply: the judge's socket and, per call, the result pipe. For each
-exercise file it forks a runner (course.runner) into a PID namespace of its own, hands it that file's
+exercise file it forks a runner (course.sandbox.runner) into a PID namespace of its own, hands it that file's
 calls one at a time with a fresh answer pipe, and waits for one frame under the call's deadline. Then it
 writes the reply the judge reads: a status it saw itself (ok, timeout, crashed with the exit code,
 too_large, malformed, or fault when containment failed) and the runner's answer, untouched and
@@ -29,7 +29,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from course import protocol, sandbox
+from course.sandbox import contain as sandbox, protocol
 from course.limits import LIMITS
 
 PR_SET_DUMPABLE = 4
@@ -258,7 +258,7 @@ class Supervisor:
 
     def start_runner(self, file: bytes) -> Runner:
         """Fork a runner for one file; it is ready once it says so (its set-up is trusted code)."""
-        from course import runner as runner_module
+        from course.sandbox import runner as runner_module
 
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()

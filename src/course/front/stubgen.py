@@ -5,8 +5,8 @@ A region runs from a line containing ``### BEGIN SOLUTION (Task X.Y)`` to one co
 ``raise NotImplementedError("not implemented yet (Task X.Y)")`` at the marker's indentation,
 so the signature, type hints and docstring above it stay, and importing a stub never fails.
 
-    python -m course.stubgen            # rewrite exercises/
-    python -m course.stubgen --check    # exit 1 when exercises/ is stale
+    python -m course.front.stubgen            # rewrite exercises/
+    python -m course.front.stubgen --check    # exit 1 when exercises/ is stale
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from course.curriculum import TASKS
+from course.content.curriculum import TASKS
 
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION \(Task (?P<task>\d+\.\d+)\)\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -90,7 +90,7 @@ def stale_files(solutions: Path, exercises: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.stubgen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course.front.stubgen", description=__doc__.splitlines()[0])
     parser.add_argument("--solutions", type=Path, default=Path("solutions"))
     parser.add_argument("--exercises", type=Path, default=Path("exercises"))
     parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")

@@ -1,8 +1,8 @@
 """Release the course: a student bundle and a Gradescope autograder, each stamped with the grader version.
 
-    python -m course.release bundle --out DIR       # DIR/pytorch-basics/ and DIR/pytorch-basics.zip
-    python -m course.release gradescope --out DIR   # DIR/gradescope_autograder.zip
-    python -m course.release autograde              # what the autograder's run_autograder runs
+    python -m course.front.release bundle --out DIR       # DIR/pytorch-basics/ and DIR/pytorch-basics.zip
+    python -m course.front.release gradescope --out DIR   # DIR/gradescope_autograder.zip
+    python -m course.front.release autograde              # what the autograder's run_autograder runs
 
 The bundle holds the stubs, the public checks of public/, a README and VERSION.json. It is assembled
 in memory and checked before anything is written: no line of a solution region, no file of solutions/
@@ -28,10 +28,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from course import exports, stubgen
-from course.curriculum import SECTIONS, TASKS
-from course.result import write_atomic
-from course.submission import MAX_FILE_BYTES, missing, near_misses
+from course.front import stubgen
+from course.render import exports
+from course.content.curriculum import SECTIONS, TASKS
+from course.engine.result import write_atomic
+from course.engine.submission import MAX_FILE_BYTES, missing, near_misses
 from course.version import grader_version
 
 BUNDLE = "pytorch-basics"
@@ -166,7 +167,7 @@ def bundle_files(course: Course) -> tuple[dict[str, bytes], dict[str, Path]]:
 
 def leaks(course: Course, files: dict[str, bytes], origins: dict[str, Path]) -> list[str]:
     """Every reason not to release these files: stale stubs, solution lines, files of solutions/ or grader/."""
-    problems = [f"stale stub {course.exercises.name}/{n}: run python -m course.stubgen"
+    problems = [f"stale stub {course.exercises.name}/{n}: run python -m course.front.stubgen"
                 for n in stubgen.stale_files(course.solutions, course.exercises)]
     secret: dict[str, str] = {}
     for path in sorted(course.solutions.glob("*.py")):
@@ -262,7 +263,7 @@ if [ -x "$ROOT/venv/bin/python3" ]; then PATH="$ROOT/venv/bin:$PATH"; fi
 export PYTHONPATH="$ROOT/source/src"
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
-cd "$ROOT/source" && python3 -m course.release autograde --root "$ROOT"
+cd "$ROOT/source" && python3 -m course.front.release autograde --root "$ROOT"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then  # no Python or no packages (setup.sh failed): still a valid result
   printf '{"score": 0, "tests": [], "output": "The autograder could not start (exit status %s). Your instructor can see its log."}\\n' \\
@@ -330,7 +331,7 @@ def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], lis
 
 def clean_env() -> dict[str, str]:
     """This process's environment without the variables that steer how pytest runs the grader."""
-    from course.engine import STEERING
+    from course.engine.core import STEERING
 
     return {k: v for k, v in os.environ.items() if k not in STEERING}
 
@@ -388,7 +389,7 @@ def autograde(root: Path, timeout: float = 480.0) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: bundle, gradescope or autograde."""
-    parser = argparse.ArgumentParser(prog="python -m course.release", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course.front.release", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("bundle", "the student bundle: a folder and a zip"), ("gradescope", "the Gradescope autograder zip")):
         sub = commands.add_parser(name, help=text)

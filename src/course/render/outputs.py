@@ -1,7 +1,7 @@
 """A class's files, rebuilt from the stored results: the gradebook, each student's feedback (Markdown and
 HTML) and the exports for the learning systems.
 
-Everything here is a function of OUT/students/*.json (course.result), so an interrupted run followed by a
+Everything here is a function of OUT/students/*.json (course.engine.result), so an interrupted run followed by a
 rerun writes exactly what one run would, and the files can be rebuilt without grading again. One entry
 whose result is missing, or whose file cannot be rendered or written, gets status `error` and a message
 naming the file; every other entry is written as usual, and the gradebook always has one row per entry.
@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from course import html_report, result
-from course.exports import EXPORTERS, feedback_markdown, gradebook_csv
-from course.submission import STATUS_ERROR, Entry, error_line
+from course.engine import result
+from course.render import html_report
+from course.render.exports import EXPORTERS, feedback_markdown, gradebook_csv
+from course.engine.submission import STATUS_ERROR, Entry, error_line
 
 
 def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:

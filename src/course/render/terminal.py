@@ -10,7 +10,7 @@ from pathlib import Path
 
 from course import i18n, untrusted
 from course.i18n import C_, _
-from course.submission import STATUS_OK, error_line
+from course.engine.submission import STATUS_OK, error_line
 
 Line = tuple[str, dict]
 

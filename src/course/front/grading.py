@@ -1,13 +1,13 @@
 """pytest plugin that grades a submission against the reference solutions.
 
-Load it from a grader suite's root conftest (``pytest_plugins = ["course.grading"]``). Every
+Load it from a grader suite's root conftest (``pytest_plugins = ["course.front.grading"]``). Every
 test carries ``@pytest.mark.task("X.Y")`` and ``@pytest.mark.points(n)``; it asks the ``judge``
 fixture to run a probe on the submission (in a worker, never in this process) and on the reference
-(here), and compares the two with course.checks. The plugin is the pytest front end of the engine
-(course.engine): it fixes the list of tests and points before anything runs (a test that errored, was
+(here), and compares the two with course.engine.checks. The plugin is the pytest front end of the engine
+(course.engine.core): it fixes the list of tests and points before anything runs (a test that errored, was
 deselected or never ran earns 0), turns a failed check into feedback instead of a traceback, prints the
-score table (course.terminal) and puts a ``grade`` object into pytest-json-report's report. With
-``--submissions`` it registers the batch runner (course.batch), which grades a class in one session.
+score table (course.render.terminal) and puts a ``grade`` object into pytest-json-report's report. With
+``--submissions`` it registers the batch runner (course.front.batch), which grades a class in one session.
 """
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from course import i18n, terminal, untrusted
-from course.engine import Engine
-from course.judge import Judge
+from course import i18n, untrusted
+from course.render import terminal
+from course.engine.core import Engine
+from course.engine.judge import Judge
 from course.feedback import Mismatch
 from course.limits import LIMITS
-from course.submission import STATUS_OK, Submission
+from course.engine.submission import STATUS_OK, Submission
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class Suite:
     """What a grader suite declares in its conftest through the pytest_grading_suite hook."""
 
-    tasks: dict = field(default_factory=dict)  # task id -> course.curriculum.Task; empty: points come from markers
+    tasks: dict = field(default_factory=dict)  # task id -> course.content.curriculum.Task; empty: points come from markers
     solutions: Path | None = None  # folder of the reference files
     default_submission: Path | None = None  # graded when --submission is not given
     secrets: tuple = ()  # folders student code must never see (the references are always among them)
@@ -93,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     engine = Engine(config, suite or Suite())
     if config.getoption("submissions"):
-        from course.batch import BatchRunner
+        from course.front.batch import BatchRunner
 
         runner = BatchRunner(engine, Path(config.getoption("submissions")), Path(config.getoption("out")))
         config.pluginmanager.register(runner, "course-batch")
@@ -214,9 +215,10 @@ class Grading:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def write_html(self, path: Path) -> None:
-        """A single run's feedback page (course.html_report), with the submission's loss curves."""
-        from course import html_report, result
-        from course.judge import loss_curves
+        """A single run's feedback page (course.render.html_report), with the submission's loss curves."""
+        from course.engine import result
+        from course.render import html_report
+        from course.engine.judge import loss_curves
 
         engine = self.engine
         engine.curves = loss_curves(engine)
@@ -226,7 +228,7 @@ class Grading:
         result.write_atomic(path, html_report.render(graded, engine.tasks))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Print the score table of a single run (a class prints its gradebook: course.batch)."""
+        """Print the score table of a single run (a class prints its gradebook: course.front.batch)."""
         if not self.single:
             return
         engine = self.engine

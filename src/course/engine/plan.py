@@ -13,8 +13,8 @@ import collections
 import hashlib
 from typing import Any, Callable
 
-from course import wire
-from course.worker import WorkerFailure
+from course.sandbox import wire
+from course.sandbox.worker import WorkerFailure
 
 
 class Plan:

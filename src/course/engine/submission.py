@@ -102,8 +102,8 @@ class Submission:
     @classmethod
     def read(cls, folder: Path, names: list[str]) -> Submission:
         """Each expected file's bytes, or why it cannot be graded. A missing secN_x.py whose notebook
-        secN_x.ipynb is there is read from the notebook's code cells (course.ipynb)."""
-        from course import ipynb
+        secN_x.ipynb is there is read from the notebook's code cells (course.engine.ipynb)."""
+        from course.engine import ipynb
 
         sources, problems, notebooks = {}, {}, []
         for name in names:
@@ -163,7 +163,7 @@ class Entry:
         return f"{safe[:60]}-{digest}"
 
     def who(self) -> dict:
-        """What a Result says of its entry (course.result): student, entry, kind, status and message."""
+        """What a Result says of its entry (course.engine.result): student, entry, kind, status and message."""
         return {"student": self.student, "entry": self.name, "kind": self.kind, "status": self.status,
                 "message": self.message}
 
@@ -268,7 +268,7 @@ def _stem(name: str) -> str:
 def _read_notebook(entry: Entry, expected: list[str]) -> None:
     """One notebook is the whole submission: its code cells are the source of every expected file (the
     probes look each function up by name, so one module holding all sections serves them all)."""
-    from course import ipynb
+    from course.engine import ipynb
 
     code, problem = ipynb.read_notebook(entry.path, MAX_FILE_BYTES)
     if problem:
@@ -298,7 +298,7 @@ def _read_folder(entry: Entry, expected: list[str]) -> None:
 def _read_zip(entry: Entry, expected: list[str]) -> None:
     """Take the expected files from the zip's root, or from its one top folder (secN_x.ipynb where
     secN_x.py is not there); extract nothing."""
-    from course import ipynb
+    from course.engine import ipynb
 
     if entry.path.stat().st_size > MAX_ENTRY_BYTES:
         entry.status, entry.message = "unreadable", f"the zip is larger than {MAX_ENTRY_BYTES >> 20} MiB"

@@ -1,9 +1,9 @@
 """The zygote: a fork server that imports torch and the trusted probes once, then forks supervisors.
 
-Started by course.worker as ``python -s -P -m course.zygote FD CONFIG`` in an empty directory with an
-explicit environment; FD is its end of a SOCK_SEQPACKET control socket (course.protocol). It never
+Started by course.sandbox.worker as ``python -s -P -m course.sandbox.zygote FD CONFIG`` in an empty directory with an
+explicit environment; FD is its end of a SOCK_SEQPACKET control socket (course.sandbox.protocol). It never
 imports solutions/ or the grader's tests, never runs submitted code and never sees a request: on FORK it
-forks a supervisor (course.supervisor) for one submission, as PID 1 of a fresh PID namespace, and hands
+forks a supervisor (course.sandbox.supervisor) for one submission, as PID 1 of a fresh PID namespace, and hands
 the judge that supervisor's socket and the pipe holding what it printed; the judge then talks to the
 supervisor directly. It reaps supervisors as they exit and removes their folders and cgroups; when the
 judge hangs up (or dies), it kills every supervisor, and with each the kernel kills its namespace.
@@ -25,9 +25,9 @@ import torch
 torch.set_num_threads(1)  # one thread before any op: forking is then safe (no OpenMP pool)
 torch.set_num_interop_threads(1)
 
-from course import probes, protocol, runner, sandbox, supervisor  # noqa: E402  (after the thread settings on purpose)
+from course.sandbox import contain as sandbox, probes, protocol, runner, supervisor  # noqa: E402  (after the thread settings on purpose)
 from course.limits import LIMITS  # noqa: E402
-from course.worker import kill_group  # noqa: E402
+from course.sandbox.worker import kill_group  # noqa: E402
 
 ZYGOTE_PIDS = LIMITS.zygote_pids
 

@@ -3,12 +3,12 @@
 Three kinds of process take part, and each channel has exactly one trusted writer:
 
   judge       the pytest process; decides scores.
-  zygote      a fork server (course.zygote): imports torch once; on FORK it forks a supervisor.
-  supervisor  one submission at a time (course.supervisor), never runs student code: PID 1 of its own
+  zygote      a fork server (course.sandbox.zygote): imports torch once; on FORK it forks a supervisor.
+  supervisor  one submission at a time (course.sandbox.supervisor), never runs student code: PID 1 of its own
               PID namespace, it holds the judge's socket and each call's result pipe, forks a runner per
               exercise file, relays calls to it and writes the one reply the judge reads; NEXT hands it
               the judge's next submission, with fresh containment.
-  runner      (course.runner) executes one file's submitted bytes and its probes; it holds only its own
+  runner      (course.sandbox.runner) executes one file's submitted bytes and its probes; it holds only its own
               socket to the supervisor, the current call's request and answer pipes and output pipe.
 
 judge -> zygote (SOCK_SEQPACKET):   FORK -> zygote replies FORKED + pid, with [supervisor socket, output pipe]

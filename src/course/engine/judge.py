@@ -2,8 +2,8 @@
 the grading session's supervisor) and on the reference (here, in the judge's process), checks that the
 submission's answer has the shape the probe promises, and turns a failed call into feedback.
 
-It works on a grading state (course.engine.Engine): the submission's sources and problems, the worker,
-the reference sources and cache, the time limit, and, in a class, the calls queued ahead (course.plan).
+It works on a grading state (course.engine.core.Engine): the submission's sources and problems, the worker,
+the reference sources and cache, the time limit, and, in a class, the calls queued ahead (course.engine.plan).
 loss_curves draws on it too: the submission's fit next to the reference's (never scores)."""
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Judge:
     def __init__(self, grading: Any, task: str, nodeid: str | None = None) -> None:
         self.grading = grading
         self.task = task
-        self.nodeid = nodeid  # the test asking: a class learns which calls it makes (course.plan)
+        self.nodeid = nodeid  # the test asking: a class learns which calls it makes (course.engine.plan)
         self.printed = ""  # what the submission printed in its last call, for feedback
         if grading.tasks and task in grading.tasks:
             self.file = grading.tasks[task].file
@@ -38,9 +38,9 @@ class Judge:
         return self._submit(probe, args, hint)()
 
     def _submit(self, probe: str, args: tuple, hint: str | None, encoded: bytes | None = None) -> Callable[[], Any]:
-        """Start the probe in the worker (or take its reply queued ahead: course.plan); the returned
+        """Start the probe in the worker (or take its reply queued ahead: course.engine.plan); the returned
         function waits for it and explains failures. encoded: the args in the wire format, if at hand."""
-        from course import worker
+        from course.sandbox import worker
 
         problem = self.grading.submission.problems.get(self.file)
         if problem:
@@ -125,7 +125,7 @@ class Judge:
 
     def reference(self, probe: str, *args: Any, encoded: bytes | None = None) -> Any:
         """The probe's result on a fresh copy of the reference solution, as plain data."""
-        from course import probes, wire
+        from course.sandbox import probes, wire
 
         if self.grading.solutions is None:
             raise pytest.UsageError("the grader suite names no solutions folder (pytest_grading_suite)")
@@ -142,7 +142,7 @@ class Judge:
 
     def run(self, probe: str, *args: Any, hint: str | None = None) -> tuple[Any, Any]:
         """(submission's result, reference's result) of the same probe on the same inputs."""
-        from course import wire
+        from course.sandbox import wire
 
         encoded = wire.dumps(list(args))
         wait = self._submit(probe, args, hint, encoded)  # the worker computes while the reference runs here
@@ -151,7 +151,7 @@ class Judge:
 
     def run_each(self, probe: str, cases: list[list], hint: str | None = None) -> list[tuple[Any, Any]]:
         """run() for several cases in one worker call; a Mismatch for the first case that raised."""
-        from course.worker import CallResult
+        from course.sandbox.worker import CallResult
 
         wait = self._submit("each", (probe, cases), hint)
         wants = [self.reference(probe, *args) for args in cases]
@@ -171,7 +171,7 @@ def loss_curves(engine: Any) -> dict | None:
     "submission" or "error"}. None without task 4.4. Never scores."""
     if "4.4" not in engine.tasks:
         return None
-    from course import probes
+    from course.sandbox import probes
 
     judge = Judge(engine, "4.4")
     args = probes.curves_case(engine.test_seed("loss curves"))

@@ -1,6 +1,6 @@
 """Scores for nbgrader's grade cells: the hidden grader suite run on the notebook's own code.
 
-Each grade cell of a source notebook (course.notebooks) ends, in its hidden region, with
+Each grade cell of a source notebook (course.front.notebooks) ends, in its hidden region, with
 ``task_score("2.2")``. The first such call in a kernel takes the code cells of the notebook file
 being graded (secN_x.ipynb in the working directory, the same extraction as ``pytest grader`` uses
 for a notebook submission), runs ``python -m pytest grader/test_secN_x.py --submission <copy>`` once
@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 
 import course
-from course import ipynb
-from course.curriculum import TASKS
-from course.submission import MAX_FILE_BYTES
+from course.engine import ipynb
+from course.content.curriculum import TASKS
+from course.engine.submission import MAX_FILE_BYTES
 from course.limits import LIMITS
 
 GRADER_ENV = "COURSE_GRADER"

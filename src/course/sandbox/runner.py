@@ -1,9 +1,9 @@
 """The runner: the only process that executes submitted code, one per exercise file of a submission.
 
-A supervisor (course.supervisor) forks it into a PID namespace of its own and hands it calls for one
+A supervisor (course.sandbox.supervisor) forks it into a PID namespace of its own and hands it calls for one
 file, one at a time. A call arrives on the runner's socket with three descriptors: the judge's request
 pipe, a fresh answer pipe whose reading end only the supervisor holds, and the call's output pipe. The
-runner reads the request (course.wire), executes exactly the submitted source bytes as a module, runs one
+runner reads the request (course.sandbox.wire), executes exactly the submitted source bytes as a module, runs one
 probe, writes one frame into the answer pipe and closes it, then kills whatever the call started.
 
 Nothing the runner writes is evidence: the supervisor takes one frame from the answer pipe and passes it
@@ -26,7 +26,7 @@ import types
 
 import torch
 
-from course import inprocess, probes, protocol, sandbox, wire
+from course.sandbox import contain as sandbox, inprocess, probes, protocol, wire
 
 _MISSING = object()
 
@@ -40,7 +40,7 @@ class Pristine:
     module and running the probe, so what a module does at import to the grader's code is undone before the
     question is asked; before each call only torch's global state is reset (reset_torch), since the runner
     serves one file and anything else an earlier call left is that file's own doing. What the student's
-    functions do while they run is their answer, and is judged as values (see course.probes)."""
+    functions do while they run is their answer, and is judged as values (see course.sandbox.probes)."""
 
     def __init__(self) -> None:
         import builtins
@@ -49,7 +49,7 @@ class Pristine:
 
         from torch.utils import data
 
-        from course import models
+        from course.content import models
 
         trusted = (sys.modules[__name__], probes, models, wire, protocol, json, json.encoder, json.decoder)
         modules = (torch, torch.nn, torch.nn.functional, torch.nn.init, torch.linalg, builtins, math, *trusted)
@@ -119,7 +119,7 @@ class Untouched:
     vars(), a deletion), the slots of a function's code, defaults and keyword defaults and of a cell's
     contents, a module's type and a class's bases. A change made by writing the process's memory directly goes unseen; the answers that decide
     points are values the judge recomputes, so such a change earns what computing them would (see
-    course.probes). of() checks its reading of this interpreter's layout first and returns None when it does
+    course.sandbox.probes). of() checks its reading of this interpreter's layout first and returns None when it does
     not hold, and the runner then compares identities at every restore."""
 
     def __init__(self, ranges: list[tuple[int, int]]) -> None:
@@ -232,7 +232,7 @@ _PRISTINE: list[Pristine] = []  # made once in the zygote (prepare()); every run
 def prepare() -> None:
     """In the zygote, after its warm-up: take the snapshot every runner restores (about 5 ms, paid once).
     It is kept in a list made at import, so the snapshot of this module's own namespace still matches.
-    DataLoaders load in process from here on (course.inprocess), so the snapshot holds that too."""
+    DataLoaders load in process from here on (course.sandbox.inprocess), so the snapshot holds that too."""
     inprocess.install()
     _PRISTINE.append(Pristine())
 

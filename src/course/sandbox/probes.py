@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.models import SGD, mlp, plain_state
+from course.content.models import SGD, mlp, plain_state
 
 PROBES: dict[str, Callable[..., Any]] = {}
 
@@ -363,8 +363,8 @@ CURVE_EPOCHS, CURVE_TRAIN = 15, 60  # epochs; samples of 100 that train (the oth
 
 def curves_case(seed: int) -> list:
     """The judge's arguments for fit_curves: the course's synthetic data and starting weights for a seed."""
-    from course.data import make_classification
-    from course.models import random_state
+    from course.content.data import make_classification
+    from course.content.models import random_state
 
     data, labels = make_classification(100, CURVE_SIZES[0], seed=seed)  # (100, 11), (100,)
     state = random_state(mlp(CURVE_SIZES), torch.Generator().manual_seed(seed), scale=0.2)

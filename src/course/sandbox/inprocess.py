@@ -9,7 +9,7 @@ draws (the base seed, then the order), so the same batches in the same order. Wh
 a worker would see: worker_init_fn is not called and get_worker_info() is None. Each such loader prints
 a note when it first loads, which the feedback shows among what the code printed.
 
-Installed in the zygote before the runners' pristine snapshot (course.runner.prepare), so every runner
+Installed in the zygote before the runners' pristine snapshot (course.sandbox.runner.prepare), so every runner
 inherits it and restores it; the judge's own process never has it.
 """
 from __future__ import annotations

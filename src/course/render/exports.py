@@ -8,7 +8,7 @@ import io
 
 from course import untrusted
 from course.i18n import _
-from course.submission import STATUS_ERROR, STATUS_OK, error_line
+from course.engine.submission import STATUS_ERROR, STATUS_OK, error_line
 
 
 def gradebook_csv(results: list[dict], tasks: dict) -> str:

@@ -16,7 +16,7 @@ import torch
 from course import untrusted
 from course.feedback import Mismatch
 from course.i18n import _
-from course.wire import Unsupported
+from course.sandbox.wire import Unsupported
 
 __all__ = ["Mismatch", "as_number", "describe", "equal", "number", "state", "tensor", "that"]
 
@@ -109,7 +109,7 @@ def number(got: Any, want: float, what: str, hint: str | None = None,
 
 def as_number(value: Any) -> float | None:
     """A plain float from a float, an int or a one-element tensor of a floating or integer dtype (a numpy
-    number arrives as an int or a float: course.wire); None for anything else, a bool included."""
+    number arrives as an int or a float: course.sandbox.wire); None for anything else, a bool included."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

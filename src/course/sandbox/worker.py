@@ -1,11 +1,11 @@
 """The judge's side of the worker: start the zygote once, give each submission a supervisor, read replies.
 
-The zygote (course.zygote) only forks supervisors. Each submission gets a Session: one supervisor
-(course.supervisor), forked ahead of time or reused from the judge's last session (told NEXT, it starts
+The zygote (course.sandbox.zygote) only forks supervisors. Each submission gets a Session: one supervisor
+(course.sandbox.supervisor), forked ahead of time or reused from the judge's last session (told NEXT, it starts
 afresh), which runs the submission's code in runners, one per exercise file, and writes one reply per
 call into that call's own result pipe. The judge writes each request
 straight into a fresh request pipe, and reads the reply under a wall-clock deadline of its own. This
-module imports course.wire (and so torch) only inside methods, so starting the zygote costs the judge
+module imports course.sandbox.wire (and so torch) only inside methods, so starting the zygote costs the judge
 nothing and its torch import overlaps with the judge's own.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from course import protocol
-from course.protocol import OUTPUT_CAP
+from course.sandbox import protocol
+from course.sandbox.protocol import OUTPUT_CAP
 from course.limits import LIMITS
 
 STARTUP_SECONDS = LIMITS.zygote_start_seconds
@@ -71,7 +71,7 @@ class Child:
     served: int = 1  # submissions it has been given (NEXT starts the next one)
 
     def next_submission(self) -> bool:
-        """Hand this supervisor the judge's next submission (it starts afresh; see course.supervisor); False
+        """Hand this supervisor the judge's next submission (it starts afresh; see course.sandbox.supervisor); False
         if it has served its share or cannot be told."""
         if not self.open or self.served >= protocol.SUBMISSIONS_PER_SUPERVISOR:
             return False
@@ -96,7 +96,7 @@ class Child:
         """Send one call: the fresh pipes go to the supervisor over its socket, then the request is written
         into the first. idle: no earlier call is queued, so writing may wait for the runner to read;
         otherwise a request that does not fit in its pipe is not sent (None)."""
-        from course.supervisor import call_message
+        from course.sandbox.supervisor import call_message
 
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
@@ -143,7 +143,7 @@ class Sent:
 
 
 def _environment(home: str) -> dict[str, str]:
-    src = str(Path(__file__).resolve().parent.parent)
+    src = str(Path(__file__).resolve().parents[2])
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
@@ -172,7 +172,7 @@ class Zygote:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = json.dumps({"secrets": self.secrets, "cover": self.cover, "max_level": max_level})
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-P", "-m", "course.zygote", str(theirs.fileno()), config],
+            [sys.executable, "-s", "-P", "-m", "course.sandbox.zygote", str(theirs.fileno()), config],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, pass_fds=[theirs.fileno()],
             cwd=self.home, env=_environment(self.home), start_new_session=True,
         )
@@ -244,7 +244,7 @@ class Zygote:
     @staticmethod
     def request(probe: str, module: str, filename: str, source: bytes, args: list) -> bytes:
         """One call's request frame: the probe, the submitted bytes and the inputs, in the wire format."""
-        from course import wire
+        from course.sandbox import wire
 
         return wire.dumps({"probe": probe, "module": module, "filename": filename, "source": source, "args": args})
 
@@ -341,7 +341,7 @@ class Zygote:
     @staticmethod
     def _read_reply(data: bytearray, base: dict) -> CallResult:
         """The supervisor's reply as a CallResult; the runner's answer inside it is decoded as untrusted data."""
-        from course import wire
+        from course.sandbox import wire
 
         if protocol.whole_frame(data) is not True:
             return CallResult("fault", error={"message": "the supervisor's reply is cut short"}, **base)
@@ -409,7 +409,7 @@ class Zygote:
             self.proc.wait()
         self.log.close()
         shutil.rmtree(self.home, ignore_errors=True)
-        from course.sandbox import remove_cgroups
+        from course.sandbox.contain import remove_cgroups
 
         remove_cgroups(self.proc.pid)
 
@@ -545,7 +545,7 @@ _shared: Zygote | None = None
 def shared_zygote(secrets: tuple = (), cover: tuple = ()) -> Zygote:
     """The process's zygote, started on first use, and again if it died or must hide more folders."""
     global _shared
-    from course.sandbox import COVER
+    from course.sandbox.contain import COVER
 
     wanted = tuple(map(str, secrets)), tuple(map(str, cover))
     if _shared is not None and _shared.alive() and set(wanted[0]) <= set(_shared.secrets):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, NotRequired, TypedDict
 
 from course import i18n, untrusted
-from course.submission import STATUS_ERROR, Entry, error_line
+from course.engine.submission import STATUS_ERROR, Entry, error_line
 
 
 class Result(TypedDict):

@@ -1,6 +1,6 @@
 """nbgrader source notebooks, one per lesson section, built from the one source.
 
-    python -m course.notebooks --course-dir DIR [--assignment pytorch-basics]
+    python -m course.front.notebooks --course-dir DIR [--assignment pytorch-basics]
 
 writes DIR/source/<assignment>/secN_x.ipynb for every solution file solutions/secN_x.py:
 
@@ -9,7 +9,7 @@ writes DIR/source/<assignment>/secN_x.ipynb for every solution file solutions/se
   function or class holding a solution region as an answer cell (nbgrader's ``### BEGIN SOLUTION`` /
   ``### END SOLUTION`` are the solution file's own markers), any other definition read-only;
 - one read-only grade cell per task (grade_id ``task_2_2``, the curriculum's points) whose hidden
-  region scores the task with the hidden grader suite (course.notebook_grading.task_score).
+  region scores the task with the hidden grader suite (course.front.notebook_grading.task_score).
 
 Nothing but notebooks is written under source/: nbgrader copies every other file there into the
 release. ``nbgrader generate_assignment`` then strips the solutions and hidden tests.
@@ -28,10 +28,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course import i18n
 from course.version import grader_version
-from course.curriculum import SECTIONS, TASKS, Task
+from course.content.curriculum import SECTIONS, TASKS, Task
 from course.i18n import _
 
-ROOT = Path(__file__).resolve().parents[2]  # the course checkout (the package is installed editable)
+ROOT = Path(__file__).resolve().parents[3]  # the course checkout (the package is installed editable)
 DEFAULT_ASSIGNMENT = "pytorch-basics"
 FIGURES = {1: "sec1_linear", 2: "sec2_forward", 3: "sec3_dataloader", 4: "sec4_training"}
 SCHEMA_VERSION = 3
@@ -111,7 +111,7 @@ def grade_cell(task: Task) -> nbformat.NotebookNode:
             id=task.id, points=task.points, function=task.function, title=_(task.title)),
         "# " + _("The hidden tests of this task run when your notebook is graded."),
         "### BEGIN HIDDEN TESTS",
-        "from course.notebook_grading import task_score",
+        "from course.front.notebook_grading import task_score",
         "",
         f'task_score("{task.id}")',
         "### END HIDDEN TESTS",
@@ -166,7 +166,7 @@ def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solu
         raise ValueError(f"{folder} holds files other than notebooks, which nbgrader copies into the "
                          f"release: {', '.join(others[:5])}; remove them first")
     folder.mkdir(parents=True, exist_ok=True)
-    version = grader_version(solutions, ROOT / "grader")  # as course.release stamps it
+    version = grader_version(solutions, ROOT / "grader")  # as course.front.release stamps it
     written = []
     for solution in sorted(solutions.glob("sec*.py")):
         path = folder / f"{solution.stem}.ipynb"
@@ -178,7 +178,7 @@ def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solu
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the source notebooks of one assignment into an nbgrader course folder."""
-    parser = argparse.ArgumentParser(prog="python -m course.notebooks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course.front.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("--course-dir", type=Path, required=True, help="the nbgrader course folder")
     parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, help=f"assignment name (default {DEFAULT_ASSIGNMENT})")
     parser.add_argument("--lang", choices=i18n.LANGUAGES, default="en", help="language of the lesson text (default en)")

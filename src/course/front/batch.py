@@ -3,19 +3,19 @@
 ``pytest grader --submissions DIR --out OUT`` grades every entry of DIR (a folder of exercise files, a
 .zip of them or a notebook; the entry's name is the student id; or the class's .zip) in one pytest
 session: the grader's tests are collected once, torch is imported once, and each student is graded by
-the engine (course.engine.Engine.grade) in a worker session of their own (fresh runners, under a
-supervisor that starts afresh for each student: course.supervisor). One judge process per core shares
+the engine (course.engine.core.Engine.grade) in a worker session of their own (fresh runners, under a
+supervisor that starts afresh for each student: course.sandbox.supervisor). One judge process per core shares
 the class, each claiming students through a file in OUT/.claims.
 
-- intake (course.submission): entries are read into memory, never extracted (a class zip is unpacked
+- intake (course.engine.submission): entries are read into memory, never extracted (a class zip is unpacked
   into OUT/class); unsafe, oversized or unreadable input becomes a per-student status, and nothing is
   written outside OUT;
 - failure stays with its entry: whatever raises while one entry is read, graded or written out becomes
-  that entry's status, `error` or `unreadable` with a one-line message (course.result.guarded,
-  course.outputs), and every other entry is still graded and written; the gradebook is always written;
-- results: OUT/students/<id>.json (course.result), written atomically the moment a student is done; a
+  that entry's status, `error` or `unreadable` with a one-line message (course.engine.result.guarded,
+  course.render.outputs), and every other entry is still graded and written; the gradebook is always written;
+- results: OUT/students/<id>.json (course.engine.result), written atomically the moment a student is done; a
   rerun skips students whose key is unchanged;
-- the files for readers are rebuilt from those results at the end (course.outputs): feedback, the
+- the files for readers are rebuilt from those results at the end (course.render.outputs): feedback, the
   gradebook and the learning systems' exports.
 """
 from __future__ import annotations
@@ -30,10 +30,12 @@ from typing import Any
 
 import pytest
 
-from course import result, terminal, untrusted
-from course.outputs import write_outputs
-from course.plan import Plan
-from course.submission import STATUS_ERROR, STATUS_OK, Entry, Submission, discover, unpack_class
+from course import untrusted
+from course.engine import result
+from course.render import terminal
+from course.render.outputs import write_outputs
+from course.engine.plan import Plan
+from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry, Submission, discover, unpack_class
 
 
 class BatchRunner:
@@ -112,7 +114,7 @@ class BatchRunner:
         if pid == 0:  # pragma: no cover - the helper judge
             code = 0
             try:
-                from course.sandbox import die_with_parent
+                from course.sandbox.contain import die_with_parent
 
                 die_with_parent()  # the main judge killed: this one dies too, it must not write on alone
                 if os.getppid() != parent:
@@ -130,7 +132,7 @@ class BatchRunner:
         return Helper(pid, read_end)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The gradebook in short (course.terminal)."""
+        """The gradebook in short (course.render.terminal)."""
         terminalreporter.write_sep("=", untrusted.line(f"gradebook: {self.batch.folder.name} (seed {self.engine.seed})"))
         for line in terminal.class_summary(self.results, self.batch.out):
             terminalreporter.write_line(line)

@@ -2,11 +2,11 @@
 
 Every number on a figure comes from running code: the forward figure's shapes from hooks on the
 real SimpleNN, the DataLoader figure's order from a real seeded loader, the loss curves from a
-seeded reference training run on course.data. The files are byte-stable: no dates, no versions,
+seeded reference training run on course.content.data. The files are byte-stable: no dates, no versions,
 a fixed SVG hash salt and fonts that ship with matplotlib.
 
-    python -m course.figures                 # write docs/figures/
-    python -m course.figures --check         # exit 1 when docs/figures/ is stale
+    python -m course.render.figures                 # write docs/figures/
+    python -m course.render.figures --check         # exit 1 when docs/figures/ is stale
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from course import data, probes
+from course.content import data
+from course.sandbox import probes
 
 NAMES = ("sec1_linear", "sec2_forward", "sec3_dataloader", "sec4_training")
 SEED = 0
@@ -107,7 +108,7 @@ def forward_steps(model: nn.Module, x: torch.Tensor) -> list[dict]:
 
 
 def loader_batches(sec3: types.ModuleType, seed: int = SEED, epochs: int = 2) -> list[list[list[int]]]:
-    """Dataset indices of every batch, per epoch, from the reference make_loader over course.data's 100 samples."""
+    """Dataset indices of every batch, per epoch, from the reference make_loader over course.content.data's 100 samples."""
     x, y = data.make_classification(100, 11, seed=seed)  # (100, 11), (100,)
     loader = sec3.make_loader(sec3.CustomDataset(x, y), batch_size=10, shuffle=True, seed=seed)
     epochs_out = []
@@ -121,7 +122,7 @@ def loader_batches(sec3: types.ModuleType, seed: int = SEED, epochs: int = 2) ->
 
 def reference_run(sec2: types.ModuleType, sec3: types.ModuleType, sec4: types.ModuleType,
                   seed: int = SEED, epochs: int = 40) -> dict:
-    """Train a SimpleNN(11, (64, 32), 2) with the reference fit on course.data; losses rounded to 3 places
+    """Train a SimpleNN(11, (64, 32), 2) with the reference fit on course.content.data; losses rounded to 3 places
     (far below a pixel), so a CPU that rounds the last bits of a float differently draws the same curve.
 
     Also measures what the figure claims: optimizer steps per epoch, and whether evaluate changed a weight.
@@ -430,7 +431,7 @@ def stale_files(files: dict[str, bytes], out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the figures into --out, or with --check only list the stale ones (exit 1 if any)."""
-    parser = argparse.ArgumentParser(prog="python -m course.figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course.render.figures", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/figures"))
     parser.add_argument("--solutions", type=Path, default=Path("solutions"))
     parser.add_argument("--check", action="store_true", help="only report stale figures; exit 1 if any")

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, SOLUTIONS, batch, gradebook
 from course.engine import submission
+from course.engine.result import grade_of, make
 from course.render import exports
 
 FILES = sorted(p.name for p in SOLUTIONS.glob("sec*.py"))
@@ -89,10 +90,9 @@ def test_an_entry_is_read_as_handed_in(case, tmp_path):
 
 
 def test_the_gradebook_names_every_file_that_was_not_graded():
-    result = {"student": "sam", "status": "graded", "message": "",
-              "grade": {"tasks": {}, "earned": 1.0, "possible": 41.0, "percent": 2.4,
-                        "submission": {"problems": {"sec2_forward.py": "sec2_forward.py is missing from the zip",
-                                                    "sec3_data.py": "sec3_data.py is larger than 1024 KiB"}}}}
+    problems = {"sec2_forward.py": "sec2_forward.py is missing from the zip",
+                "sec3_data.py": "sec3_data.py is larger than 1024 KiB"}
+    result = make("sam", "sam", "graded", "", {}, grade_of({}, seed=1, grader="x", submission={"problems": problems}), [])
     (row,) = list(csv.DictReader(io.StringIO(exports.gradebook_csv([result], {}))))
     assert "sec2_forward.py is missing from the zip" in row["message"]
     assert "sec3_data.py is larger than 1024 KiB" in row["message"]

@@ -152,7 +152,8 @@ import torch as _rt_torch
 
 
 def _rt_mod(name):
-    return _rt_sys.modules.get("course." + name)
+    return next((m for k, m in list(_rt_sys.modules.items()) if k.startswith("course.") and k.rsplit(".", 1)[1] == name),
+                None)
 
 
 def _rt_say(what):
@@ -311,7 +312,7 @@ def _rt_fake_dumps(reply):
 
 
 _rt_fake.dumps = _rt_fake_dumps
-_rt_sys.modules["course." + "wire"] = _rt_fake
+_rt_sys.modules["course.sandbox." + "wire"] = _rt_fake
 _rt_say("SYS-MODULES-WIRE")
 '''
 

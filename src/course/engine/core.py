@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from course import untrusted
+from course import feedback, untrusted
 from course.engine import result
 from course.feedback import Mismatch
 from course.i18n import _
@@ -226,22 +226,18 @@ class Engine:
         code printed, and the hint; for the grader's own fault only the error's type (its message
         could quote the hidden tests)."""
         task, points = self.manifest[item.nodeid]
-        title = self.tasks[task].function if task in self.tasks else ""
-        head = _("{task}, {points} pt: {title}").format(task=f"Task {task}{f' ({title})' if title else ''}",
-                                                         points=f"{points:g}", title=self.titles.get(item.nodeid, item.name))
+        function = self.tasks[task].function if task in self.tasks else ""
+        title = self.titles.get(item.nodeid, item.name)
         if isinstance(error, Mismatch):
-            body = f"  {error.message}"
             printed = judge.printed if isinstance(judge, Judge) else ""
-            if printed and printed not in error.message:
-                body += "\n" + printed
-            body += "\n  " + _("hint: {hint}").format(hint=error.hint) if error.hint else ""
-        elif isinstance(error, WorkerFailure):
+            return feedback.block(task, function, title, error.message, error.hint, printed, points)
+        if isinstance(error, WorkerFailure):
             self.faults.add(item.nodeid)
-            body = "  " + _("the grading machine failed while running this check, not your code ({why}); "
-                            "it is graded again on the next run").format(why=untrusted.text(str(error), None)[:200])
+            message = _("the grading machine failed while running this check, not your code ({why}); "
+                        "it is graded again on the next run").format(why=untrusted.text(str(error), None)[:200])
         else:
-            body = "  " + _("internal grader error ({error}); rerun with --grader-debug").format(error=type(error).__name__)
-        return untrusted.text(f"{head}\n{body}")
+            message = _("internal grader error ({error}); rerun with --grader-debug").format(error=type(error).__name__)
+        return feedback.block(task, function, title, message, points=points)
 
     def totals(self) -> dict:
         """The grade: earned and possible points per task, from the manifest and the recorded outcomes only."""

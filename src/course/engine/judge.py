@@ -8,13 +8,12 @@ loss_curves draws on it too: the submission's fit next to the reference's (never
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from course import untrusted
+from course import feedback, untrusted
 from course.feedback import Mismatch
 from course.i18n import _
 
@@ -106,22 +105,7 @@ class Judge:
             return _("returned more data than the grader accepts")
         if result.status == "malformed":
             return _("returned something the grader could not read back ({why})").format(why=result.error.get("message", ""))
-        error = result.error
-        if error.get("not_implemented"):
-            named = re.search(r"Task (\d+\.\d+)", str(error.get("message")))
-            return _("not implemented yet (Task {task})").format(task=named[1] if named else self.task)
-        where = error.get("where") or {}
-        at = _(" at {file} line {line}").format(file=self.file, line=where["line"]) if where.get("line") else ""
-        code = f": {untrusted.line(where['code'])}" if where.get("code") else ""
-        raised = f"{untrusted.line(error.get('type'), 120)}: {error.get('message')}{at}{code}"
-        if error.get("stage") == "import":
-            sibling = re.fullmatch(r"No module named '(exercises|solutions|sec\d\w*)\b.*", str(error.get("message")))
-            alone = _(" (each exercise file must stand alone: copy what you need instead of importing another)") if sibling else ""
-            return _("could not import {file}: {error}").format(file=self.file, error=raised) + alone
-        missing = re.fullmatch(r"module '[\w.]+' has no attribute '(\w+)'", str(error.get("message")))
-        if error.get("type") == "AttributeError" and missing and not where:
-            return _("{file} defines no {name} (was it renamed or deleted?)").format(file=self.file, name=missing[1])
-        return _("raised {error}").format(error=raised)
+        return feedback.raised(result.error, self.file, self.task)
 
     def reference(self, probe: str, *args: Any, encoded: bytes | None = None) -> Any:
         """The probe's result on a fresh copy of the reference solution, as plain data."""

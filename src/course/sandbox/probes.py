@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import linecache
 import sys
-import traceback
 import types
 from typing import Any, Callable
 
@@ -28,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course.content.models import SGD, mlp, plain_state
+from course.feedback import describe_error
 
 PROBES: dict[str, Callable[..., Any]] = {}
 
@@ -57,22 +57,6 @@ def load_module(name: str, filename: str, source: bytes, register: bool = True) 
 def _compiled(source: bytes, filename: str) -> types.CodeType:
     """The code object of a source (the judge runs each reference many times; a child, once)."""
     return compile(source, filename, "exec", dont_inherit=True)
-
-
-def describe_error(e: BaseException, stage: str, filename: str) -> dict:
-    """Plain data about an exception: its type, message and the last line of submitted code it passed."""
-    try:
-        message = str(e)[:500]
-    except Exception:
-        message = "<unprintable message>"
-    where = None
-    for frame in traceback.extract_tb(e.__traceback__):
-        if frame.filename == filename:
-            where = {"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200]}
-    if isinstance(e, SyntaxError) and e.filename == filename:
-        where = {"line": e.lineno, "function": "<module>", "code": (e.text or "").strip()[:200]}
-    return {"stage": stage, "type": type(e).__name__, "message": message, "where": where,
-            "not_implemented": isinstance(e, NotImplementedError)}
 
 
 def _state_of(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

@@ -1,0 +1,170 @@
+"""How the public checks report: each failed check reads like the grader's feedback, and a table per task
+ends the run.
+
+pytest loads this file from the bundle's public/ folder, whether it runs in the bundle or in a folder above
+it. The fixtures sec1 ... sec4 load your exercise files from beside public/ by their path, afresh for each
+check, so a mistake in one file fails only its own checks. The wording is the grader's own (course/ holds
+the grader's checks and messages, and no reference answer), in English or in Korean (COURSE_LANG=ko).
+pytest -v shows each check and the tracebacks as well.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+from course import feedback, i18n
+from course.content.curriculum import TASKS
+from course.i18n import C_, _
+
+BUNDLE = Path(__file__).resolve().parent.parent
+STEMS = sorted({Path(t.file).stem for t in TASKS.values()})
+
+
+def load(stem: str):
+    """Your exercise file stem.py, executed afresh as the module stem."""
+    path = BUNDLE / f"{stem}.py"
+    spec = importlib.util.spec_from_file_location(stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[stem] = module  # what dataclasses and pickling look a module up by
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fixture(stem: str):
+    @pytest.fixture(name=stem.split("_")[0])
+    def module():
+        return load(stem)
+
+    module.__doc__ = f"Your {stem}.py, loaded afresh for the check."
+    return module
+
+
+for _stem in STEMS:
+    globals()[f"fixture_{_stem}"] = _fixture(_stem)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the task marker, choose the language and start the report (course-checks)."""
+    config.addinivalue_line("markers", "task(id): the task a check belongs to, e.g. task('2.2')")
+    try:
+        i18n.set_language(i18n.choose(None))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.pluginmanager.register(Report(config), "course-checks")
+
+
+class Report:
+    """Each check's task and outcome, and what a student reads about each failure."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.verbose = config.option.verbose > 0
+        self.outcomes: dict[str, list[tuple[str, str]]] = {}  # task -> [(nodeid, passed / failed / todo)]
+        self.failures: dict[str, list[str]] = {}  # task -> feedback blocks
+        self.broken: dict[str, str] = {}  # exercise file -> why it does not load, said once
+        if not self.verbose:
+            config.option.tbstyle = "no"  # the feedback below says what a traceback would
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Without -v, pytest's own one-line summary of each failure stays out: the table says it."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not self.verbose:
+            reporter.reportchars = ""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """Record the check's outcome; a failure's report carries the feedback instead of a traceback."""
+        report = yield
+        marker = item.get_closest_marker("task")
+        if marker is None or (report.when != "call" and report.passed):
+            return report
+        task = str(marker.args[0])
+        if report.passed:
+            self.outcomes.setdefault(task, []).append((item.nodeid, "passed"))
+            return report
+        if report.skipped:
+            return report
+        error = call.excinfo.value if call.excinfo is not None else None
+        status, text = self.explain(item, task, error)
+        self.outcomes.setdefault(task, []).append((item.nodeid, status))
+        if text:
+            self.failures.setdefault(task, []).append(text)
+        if not self.verbose:
+            report.longrepr = text or _("not implemented yet (Task {task})").format(task=task)
+        return report
+
+    def explain(self, item: pytest.Item, task: str, error: BaseException | None) -> tuple[str, str]:
+        """(todo or failed, the feedback block; empty for a task not implemented yet)."""
+        info = TASKS.get(task)
+        file = info.file if info else ""
+        if isinstance(error, feedback.Mismatch):
+            message, hint = error.message, error.hint
+        elif isinstance(error, AssertionError) and not _raised_in(error, BUNDLE / file):  # a check's own assert
+            message, hint = str(error).split("\nassert ")[0].strip() or _("the check failed"), None
+        elif isinstance(error, BaseException):
+            described = feedback.describe_error(error, "call", str(BUNDLE / file) if file else "")
+            if described["not_implemented"]:
+                return "todo", ""
+            if file and _raised_at_import(error, BUNDLE / file):  # said once for the file, above the checks
+                self.broken.setdefault(file, feedback.raised({**described, "stage": "import"}, file, task))
+                message, hint = _("could not run: {file} does not load (the note about {file} above says why)").format(
+                    file=file), None
+            else:
+                message, hint = feedback.raised(described, file, task), None
+        else:
+            message, hint = _("the check failed"), None
+        doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
+        title = _(doc.splitlines()[0]) if doc else item.name  # the catalog holds each check's title
+        return "failed", feedback.block(task, info.function if info else "", title, message, hint)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        """The feedback of every failed check, task by task, then one line per task."""
+        write = terminalreporter.write_line
+        if not self.outcomes:
+            return
+        terminalreporter.write_sep("=", _("public checks"))
+        for file, why in sorted(self.broken.items()):
+            write(_("note: {problem}").format(problem=why))
+        for task in sorted(self.failures, key=_order):
+            for text in self.failures[task]:
+                write(text)
+        if self.broken or self.failures:
+            write("")
+        write(i18n.pad(C_("score table", "task"), 6) + i18n.pad(C_("score table", "what"), 38)
+              + i18n.pad(_("checks"), 8) + _("status"))
+        todo = []
+        for task in sorted(self.outcomes, key=_order):
+            results = [status for _, status in self.outcomes[task]]
+            passed = results.count("passed")
+            if passed == len(results):
+                status, markup = _("passed"), {"green": True}
+            elif "todo" in results and passed == 0:
+                status, markup = _("not implemented yet"), {"yellow": True}
+                todo.append(task)
+            else:
+                status, markup = _("failed"), {"red": True}
+            what = TASKS[task].function if task in TASKS else ""
+            write(f"{task:<6}{what[:37]:<38}{f'{passed}/{len(results)}':<8}{status}", **markup)
+        if todo:
+            write(_("replace raise NotImplementedError(...) in the functions of tasks {tasks} with your code")
+                  .format(tasks=", ".join(todo)))
+
+
+def _order(task: str) -> list[int]:
+    return [int(part) for part in task.split(".") if part.isdigit()]
+
+
+def _raised_in(error: BaseException, path: Path) -> bool:
+    """Whether error passed through the file at path (your code raised it, or let it through)."""
+    return any(f.filename == str(path) for f in traceback.extract_tb(error.__traceback__))
+
+
+def _raised_at_import(error: BaseException, path: Path) -> bool:
+    """Whether error came out of executing the file itself (its top level), not out of a function in it."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
+    return isinstance(error, SyntaxError) or (bool(frames) and frames[-1].name == "<module>")

@@ -68,13 +68,18 @@ class Report:
         self.broken: dict[str, str] = {}  # exercise file -> why it does not load, said once
         if not self.verbose:
             config.option.tbstyle = "no"  # the feedback below says what a traceback would
+        self.quiet_reporter()
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
+    def quiet_reporter(self) -> None:
         """Without -v, pytest's own one-line summary of each failure stays out: the table says it."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not self.verbose:
             reporter.reportchars = ""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """The terminal reporter, when it was made after this plugin (pytest run in the bundle itself)."""
+        self.quiet_reporter()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -92,30 +97,33 @@ class Report:
         error = call.excinfo.value if call.excinfo is not None else None
         status, text = self.explain(item, task, error)
         self.outcomes.setdefault(task, []).append((item.nodeid, status))
-        if text:
+        if text and status != "unloaded":  # a file that does not load is said once, above the table
             self.failures.setdefault(task, []).append(text)
         if not self.verbose:
             report.longrepr = text or _("not implemented yet (Task {task})").format(task=task)
         return report
 
     def explain(self, item: pytest.Item, task: str, error: BaseException | None) -> tuple[str, str]:
-        """(todo or failed, the feedback block; empty for a task not implemented yet)."""
+        """(todo, unloaded or failed; the feedback: none for a task not implemented yet, one line for a check whose
+        file does not load, a block otherwise)."""
         info = TASKS.get(task)
         file = info.file if info else ""
         if isinstance(error, feedback.Mismatch):
             message, hint = error.message, error.hint
         elif isinstance(error, AssertionError) and not _raised_in(error, BUNDLE / file):  # a check's own assert
             message, hint = str(error).split("\nassert ")[0].strip() or _("the check failed"), None
+        elif isinstance(error, FileNotFoundError) and file and error.filename == str(BUNDLE / file):
+            self.broken.setdefault(file, _("{file} is missing from {folder}").format(file=file, folder=BUNDLE))
+            return "unloaded", _("could not run: {file} does not load (the note about {file} above says why)").format(file=file)
         elif isinstance(error, BaseException):
             described = feedback.describe_error(error, "call", str(BUNDLE / file) if file else "")
             if described["not_implemented"]:
                 return "todo", ""
             if file and _raised_at_import(error, BUNDLE / file):  # said once for the file, above the checks
                 self.broken.setdefault(file, feedback.raised({**described, "stage": "import"}, file, task))
-                message, hint = _("could not run: {file} does not load (the note about {file} above says why)").format(
-                    file=file), None
-            else:
-                message, hint = feedback.raised(described, file, task), None
+                return "unloaded", _("could not run: {file} does not load (the note about {file} above says why)").format(
+                    file=file)
+            message, hint = feedback.raised(described, file, task), None
         else:
             message, hint = _("the check failed"), None
         doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
@@ -143,7 +151,7 @@ class Report:
             passed = results.count("passed")
             if passed == len(results):
                 status, markup = _("passed"), {"green": True}
-            elif "todo" in results and passed == 0:
+            elif "todo" in results and passed == 0 and "failed" not in results:
                 status, markup = _("not implemented yet"), {"yellow": True}
                 todo.append(task)
             else:

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import EXERCISES, ROOT, SOLUTIONS, submission_from_solutions
+from conftest import EXERCISES, ROOT, SOLUTIONS, mutate, submission_from_solutions
 from corpus import VARIANTS
 
 from course.front import release
@@ -96,10 +97,81 @@ def test_public_checks_fail_on_stubs_and_pass_on_solutions(built, tmp_path):
     assert code == 1 and report["tests"], report["summary"]
     assert {t["outcome"] for t in report["tests"]} == {"failed"}, report["summary"]
     for test in report["tests"]:  # each check fails through its own task's NotImplementedError
-        assert "not implemented yet (Task" in test["call"]["crash"]["message"], test["nodeid"]
+        assert "not implemented yet (Task" in test["call"]["longrepr"], test["nodeid"]
     code, report = run_student_pytest(built.out / release.BUNDLE, tmp_path / "solved", solutions=True)
     assert code == 0, [t["nodeid"] for t in report["tests"] if t["outcome"] != "passed"]
     assert report["summary"]["passed"] == report["summary"]["total"] == len(report["tests"]) > 0
+
+
+def student_screen(bundle: Path, work: Path, *args: str, files: dict[str, Path] | None = None, above: bool = False,
+                   **env: str) -> tuple[int, list[str]]:
+    """What a student sees: plain `pytest` (and args) in a fresh copy of the bundle, or in the folder above it
+    (above), with some exercise files replaced (files: name -> the file to copy in). (exit code, lines)."""
+    shutil.copytree(bundle, work)
+    for name, source in (files or {}).items():
+        shutil.copy(source, work / name)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                         cwd=work.parent if above else work, env=clean_env(**env), capture_output=True, text=True)
+    return run.returncode, (run.stdout + run.stderr).splitlines()
+
+
+def table(lines: list[str]) -> dict[str, str]:
+    """The status column of the per-task table a public check run ends with, by task."""
+    rows = [re.match(r"(\d\.\d)\s.*\s(\d+/\d+)\s+(.+)$", line) for line in lines]
+    return {row[1]: row[3].strip() for row in rows if row}
+
+
+@pytest.mark.parametrize("above", [False, True], ids=["in the bundle", "in the folder above"])
+def test_the_stubs_give_a_short_screen_with_one_line_per_task(built, tmp_path, above):
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, above=above)
+    assert code == 1
+    assert len(lines) <= 40, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "Traceback" not in text and "warnings summary" not in text and "Error:" not in text, text
+    assert table(lines) == {task: "not implemented yet" for task in TASKS}, text
+
+
+def test_a_filled_task_turns_green_and_a_wrong_one_says_why(built, tmp_path):
+    wrong = tmp_path / "sec2_forward.py"
+    wrong.write_text(mutate("sec2_forward.py", "        return self.output(h)  # (N, hidden[1]) -> (N, out)\n",
+                            "        return torch.sigmoid(self.output(h))\n"), encoding="utf-8")
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE,
+                                 files={"sec1_linear.py": SOLUTIONS / "sec1_linear.py", "sec2_forward.py": wrong})
+    status = table(lines)
+    assert code == 1
+    assert [t for t in TASKS if status[t] == "passed"] == ["1.1", "1.2", "1.3", "2.1", "2.3"], status
+    assert status["2.2"] == "failed" and status["3.1"] == "not implemented yet", status
+    text = "\n".join(lines)
+    assert "Task 2.2 (SimpleNN.forward)" in text and "hint:" in text and "Traceback" not in text, text
+
+
+def test_the_screen_speaks_korean(built, tmp_path):
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko")
+    assert code == 1
+    rows = [line for line in lines if re.match(r"\d\.\d\s", line)]
+    assert len(rows) == len(TASKS) and all(release.HANGUL.search(row) for row in rows), "\n".join(lines)
+
+
+def test_the_bundle_ships_the_graders_own_wording_and_nothing_hidden(built):
+    """public/course/ holds byte-for-byte copies of the package's modules the public checks import (and what
+    those import), and a catalog without a single text of the hidden tests."""
+    folder = built.out / release.BUNDLE / "public" / "course"
+    shipped = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.py")}
+    package = ROOT / "src" / "course"
+    assert shipped and all(data == (package / name).read_bytes() for name, data in shipped.items())
+    assert "engine/checks.py" in shipped and "feedback.py" in shipped
+    assert not {n for n in shipped if n.startswith(("front/", "render/")) or n in ("sandbox/probes.py", "engine/judge.py")}
+    mo = (folder / "locale" / "ko" / "LC_MESSAGES" / "course.mo").read_bytes()
+    hidden = set()
+    for path in (ROOT / "grader").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and ast.get_docstring(node):
+                hidden.add(ast.get_docstring(node).splitlines()[0])
+    public = set()
+    for path in PUBLIC.glob("test_*.py"):
+        public |= {ast.get_docstring(n).splitlines()[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                   if isinstance(n, ast.FunctionDef) and ast.get_docstring(n)}
+    assert hidden and [t for t in hidden - public if t.encode() in mo] == []
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from course import i18n
 from course.front import stubgen
 from course.render import exports
 from course.content.curriculum import SECTIONS, TASKS
@@ -65,6 +66,11 @@ class Course:
         return cls(root, root / "solutions", root / "exercises", root / "grader", root / "public",
                    root / "src" / "course", root / "lessons")
 
+    @property
+    def figures(self) -> Path:
+        """The lesson's illustrations (course.render.figures writes them)."""
+        return self.root / "docs" / "figures"
+
     def grader_version(self) -> str:
         """The version the batch grader reports for these files (same roots, same order as grading.py)."""
         return grader_version(self.solutions, self.grader)
@@ -97,40 +103,147 @@ def stamp(files: dict[str, bytes], kind: str, grader: str) -> bytes:
     return (json.dumps(data, indent=1) + "\n").encode()
 
 
-def section_summary(stub: bytes) -> str:
-    """A stub's module docstring without its first line (the section title): the lesson in short."""
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def section_summary(stub: bytes, lang: str = "en") -> str:
+    """A stub's module docstring without its first line (the section title): the lesson in short, in lang
+    (the stub says it in English, then in Korean: a paragraph in Hangul is the Korean one)."""
     doc = ast.get_docstring(ast.parse(stub)) or ""
-    return "\n".join(doc.splitlines()[1:]).strip()
+    paragraphs = [p.strip() for p in "\n".join(doc.splitlines()[1:]).split("\n\n") if p.strip()]
+    return "\n\n".join(p for p in paragraphs if bool(HANGUL.search(p)) == (lang == "ko"))
 
 
-def student_readme(stubs: dict[str, bytes], lessons: list[str], grader: str) -> str:
-    """The bundle's README: how to work, the lessons in short with their tasks, and the version."""
-    names = exercise_files()
-    lines = ["# PyTorch basics: exercises", "",
-             "Four short lessons on PyTorch basics, each a Python file of exercises for you to fill in.", "",
-             "## How to work", "",
-             "1. Install Python 3.10 or newer with torch and pytest: `pip install torch pytest` (add",
-             "   `--index-url https://download.pytorch.org/whl/cpu` for the small CPU build of torch).",
-             "2. In each file, replace every `raise NotImplementedError(...)` with your code. Keep the names,",
-             "   signatures and file names; a file may import torch and the standard library, not another exercise file.",
-             "3. Run `pytest` in this folder. Each public check names its task (\"Task 2.2\"); run one file's checks",
-             "   with `pytest public/test_sec2_forward.py`. Passing them is a good sign, not full marks: the grader",
-             "   tries more inputs and cases.",
-             f"4. Hand in the files {', '.join(f'`{n}`' for n in names)}, with these exact names.", ""]
-    if lessons:
-        lines += ["The lessons in full: " + ", ".join(f"[{Path(p).stem}]({p})" for p in lessons) + ".", ""]
-    lines += ["## Lessons and tasks", ""]
-    for number, title in SECTIONS.items():
-        tasks = [t for t in TASKS.values() if t.section == number]
-        file = tasks[0].file
-        lines += [f"### {number}. {title} (`{file}`)", "", section_summary(stubs[file]), "",
-                  "| Task | Function | What | Points |", "|------|----------|------|--------|"]
-        lines += [f"| {t.id} | `{t.function}` | {t.title} | {t.points} |" for t in tasks]
-        lines.append("")
+README_WORDS = {
+    "en": {
+        "title": "# PyTorch basics: exercises",
+        "intro": "Four short lessons on PyTorch basics, each a Python file of exercises for you to fill in.",
+        "other": "한국어: [README.ko.md](README.ko.md)",
+        "how": "## How to work",
+        "steps": [
+            "1. With Python 3.10 or newer, install what the grader runs, in one command:",
+            "   `python -m pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu`",
+            "   (the CPU build of torch; a plain `pip install torch` may fetch a multi-GB CUDA build).",
+            "2. In each file, replace every `raise NotImplementedError(...)` with your code. Keep the names,",
+            "   signatures and file names; a file may import torch and the standard library, not another exercise file.",
+            "3. Check: run `pytest` in this folder (or in the folder above it). Each failed check says its task, what",
+            "   it checked, what it expected and what it got, with a hint; a table ends the run, one line per task.",
+            "   `pytest public/test_sec2_forward.py` checks one file, `pytest -v` adds tracebacks, and",
+            "   `COURSE_LANG=ko pytest` says it all in Korean. Passing them is a good sign, not full marks: the",
+            "   grader tries more inputs and cases.",
+            "4. Hand in the files {names}, with these exact names."],
+        "lessons": "The lessons in full",
+        "tasks": "## Lessons and tasks",
+        "head": "| Task | Function | What | Points |",
+        "total": "{total} points in all.",
+        "stamp": "Release stamped for grader `{grader}`; `VERSION.json` lists each file's SHA-256.",
+        "figure": "Figure",
+    },
+    "ko": {
+        "title": "# PyTorch 기초: 실습",
+        "intro": "PyTorch 기초를 다루는 짧은 강의 네 개입니다. 강의마다 여러분이 채울 실습 파일이 하나씩 있습니다.",
+        "other": "English: [README.md](README.md)",
+        "how": "## 진행 방법",
+        "steps": [
+            "1. Python 3.10 이상에서, 채점기가 쓰는 패키지를 명령 하나로 설치합니다:",
+            "   `python -m pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu`",
+            "   (torch의 CPU 빌드입니다. 그냥 `pip install torch`를 하면 몇 GB짜리 CUDA 빌드를 받을 수 있습니다).",
+            "2. 각 파일에서 `raise NotImplementedError(...)`를 모두 여러분의 코드로 바꿉니다. 이름, 시그니처, 파일",
+            "   이름은 그대로 두세요. 파일에서는 torch와 표준 라이브러리를 import할 수 있지만 다른 실습 파일은 안 됩니다.",
+            "3. 확인: 이 폴더(또는 그 위 폴더)에서 `COURSE_LANG=ko pytest`를 실행합니다. 실패한 확인마다 과제, 확인한",
+            "   내용, 기대값과 받은 값, 힌트를 보여 주고, 마지막에 과제마다 한 줄씩 표가 나옵니다.",
+            "   `pytest public/test_sec2_forward.py`는 파일 하나만, `pytest -v`는 트레이스백까지 보여 줍니다.",
+            "   모두 통과해도 만점이 보장되지는 않습니다. 채점기는 더 많은 입력과 경우를 시험합니다.",
+            "4. {names} 파일을 이 이름 그대로 제출합니다."],
+        "lessons": "강의 전문",
+        "tasks": "## 강의와 과제",
+        "head": "| 과제 | 함수 | 내용 | 점수 |",
+        "total": "모두 {total}점입니다.",
+        "stamp": "채점기 `{grader}` 기준으로 만든 배포본입니다. `VERSION.json`에 파일마다 SHA-256이 있습니다.",
+        "figure": "그림",
+    },
+}
+
+
+def student_readme(stubs: dict[str, bytes], lessons: list[str], grader: str, figures: list[str] = (),
+                   lang: str = "en") -> str:
+    """The bundle's README in lang: how to install, work and check, the lessons in short with their figure
+    and tasks, and the version. lessons: the lesson files' names in the bundle (lessons/ko/ holds Korean)."""
+    words = README_WORDS[lang]
+    names = ", ".join(f"`{n}`" for n in exercise_files())
+    lines = [words["title"], "", words["intro"], "", words["other"], "", words["how"], "",
+             *(step.format(names=names) for step in words["steps"]), ""]
+    own = [p for p in lessons if (p.split("/")[1] == "ko") == (lang == "ko")]
+    if own:
+        lines += [f"{words['lessons']}: " + ", ".join(f"[{Path(p).stem}]({p})" for p in own) + ".", ""]
+    lines += [words["tasks"], ""]
+    with i18n.using(lang):
+        for number, title in SECTIONS.items():
+            tasks = [t for t in TASKS.values() if t.section == number]
+            file = tasks[0].file
+            lines += [f"### {number}. {i18n._(title)} (`{file}`)", "", section_summary(stubs[file], lang), ""]
+            lines += [f"![{words['figure']} {number}]({f})" for f in figures if Path(f).name.startswith(f"sec{number}_")]
+            lines += ["", words["head"], "|------|----------|------|--------|"]
+            lines += [f"| {t.id} | `{t.function}` | {i18n._(t.title)} | {t.points} |" for t in tasks]
+            lines.append("")
     total = sum(t.points for t in TASKS.values())
-    lines += [f"{total} points in all.", "", f"Release stamped for grader `{grader}`; `VERSION.json` lists each "
-              "file's SHA-256.", ""]
+    lines += [words["total"].format(total=total), "", words["stamp"].format(grader=grader), ""]
     return "\n".join(lines)
+
+
+def course_imports(path: Path) -> set[str]:
+    """The course modules a file imports, anywhere in it, as dotted names ("course.engine.checks")."""
+    package = Path(__file__).resolve().parents[1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "course":
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            if name.split(".")[0] == "course" and package.joinpath(*name.split(".")[1:]).with_suffix(".py").is_file():
+                found.add(name)
+    return found
+
+
+def vendored(course: Course) -> dict[str, bytes]:
+    """public/course/: the modules of the course package that the public checks import, and the modules those
+    import, with the packages that hold them; and the Korean catalog cut to their messages. The public checks
+    thus word a failure as the grader does, and ship no hidden test's text and no reference."""
+    package = course.package
+    todo = sorted(set().union(*(course_imports(p) for p in sorted(course.public.glob("*.py")))))
+    shipped: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in shipped:
+            shipped.add(name)
+            todo += sorted(course_imports(package.joinpath(*name.split(".")[1:]).with_suffix(".py")) - shipped)
+    files: dict[str, bytes] = {}
+    for name in sorted(shipped):
+        parts = name.split(".")[1:]
+        files["/".join(parts) + ".py"] = package.joinpath(*parts).with_suffix(".py").read_bytes()
+        for depth in range(len(parts)):  # the packages on the way, down to course/ itself
+            init = "/".join([*parts[:depth], "__init__.py"])
+            files[init] = package.joinpath(*parts[:depth], "__init__.py").read_bytes()
+    sources = [package.joinpath(n) for n in files if n.endswith(".py")] + sorted(course.public.glob("*.py"))
+    wanted = i18n.extract(sources, course.root)
+    if "content/curriculum.py" in files:
+        wanted.update(i18n.curriculum_messages())
+    for lang in i18n.LANGUAGES[1:]:
+        po = package / "locale" / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
+        header, entries = i18n.read_po(po)
+        files[f"locale/{lang}/LC_MESSAGES/{i18n.DOMAIN}.mo"] = i18n.mo_bytes(header, [e for e in entries if e.key in wanted])
+    return {f"public/course/{name}": data for name, data in sorted(files.items())}
+
+
+def requirements(course: Course) -> str:
+    """The bundle's requirements.txt: the grader's own torch and numpy, and pytest."""
+    pins = [line.strip() for line in (course.root / "constraints.txt").read_text(encoding="utf-8").splitlines()
+            if line.strip().startswith(("torch==", "numpy=="))]
+    return ("# pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu\n"
+            "# (the CPU build of torch, the one the grader runs: a plain `pip install torch` may fetch a multi-GB CUDA build)\n"
+            + "".join(f"{pin}\n" for pin in pins) + "pytest>=8\n")
 
 
 BUNDLE_INI = """\
@@ -158,10 +271,16 @@ def bundle_files(course: Course) -> tuple[dict[str, bytes], dict[str, Path]]:
     lessons = [p for p in files_under(course.lessons) if p.suffix.lower() in LESSON_SUFFIXES]
     for path in lessons:
         take(f"lessons/{path.relative_to(course.lessons).as_posix()}", path)
+    for path in sorted(course.figures.glob("*.png")):
+        take(f"figures/{path.name}", path)
     stubs = {name: files[name] for name in exercise_files()}
     linked = [n for n in files if n.startswith("lessons/") and n.endswith(".md")]
-    files["README.md"] = student_readme(stubs, linked, course.grader_version()).encode()
+    figures = [n for n in files if n.startswith("figures/")]
+    for lang, name in (("en", "README.md"), ("ko", "README.ko.md")):
+        files[name] = student_readme(stubs, linked, course.grader_version(), figures, lang).encode()
     files["pytest.ini"] = BUNDLE_INI.encode()
+    files["requirements.txt"] = requirements(course).encode()
+    files.update(vendored(course))
     return files, origins
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import EXERCISES, ROOT, SOLUTIONS, mutate, submission_from_solutions
+from conftest import EXERCISES, ROOT, SOLUTIONS, batch, gradebook, mutate, submission_from_solutions
 from corpus import VARIANTS
 
 from course.front import release
@@ -172,6 +172,37 @@ def test_the_bundle_ships_the_graders_own_wording_and_nothing_hidden(built):
         public |= {ast.get_docstring(n).splitlines()[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                    if isinstance(n, ast.FunctionDef) and ast.get_docstring(n)}
     assert hidden and [t for t in hidden - public if t.encode() in mo] == []
+
+
+def test_a_packed_submission_gets_full_marks_from_the_grader(built, tmp_path):
+    """The student's last step: pack.py in a bundle with every task done writes a zip that the batch grader
+    grades at full marks."""
+    work = tmp_path / release.BUNDLE
+    shutil.copytree(built.out / release.BUNDLE, work)
+    for path in SOLUTIONS.glob("sec*.py"):
+        shutil.copy(path, work / path.name)
+    (tmp_path / "class").mkdir()
+    run = subprocess.run([sys.executable, "public/pack.py", "--out", str(tmp_path / "class" / "sam.zip")], cwd=work,
+                         env=clean_env(), capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with zipfile.ZipFile(tmp_path / "class" / "sam.zip") as zf:
+        manifest = json.loads(zf.read("MANIFEST.json"))
+        assert sorted(zf.namelist()) == sorted([*release.exercise_files(), "MANIFEST.json"])
+    assert manifest["grader"] == built.version
+    assert manifest["files"] == {n: hashlib.sha256((work / n).read_bytes()).hexdigest() for n in release.exercise_files()}
+    ran = batch(tmp_path / "class", tmp_path / "out")
+    assert ran.clean, ran
+    assert float(gradebook(tmp_path / "out")["sam"]["total"]) == total_points()
+
+
+def test_pack_names_a_misnamed_file_and_writes_nothing(built, tmp_path):
+    work = tmp_path / release.BUNDLE
+    shutil.copytree(built.out / release.BUNDLE, work)
+    (work / "sec1_linear.py").rename(work / "sec1_linear (1).py")
+    run = subprocess.run([sys.executable, "public/pack.py", "--no-checks"], cwd=work, env=clean_env(),
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and not (work / "submission.zip").exists()
+    assert "sec1_linear (1).py" in run.stderr and "rename it to sec1_linear.py" in run.stderr, run.stderr
 
 
 @pytest.fixture(scope="module")

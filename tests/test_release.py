@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,8 +96,8 @@ def test_public_checks_fail_on_stubs_and_pass_on_solutions(built, tmp_path):
     code, report = run_student_pytest(built.out / release.BUNDLE, tmp_path / "stubs", solutions=False)
     assert code == 1 and report["tests"], report["summary"]
     assert {t["outcome"] for t in report["tests"]} == {"failed"}, report["summary"]
-    for test in report["tests"]:  # each check fails through its own task's NotImplementedError
-        assert "not implemented yet (Task" in test["call"]["crash"]["message"], test["nodeid"]
+    for test in report["tests"]:  # each check fails through a NotImplementedError: no feedback block, only this
+        assert test["call"]["longrepr"] == f"not implemented yet (Task {task_of(test)})", test["nodeid"]
     code, report = run_student_pytest(built.out / release.BUNDLE, tmp_path / "solved", solutions=True)
     assert code == 0, [t["nodeid"] for t in report["tests"] if t["outcome"] != "passed"]
     assert report["summary"]["passed"] == report["summary"]["total"] == len(report["tests"]) > 0
@@ -128,6 +129,15 @@ def test_public_checks_pass_every_correct_variant(built, torch_warm, pytester, c
     assert result.ret == 0, "\n".join(result.outlines[-15:])
 
 
+def task_of(test: dict) -> str:
+    """The task of a check in a pytest-json-report report (from its marker, as public/conftest.py reads it)."""
+    file, name = test["nodeid"].split("::")
+    for path, func in check_functions():
+        if path == Path(file).name and func.name == name:
+            return task_marker(func)
+    raise AssertionError(f"no check {test['nodeid']}")
+
+
 def check_functions():
     for path in sorted(PUBLIC.glob("test_*.py")):
         for node in ast.parse(path.read_text()).body:
@@ -135,30 +145,61 @@ def check_functions():
                 yield path.name, node
 
 
+def task_marker(func: ast.FunctionDef) -> str:
+    """The task a check's one @pytest.mark.task names."""
+    marks = [d for d in func.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.task"]
+    assert len(marks) == 1 and len(marks[0].args) == 1, f"{func.name} needs one @pytest.mark.task(id)"
+    return marks[0].args[0].value
+
+
 def test_every_public_check_names_its_task():
-    """Marker, docstring and every assert message name one task; every task has a check."""
+    """One task marker per check, for a task of its file; a docstring whose first line is the check's title,
+    which public/conftest.py prints after "Task 2.2 (SimpleNN.forward): ", so it does not name the task
+    again; no bare assert in a check file (a failure raises through course.engine.checks, with a message and a
+    hint); every task has a check."""
     covered = set()
     for file, func in check_functions():
-        marks = [d for d in func.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.task"]
-        assert len(marks) == 1, f"{file}::{func.name} needs one @pytest.mark.task"
-        task = marks[0].args[0].value
+        task = task_marker(func)
         assert task in TASKS and TASKS[task].file == file.removeprefix("test_"), f"{file}::{func.name}: task {task}"
-        assert (ast.get_docstring(func) or "").startswith(f"Task {task}:"), f"{file}::{func.name}: docstring"
-        for node in ast.walk(func):
-            if isinstance(node, ast.Assert):
-                assert node.msg is not None and f"Task {task}" in ast.unparse(node.msg), \
-                    f"{file}:{node.lineno}: the message should name Task {task}"
+        title = (ast.get_docstring(func) or "").strip().split("\n")[0]
+        assert title and not title.startswith("Task"), f"{file}::{func.name}: docstring title {title!r}"
         covered.add(task)
     assert covered == set(TASKS)
+    for path in sorted(PUBLIC.glob("test_*.py")):
+        asserts = [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Assert)]
+        assert asserts == [], f"{path.name}: a bare assert on lines {asserts}; raise through checks.that(...) instead"
+
+
+ALLOWED_IMPORTS = {"course.engine.checks", "course.i18n", "course.feedback"}
+
+
+def imported_names(tree: ast.AST) -> set[str]:
+    """Every module a file imports, anywhere in it, each name taken from a package as package.name."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {f"{node.module}.{alias.name}" if node.module == "course.engine" else node.module
+                      for alias in node.names}
+    return names
 
 
 def test_public_checks_hold_no_reference_or_grader_code():
+    """No line of a solution and no file of solutions/ or grader/ in public/; a check imports only torch, pytest
+    and the grader's comparisons, messages and translations (course.engine.checks, course.feedback,
+    course.i18n), and names no path into solutions/ or grader/."""
     course = release.Course.at(ROOT)
     files = {f"public/{p.name}": p.read_bytes() for p in PUBLIC.glob("*.py")}
     assert release.leaks(course, files, {n: PUBLIC / n.split("/")[1] for n in files}) == []
-    for _, func in check_functions():
-        imported = {a.name for n in ast.walk(func) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-        assert not imported & {"solutions", "grader", "course"}
+    for path in sorted(PUBLIC.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        imported = imported_names(tree)
+        assert {"torch", "pytest", "course.engine.checks", "course.i18n"} <= imported, path.name
+        other = {m for m in imported if m not in ALLOWED_IMPORTS | {"pytest", "torch"} and not m.startswith("torch.")}
+        assert other == set(), f"{path.name} imports {sorted(other)}"
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        assert not [s for s in strings if re.search(r"\b(solutions|grader)[/\\]", s)], path.name
 
 
 @pytest.fixture

@@ -19,14 +19,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import EXERCISES, ROOT, SOLUTIONS, submission_from_solutions
+from conftest import EXERCISES, ROOT, SOLUTIONS, mutate, submission_from_solutions
 from corpus import VARIANTS
 
+from course import i18n
 from course.front import release
 from course.content.curriculum import TASKS, total_points
 from course.engine.core import STEERING
 
 PUBLIC = ROOT / "public"
+HANGUL = re.compile("[\uac00-\ud7a3]")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -136,6 +138,48 @@ def task_of(test: dict) -> str:
         if path == Path(file).name and func.name == name:
             return task_marker(func)
     raise AssertionError(f"no check {test['nodeid']}")
+
+
+WRONG = [  # a mistake, the public check that catches it and the hint it gives
+    pytest.param("sec2_forward.py", "return self.output(h)  #", "return torch.sigmoid(self.output(h))  #", "2.2",
+                 "test_forward_can_give_negative_scores", "a raw score can be negative: no ReLU, sigmoid or softmax after "
+                 "the output layer; return self.output(h) as it is, the loss function applies what it needs",
+                 id="sigmoid-after-output"),
+    pytest.param("sec4_training.py", "return -picked.mean()", "return -picked.sum()", "4.1",
+                 "test_cross_entropy_lesson_example", "average over the samples (mean), not the sum", id="loss-summed"),
+    pytest.param("sec4_training.py", "return total / count, correct / count", "return total / count, 100 * correct / count",
+                 "4.3", "test_evaluate_leaves_the_weights_unchanged", "accuracy is a fraction in [0, 1], not a percentage: "
+                 "divide the number correct by the number of samples, without * 100", id="accuracy-in-percent"),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize("file, old, new, task, check, hint", WRONG)
+def test_a_failed_public_check_reads_like_the_grader(built, torch_warm, pytester, monkeypatch, lang, file, old, new, task,
+                                                      check, hint):
+    """The feedback block of a failed check: the task and its function, the check's title, what was checked
+    with what was expected and what came back, and the hint for the mistake; in Korean with COURSE_LANG=ko."""
+    work = pytester.path / "bundle"
+    shutil.copytree(built.out / release.BUNDLE, work)
+    submission_from_solutions(work, {file: mutate(file, old, new)})
+    monkeypatch.setenv(i18n.ENVIRONMENT, lang)
+    with i18n.using("en"):  # the run sets the language of this process: put English back after it
+        result = pytester.runpytest_inprocess("-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
+                                              "--import-mode=importlib", str(work / "public" / f"test_{file}"))
+    assert result.ret == 1
+    lines = result.outlines
+    doc = next(ast.get_docstring(f) for name, f in check_functions() if name == f"test_{file}" and f.name == check)
+    with i18n.using(lang):
+        head = f"Task {task} ({TASKS[task].function}): {i18n._(doc.splitlines()[0])}"
+        said = f"  {i18n._('hint: {hint}').format(hint=i18n._(hint))}"
+    assert head in lines, "\n".join(lines)
+    block = lines[lines.index(head):]
+    assert block[1].startswith("  ") and said in block[:6], "\n".join(block[:6])
+    if lang == "ko":
+        assert HANGUL.search(head) and HANGUL.search(block[1]) and "힌트: " in said
+    else:
+        assert not HANGUL.search("\n".join(lines))
+    assert "Traceback" not in result.stdout.str()
 
 
 def check_functions():

@@ -33,6 +33,8 @@ def test_every_message_the_code_shows_has_korean(catalog):
     assert "apply ReLU after fc1 and after fc2" in used  # a hint, through _()
     assert "a network with other weights run on the same x after forward(x)" in used  # a feedback line
     assert "SimpleNN() has fc1 (11 -> 64), fc2 (64 -> 32), output (32 -> 1)" in used  # a check's title (docstring)
+    assert "forward must not modify x" in used  # a public check's title (public/test_sec2_forward.py)
+    assert "replace raise NotImplementedError(...) in the functions of tasks {tasks} with your code" in used  # public/conftest.py
     missing = [m for m in used if m not in catalog or not catalog[m].msgstr.strip()]
     assert missing == [], f"{len(missing)} message(s) without Korean: run python -m course.i18n update, translate"
     unused = sorted(set(catalog) - set(used))
@@ -61,6 +63,14 @@ def test_scan_finds_calls_and_titles_and_refuses_what_it_cannot_translate(tmp_pa
                                                 "the title line": ["grader/test_x.py:4"],
                                                 "said {what}": ["grader/test_x.py:8"],
                                                 "column\x04points": ["grader/test_x.py:8"]}
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "test_p.py").write_text('def test_p(sec1):\n    """a public title"""\n\n\ndef helper():\n    """not a title"""\n',
+                                      encoding="utf-8")
+    (public / "conftest.py").write_text('def test_looking_like_one():\n    """not a title either"""\n    _("said")\n',
+                                        encoding="utf-8")
+    assert i18n.extract([public / "test_p.py", public / "conftest.py"], tmp_path) == {
+        "a public title": ["public/test_p.py:1"], "said": ["public/conftest.py:3"]}
     for bad in ('_(f"got {x}")\n', '_("got {}").format(1)\n', '_("got {0}").format(1)\n', 'C_(CONTEXT, "got")\n'):
         source.write_text(bad, encoding="utf-8")
         with pytest.raises(i18n.ExtractError):

@@ -22,11 +22,13 @@ import pytest
 from conftest import EXERCISES, ROOT, SOLUTIONS, batch, gradebook, mutate, submission_from_solutions
 from corpus import VARIANTS
 
+from course import i18n
 from course.front import release
 from course.content.curriculum import TASKS, total_points
 from course.engine.core import STEERING
 
 PUBLIC = ROOT / "public"
+HANGUL = re.compile("[\uac00-\ud7a3]")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -96,8 +98,8 @@ def test_public_checks_fail_on_stubs_and_pass_on_solutions(built, tmp_path):
     code, report = run_student_pytest(built.out / release.BUNDLE, tmp_path / "stubs", solutions=False)
     assert code == 1 and report["tests"], report["summary"]
     assert {t["outcome"] for t in report["tests"]} == {"failed"}, report["summary"]
-    for test in report["tests"]:  # each check fails through its own task's NotImplementedError
-        assert "not implemented yet (Task" in test["call"]["longrepr"], test["nodeid"]
+    for test in report["tests"]:  # each check fails through a NotImplementedError: no feedback block, only this
+        assert test["call"]["longrepr"] == f"not implemented yet (Task {task_of(test)})", test["nodeid"]
     code, report = run_student_pytest(built.out / release.BUNDLE, tmp_path / "solved", solutions=True)
     assert code == 0, [t["nodeid"] for t in report["tests"] if t["outcome"] != "passed"]
     assert report["summary"]["passed"] == report["summary"]["total"] == len(report["tests"]) > 0
@@ -231,6 +233,57 @@ def test_public_checks_pass_every_correct_variant(built, torch_warm, pytester, c
     assert result.ret == 0, "\n".join(result.outlines[-15:])
 
 
+def task_of(test: dict) -> str:
+    """The task of a check in a pytest-json-report report (from its marker, as public/conftest.py reads it)."""
+    file, name = test["nodeid"].split("::")
+    for path, func in check_functions():
+        if path == Path(file).name and func.name == name:
+            return task_marker(func)
+    raise AssertionError(f"no check {test['nodeid']}")
+
+
+WRONG = [  # a mistake, the public check that catches it and the hint it gives
+    pytest.param("sec2_forward.py", "return self.output(h)  #", "return torch.sigmoid(self.output(h))  #", "2.2",
+                 "test_forward_can_give_negative_scores", "a raw score can be negative: no ReLU, sigmoid or softmax after "
+                 "the output layer; return self.output(h) as it is, the loss function applies what it needs",
+                 id="sigmoid-after-output"),
+    pytest.param("sec4_training.py", "return -picked.mean()", "return -picked.sum()", "4.1",
+                 "test_cross_entropy_lesson_example", "average over the samples (mean), not the sum", id="loss-summed"),
+    pytest.param("sec4_training.py", "return total / count, correct / count", "return total / count, 100 * correct / count",
+                 "4.3", "test_evaluate_leaves_the_weights_unchanged", "accuracy is a fraction in [0, 1], not a percentage: "
+                 "divide the number correct by the number of samples, without * 100", id="accuracy-in-percent"),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize("file, old, new, task, check, hint", WRONG)
+def test_a_failed_public_check_reads_like_the_grader(built, torch_warm, pytester, monkeypatch, lang, file, old, new, task,
+                                                      check, hint):
+    """The feedback block of a failed check: the task and its function, the check's title, what was checked
+    with what was expected and what came back, and the hint for the mistake; in Korean with COURSE_LANG=ko."""
+    work = pytester.path / "bundle"
+    shutil.copytree(built.out / release.BUNDLE, work)
+    submission_from_solutions(work, {file: mutate(file, old, new)})
+    monkeypatch.setenv(i18n.ENVIRONMENT, lang)
+    with i18n.using("en"):  # the run sets the language of this process: put English back after it
+        result = pytester.runpytest_inprocess("-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
+                                              "--import-mode=importlib", str(work / "public" / f"test_{file}"))
+    assert result.ret == 1
+    lines = result.outlines
+    doc = next(ast.get_docstring(f) for name, f in check_functions() if name == f"test_{file}" and f.name == check)
+    with i18n.using(lang):
+        head = f"Task {task} ({TASKS[task].function}): {i18n._(doc.splitlines()[0])}"
+        said = f"  {i18n._('hint: {hint}').format(hint=i18n._(hint))}"
+    assert head in lines, "\n".join(lines)
+    block = lines[lines.index(head):]
+    assert block[1].startswith("  ") and said in block[:6], "\n".join(block[:6])
+    if lang == "ko":
+        assert HANGUL.search(head) and HANGUL.search(block[1]) and "힌트: " in said
+    else:
+        assert not HANGUL.search("\n".join(lines))
+    assert "Traceback" not in result.stdout.str()
+
+
 def check_functions():
     for path in sorted(PUBLIC.glob("test_*.py")):
         for node in ast.parse(path.read_text()).body:
@@ -238,30 +291,61 @@ def check_functions():
                 yield path.name, node
 
 
+def task_marker(func: ast.FunctionDef) -> str:
+    """The task a check's one @pytest.mark.task names."""
+    marks = [d for d in func.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.task"]
+    assert len(marks) == 1 and len(marks[0].args) == 1, f"{func.name} needs one @pytest.mark.task(id)"
+    return marks[0].args[0].value
+
+
 def test_every_public_check_names_its_task():
-    """Marker, docstring and every assert message name one task; every task has a check."""
+    """One task marker per check, for a task of its file; a docstring whose first line is the check's title,
+    which public/conftest.py prints after "Task 2.2 (SimpleNN.forward): ", so it does not name the task
+    again; no bare assert in a check file (a failure raises through course.engine.checks, with a message and a
+    hint); every task has a check."""
     covered = set()
     for file, func in check_functions():
-        marks = [d for d in func.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.task"]
-        assert len(marks) == 1, f"{file}::{func.name} needs one @pytest.mark.task"
-        task = marks[0].args[0].value
+        task = task_marker(func)
         assert task in TASKS and TASKS[task].file == file.removeprefix("test_"), f"{file}::{func.name}: task {task}"
-        assert (ast.get_docstring(func) or "").startswith(f"Task {task}:"), f"{file}::{func.name}: docstring"
-        for node in ast.walk(func):
-            if isinstance(node, ast.Assert):
-                assert node.msg is not None and f"Task {task}" in ast.unparse(node.msg), \
-                    f"{file}:{node.lineno}: the message should name Task {task}"
+        title = (ast.get_docstring(func) or "").strip().split("\n")[0]
+        assert title and not title.startswith("Task"), f"{file}::{func.name}: docstring title {title!r}"
         covered.add(task)
     assert covered == set(TASKS)
+    for path in sorted(PUBLIC.glob("test_*.py")):
+        asserts = [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Assert)]
+        assert asserts == [], f"{path.name}: a bare assert on lines {asserts}; raise through checks.that(...) instead"
+
+
+ALLOWED_IMPORTS = {"course.engine.checks", "course.i18n", "course.feedback"}
+
+
+def imported_names(tree: ast.AST) -> set[str]:
+    """Every module a file imports, anywhere in it, each name taken from a package as package.name."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {f"{node.module}.{alias.name}" if node.module == "course.engine" else node.module
+                      for alias in node.names}
+    return names
 
 
 def test_public_checks_hold_no_reference_or_grader_code():
+    """No line of a solution and no file of solutions/ or grader/ in public/; a check imports only torch, pytest
+    and the grader's comparisons, messages and translations (course.engine.checks, course.feedback,
+    course.i18n), and names no path into solutions/ or grader/."""
     course = release.Course.at(ROOT)
     files = {f"public/{p.name}": p.read_bytes() for p in PUBLIC.glob("*.py")}
     assert release.leaks(course, files, {n: PUBLIC / n.split("/")[1] for n in files}) == []
-    for _, func in check_functions():
-        imported = {a.name for n in ast.walk(func) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-        assert not imported & {"solutions", "grader", "course"}
+    for path in sorted(PUBLIC.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        imported = imported_names(tree)
+        assert {"torch", "pytest", "course.engine.checks", "course.i18n"} <= imported, path.name
+        other = {m for m in imported if m not in ALLOWED_IMPORTS | {"pytest", "torch"} and not m.startswith("torch.")}
+        assert other == set(), f"{path.name} imports {sorted(other)}"
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        assert not [s for s in strings if re.search(r"\b(solutions|grader)[/\\]", s)], path.name
 
 
 @pytest.fixture

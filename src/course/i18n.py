@@ -208,9 +208,14 @@ def catalog_paths(lang: str = "ko") -> tuple[Path, Path]:
     return folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
 
 
+CHECK_FOLDERS = ("grader", "public")  # the grader's tests and the public checks: each test's docstring is its title
+
+
 def sources(root: Path = ROOT) -> list[Path]:
-    """The files whose messages the catalog holds: the course package and the grader suite."""
-    return sorted([*(root / "src" / "course").rglob("*.py"), *(root / "grader").glob("*.py")])
+    """The files whose messages the catalog holds: the course package, the grader suite and the public checks
+    (with their conftest.py, which reports a failed check)."""
+    checks = [path for folder in CHECK_FOLDERS for path in (root / folder).glob("*.py")]
+    return sorted([*(root / "src" / "course").rglob("*.py"), *checks])
 
 
 class ExtractError(ValueError):
@@ -229,8 +234,8 @@ def curriculum_messages() -> dict[str, list[str]]:
 
 def extract(paths: list[Path], root: Path = ROOT) -> dict[str, list[str]]:
     """message -> ["path:line", ...] for every _("...") and N_("...") with a string literal, every C_("context",
-    "...") (as context, CONTEXT, message), and the first line of each grader test's docstring (test_* methods
-    in grader/test_*.py: the check's title)."""
+    "...") (as context, CONTEXT, message), and the first line of each test's docstring (test_* functions and
+    methods in grader/test_*.py and public/test_*.py: the check's title)."""
     found: dict[str, list[str]] = {}
     for path in paths:
         name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
@@ -251,7 +256,7 @@ def extract(paths: list[Path], root: Path = ROOT) -> dict[str, list[str]]:
                     raise ExtractError(f"{name}:{node.lineno}: C_() takes two string literals")
                 message = f"{node.args[0].value}{CONTEXT}{node.args[1].value}"
             elif isinstance(node, ast.FunctionDef) and node.name.startswith("test_") \
-                    and path.name.startswith("test_") and path.parent.name == "grader":
+                    and path.name.startswith("test_") and path.parent.name in CHECK_FOLDERS:
                 doc = (ast.get_docstring(node) or "").strip()
                 message = doc.splitlines()[0] if doc else None
             if message:

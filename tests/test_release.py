@@ -355,6 +355,7 @@ def course_copy(tmp_path) -> release.Course:
     for name in ("solutions", "exercises", "grader", "public", "lessons", "src/course"):
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "constraints.txt", root / "constraints.txt")  # the bundle's requirements.txt pins from it
     return release.Course.at(root)
 
 

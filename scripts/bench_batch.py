@@ -91,7 +91,10 @@ def run_batch(folder: Path, out: Path, tree: Path = ROOT) -> tuple[float, int, f
     cmd = [sys.executable, "-m", "pytest", "grader", "--submissions", str(folder), "--out", str(out), "-q"]
     peak, done = [0], threading.Event()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree / "src")},
+    # no plugin autoload: the installed package's entry point names this checkout's plugin module, which an older
+    # checkout may lay out elsewhere (each grader suite loads its own plugin through its conftest)
+    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree / "src"),
+                                                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=join_group)
 
     def sample() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -131,6 +133,14 @@ def earned(graded: Run) -> dict[str, float]:
 
 
 # --- markers and a clean run ---------------------------------------------------------------------------------
+
+def test_the_plugin_loads_without_torch():
+    """Loading the plugin (and the batch runner) imports no torch: the zygote starts in pytest_configure and
+    imports torch on the other core while the judge imports its own, so neither waits for the other."""
+    code = "import sys, course.front.grading, course.front.batch; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]", run.stdout + run.stderr
+
 
 def test_markers_are_registered(pytester):
     make_suite(pytester)

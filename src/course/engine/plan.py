@@ -13,7 +13,6 @@ import collections
 import hashlib
 from typing import Any, Callable
 
-from course.sandbox import wire
 from course.sandbox.worker import WorkerFailure
 
 
@@ -40,6 +39,8 @@ class Plan:
 
     def take(self, nodeid: str, probe: str, module: str, file: str, args: tuple, encoded: bytes | None) -> Any:
         """Note a test's call; the reply queued for it, or None when the test must make it itself."""
+        from course.sandbox import wire  # torch: imported once the zygote is starting, not with the plugin
+
         key = (probe, file, hashlib.sha256(encoded or wire.dumps(list(args))).digest())
         self.made.setdefault(nodeid, {}).setdefault(key, (probe, module, file, list(args)))
         queued = self.queued.get(key)

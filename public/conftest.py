@@ -9,7 +9,9 @@ pytest -v shows each check and the tracebacks as well.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from course import feedback, i18n
 from course.content.curriculum import TASKS
 from course.i18n import C_, _
+from course.limits import LIMITS
 
 BUNDLE = Path(__file__).resolve().parent.parent
 STEMS = sorted({Path(t.file).stem for t in TASKS.values()})
@@ -82,6 +85,18 @@ class Report:
         self.quiet_reporter()
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item):
+        """Loading the exercise file, under the grader's time limit."""
+        with _time_limit():
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        """The check itself, under the grader's time limit: an endless loop fails its check, not the whole run."""
+        with _time_limit():
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         """Record the check's outcome; a failure's report carries the feedback instead of a traceback."""
         report = yield
@@ -112,6 +127,9 @@ class Report:
             message, hint = error.message, error.hint
         elif isinstance(error, AssertionError) and not _raised_in(error, BUNDLE / file):  # a check's own assert
             message, hint = str(error).split("\nassert ")[0].strip() or _("the check failed"), None
+        elif isinstance(error, TookTooLong):
+            message, hint = _("did not finish within {limit} (an endless loop, or waiting for input?)").format(
+                limit=f"{LIMITS.call_seconds:g} s"), None
         elif isinstance(error, FileNotFoundError) and file and error.filename == str(BUNDLE / file):
             self.broken.setdefault(file, _("{file} is missing from {folder}").format(file=file, folder=BUNDLE))
             return "unloaded", _("could not run: {file} does not load (the note about {file} above says why)").format(file=file)
@@ -161,6 +179,30 @@ class Report:
         if todo:
             write(_("replace raise NotImplementedError(...) in the functions of tasks {tasks} with your code")
                   .format(tasks=", ".join(todo)))
+
+
+class TookTooLong(BaseException):
+    """A check ran past the grader's time limit (a BaseException, so that no except Exception in the code
+    under check swallows it)."""
+
+
+@contextlib.contextmanager
+def _time_limit():
+    """Raise TookTooLong in this thread once LIMITS.call_seconds have passed (where the system has SIGALRM)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def ring(signum, frame):
+        raise TookTooLong()
+
+    before = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, LIMITS.call_seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def _order(task: str) -> list[int]:

@@ -113,7 +113,8 @@ def student_screen(bundle: Path, work: Path, *args: str, files: dict[str, Path] 
     for name, source in (files or {}).items():
         shutil.copy(source, work / name)
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                         cwd=work.parent if above else work, env=clean_env(**env), capture_output=True, text=True)
+                         cwd=work.parent if above else work, env=clean_env(**env), capture_output=True, text=True,
+                         timeout=120)  # a check that never ends fails this test instead of hanging it
     return run.returncode, (run.stdout + run.stderr).splitlines()
 
 
@@ -145,6 +146,15 @@ def test_a_filled_task_turns_green_and_a_wrong_one_says_why(built, tmp_path):
     assert status["2.2"] == "failed" and status["3.1"] == "not implemented yet", status
     text = "\n".join(lines)
     assert "Task 2.2 (SimpleNN.forward)" in text and "hint:" in text and "Traceback" not in text, text
+
+
+def test_an_endless_loop_fails_its_check_and_the_run_goes_on(built, tmp_path):
+    looping = tmp_path / "sec4_training.py"
+    looping.write_text(mutate("sec4_training.py", '    return "C"\n', "    while True:\n        pass\n"), encoding="utf-8")
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, files={"sec4_training.py": looping})
+    status = table(lines)
+    assert code == 1 and status["4.5"] == "failed" and status["4.4"] == "passed", "\n".join(lines)
+    assert any("did not finish within 10 s" in line for line in lines), "\n".join(lines)
 
 
 def test_the_screen_speaks_korean(built, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import signal
 import sys
 import traceback
@@ -127,6 +128,9 @@ class Report:
             message, hint = error.message, error.hint
         elif isinstance(error, AssertionError) and not _raised_in(error, BUNDLE / file):  # a check's own assert
             message, hint = str(error).split("\nassert ")[0].strip() or _("the check failed"), None
+        elif isinstance(error, Exited):
+            message, hint = _("the process running your code died (exit code {code}) before it returned").format(
+                code=error.code), _("remove the os._exit(...) call: it ends the whole process, the grader's too")
         elif isinstance(error, TookTooLong):
             message, hint = _("did not finish within {limit} (an endless loop, or waiting for input?)").format(
                 limit=f"{LIMITS.call_seconds:g} s"), None
@@ -186,23 +190,36 @@ class TookTooLong(BaseException):
     under check swallows it)."""
 
 
+class Exited(BaseException):
+    """The code under check called os._exit, which would end this whole run without a word."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 @contextlib.contextmanager
 def _time_limit():
-    """Raise TookTooLong in this thread once LIMITS.call_seconds have passed (where the system has SIGALRM)."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
+    """Raise TookTooLong in this thread once LIMITS.call_seconds have passed (where the system has SIGALRM), and
+    Exited where the code under check calls os._exit (a line left from debugging)."""
+    def exit_(code: int = 0) -> None:
+        raise Exited(code)
 
     def ring(signum, frame):
         raise TookTooLong()
 
-    before = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, LIMITS.call_seconds)
+    real_exit, os._exit = os._exit, exit_
+    timed = hasattr(signal, "SIGALRM")
+    if timed:
+        before = signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, LIMITS.call_seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, before)
+        os._exit = real_exit
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, before)
 
 
 def _order(task: str) -> list[int]:

@@ -157,6 +157,15 @@ def test_an_endless_loop_fails_its_check_and_the_run_goes_on(built, tmp_path):
     assert any("did not finish within 10 s" in line for line in lines), "\n".join(lines)
 
 
+def test_a_call_to_os_exit_fails_its_check_and_the_run_goes_on(built, tmp_path):
+    exiting = tmp_path / "sec4_training.py"
+    exiting.write_text(mutate("sec4_training.py", '    return "C"\n', "    import os\n    os._exit(0)\n"), encoding="utf-8")
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, files={"sec4_training.py": exiting})
+    status = table(lines)
+    assert code == 1 and status["4.5"] == "failed" and status["4.4"] == "passed", "\n".join(lines)
+    assert any("remove the os._exit(...) call" in line for line in lines), "\n".join(lines)
+
+
 def test_the_screen_speaks_korean(built, tmp_path):
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko")
     assert code == 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from course import feedback, i18n
+from course import feedback, i18n, untrusted
 from course.content.curriculum import TASKS
 from course.i18n import C_, _
 from course.limits import LIMITS
@@ -153,8 +153,11 @@ class Report:
         return "failed", feedback.block(task, info.function if info else "", title, message, hint)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        """The feedback of every failed check, task by task, then one line per task."""
-        write = terminalreporter.write_line
+        """The feedback of every failed check, task by task, then one line per task; every line made safe
+        (course.untrusted: what the exercise code raised or printed holds no control character here)."""
+        def write(text: str, **markup: bool) -> None:
+            terminalreporter.write_line(untrusted.text(text, None), **markup)
+
         if not self.outcomes:
             return
         terminalreporter.write_sep("=", _("public checks"))

@@ -163,6 +163,15 @@ def test_code_that_never_returns_fails_its_check_and_the_run_goes_on(built, tmp_
     assert any(says in line for line in lines), "\n".join(lines)
 
 
+def test_what_a_file_raises_as_it_loads_reaches_the_screen_escaped(built, tmp_path):
+    hostile = tmp_path / "sec1_linear.py"
+    hostile.write_text('raise RuntimeError("\\x1b[2J\\x1b]52;c;aGk=\\x07 cleared")\n', encoding="utf-8")
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, files={"sec1_linear.py": hostile})
+    text = "\n".join(lines)
+    assert code == 1 and "cleared" in text and "\\x1b[2J" in text, text  # said once, as an escape
+    assert "\x1b" not in text and "\x07" not in text, text
+
+
 def test_the_screen_speaks_korean(built, tmp_path):
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko")
     assert code == 1

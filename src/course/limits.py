@@ -52,7 +52,8 @@ class Limits:
     runner_stop_seconds: float = 2.0  # a runner stopping after its answer; else it is ended
     answer_drain_seconds: float = 0.5  # after a runner exits, for its answer pipe to drain
     supervisor_grace_seconds: float = 5.0  # beyond a call's own limit, for its supervisor to reply
-    notebook_run_seconds: float = 600.0  # one notebook's whole suite under nbgrader (each call has its own limit)
+    entry_seconds: float = 600.0  # one entry's whole suite in a grading service (a notebook's grade cells, the
+    #                               Gradescope autograder, a cluster worker); each call has its own limit
 
 
 LIMITS = Limits()

@@ -138,6 +138,42 @@ class Submission:
         return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.sources.items())}
 
 
+def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], list[str]]:
+    """A Gradescope upload's files: each expected file found by exact name anywhere under folder (the shallowest; two at one depth is
+    ambiguous and neither is taken), and notes for the student. Links are never followed."""
+    found: dict[str, list[Path]] = {n: [] for n in names}
+    notes, seen = [], []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        seen += sorted(filenames)
+        for name in filenames:
+            if name in found:
+                path = Path(dirpath) / name
+                if path.is_symlink():
+                    notes.append(f"{path.relative_to(folder)} is a symbolic link: not followed")
+                else:
+                    found[name].append(path)
+    chosen = {}
+    for name, paths in found.items():
+        if not paths:
+            continue
+        depth = min(len(p.relative_to(folder).parts) for p in paths)
+        top = [p for p in paths if len(p.relative_to(folder).parts) == depth]
+        if len(top) > 1:
+            notes.append(f"{name} is in {len(top)} folders ({', '.join(str(p.relative_to(folder)) for p in top)}): "
+                         "not graded; hand in one copy")
+        else:
+            chosen[name] = top[0]
+            if len(paths) > 1 or depth > 1:
+                notes.append(f"graded {top[0].relative_to(folder)}")
+    for name in names:  # a file handed in under another name is named, never guessed at
+        notebook = str(Path(name).with_suffix(".ipynb"))
+        if name.endswith(".py") and name not in chosen and notebook not in chosen:
+            if near_misses(name, seen):
+                notes.append(missing(name, "the submission", seen))
+    return chosen, notes
+
+
 @dataclass
 class Entry:
     """One student's entry in the submissions folder, as read (never executed) by the batch."""

@@ -50,6 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the feedback as one self-contained HTML page, with the submission's loss curves")
     group.addoption("--grader-curves", action="store_true",
                     help="with --submissions: draw each student's loss curves in feedback/<id>.html (costs time)")
+    group.addoption("--grader-cluster", metavar="ADDRESS", default=None,
+                    help="with --submissions: grade on a Dask cluster (a scheduler's address, or local:N for N "
+                         "worker processes here); needs the cluster extra")
+    group.addoption("--grader-serve", metavar="R,W", default=None,
+                    help="serve the engine: grade entries arriving on descriptor R, reply on W (course.front.serve)")
     group.addoption("--lang", choices=i18n.LANGUAGES, default=None,
                     help=f"language of the feedback, hints and score table: en or ko (default: ${i18n.ENVIRONMENT}, else en)")
 
@@ -98,6 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         runner = BatchRunner(engine, Path(config.getoption("submissions")), Path(config.getoption("out")))
         config.pluginmanager.register(runner, "course-batch")
+    elif config.getoption("grader_serve"):
+        from course.front.serve import Server
+
+        config.pluginmanager.register(Server(engine, config.getoption("grader_serve")), "course-serve")
     else:
         folder = config.getoption("submission") or engine.suite.default_submission
         if not folder:
@@ -109,7 +118,8 @@ def pytest_configure(config: pytest.Config) -> None:
         engine.begin(Submission.read(path, engine.files or sorted(p.name for p in path.glob("*.py"))), path)
     plugin = Grading(engine)
     plugin.refuse_submitted_plugins()
-    engine.start_worker()
+    if not config.getoption("grader_cluster"):  # a cluster's client never runs student code: its workers do
+        engine.start_worker()
     config.pluginmanager.register(plugin, "course-grading")
 
 
@@ -126,7 +136,7 @@ class Grading:
 
     def __init__(self, engine: Engine) -> None:
         self.engine, self.config = engine, engine.config
-        self.single = self.config.pluginmanager.get_plugin("course-batch") is None
+        self.single = not any(self.config.pluginmanager.get_plugin(name) for name in ("course-batch", "course-serve"))
 
     def refuse_submitted_plugins(self) -> None:
         """Stop if pytest loaded a plugin or conftest.py from the submission folder: that code would have
@@ -156,7 +166,8 @@ class Grading:
         torch.set_num_threads(1)
         gc.freeze()  # the end-of-session collections then skip everything torch loaded
         required = self.config.getoption("require_isolation")
-        if required:
+        if required and not self.config.getoption("grader_cluster") and not self.config.getoption("grader_serve"):
+            # (a cluster's workers and a service check their own, and say so to their front end)
             reached = self.engine.isolation()
             if reached["level"] < required:
                 raise pytest.UsageError(f"refusing to grade: student code would run at isolation {reached['level']}, "

@@ -1,12 +1,12 @@
 """Scores for nbgrader's grade cells: the hidden grader suite run on the notebook's own code.
 
 Each grade cell of a source notebook (course.front.notebooks) ends, in its hidden region, with
-``task_score("2.2")``. The first such call in a kernel takes the code cells of the notebook file
-being graded (secN_x.ipynb in the working directory, the same extraction as ``pytest grader`` uses
-for a notebook submission), runs ``python -m pytest grader/test_secN_x.py --submission <copy>`` once
-in a subprocess, and keeps the report: the notebook's other grade cells reuse it. Student code thus
-runs only in the grader's sandboxed worker for the score; the grade cell prints the task's feedback
-and returns its earned points as a plain float, which nbgrader records as partial credit.
+``task_score("2.2")``. The first such call in a kernel reads the code cells of the notebook file being
+graded (secN_x.ipynb in the working directory, the same extraction as ``pytest grader`` uses for a
+notebook submission) and has a grading service (course.front.serve: the engine in a process of its own)
+grade that section's tasks; the notebook's other grade cells reuse the Result. Student code thus runs
+only in the grader's sandboxed worker for the score; the grade cell prints the task's feedback and
+returns its earned points as a plain float, which nbgrader records as partial credit.
 
 The hidden suite is found in the course checkout the package is installed from (editable install),
 or in the folder named by the COURSE_GRADER environment variable of the ``nbgrader autograde`` run.
@@ -15,21 +15,17 @@ It never needs to be in the course folder or the release.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import course
-from course.engine import ipynb
 from course.content.curriculum import TASKS
-from course.engine.submission import MAX_FILE_BYTES
-from course.limits import LIMITS
+from course.engine import ipynb
+from course.engine.result import Result
+from course.engine.submission import MAX_FILE_BYTES, Entry
+from course.front.serve import Service, ServiceError
 
 GRADER_ENV = "COURSE_GRADER"
-RUN_TIMEOUT = LIMITS.notebook_run_seconds
 
 
 class GradingError(RuntimeError):
@@ -46,42 +42,32 @@ def grader_dir() -> Path:
     return folder
 
 
-def grade_notebook(notebook: Path, grader: Path | None = None) -> dict:
-    """The JSON report of the hidden suite of notebook's section, run on the notebook's code cells."""
+def grade_notebook(notebook: Path, grader: Path | None = None) -> Result:
+    """The Result of the hidden suite on notebook's code cells, for the tasks of notebook's section."""
     grader = grader or grader_dir()
     code, problem = ipynb.read_notebook(notebook, MAX_FILE_BYTES)
     if problem:
         raise GradingError(problem)
-    tests = grader / f"test_{notebook.stem}.py"
-    with tempfile.TemporaryDirectory(prefix="notebook-grading-") as tmp:
-        submission = Path(tmp) / "submission"
-        submission.mkdir()
-        (submission / f"{notebook.stem}.py").write_bytes(code)
-        report = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "pytest", str(tests if tests.is_file() else grader),
-                   "--submission", str(submission), "-p", "no:cacheprovider", "-q",
-                   "--json-report", f"--json-report-file={report}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        proc = subprocess.run(command, cwd=grader.parent, env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT)
-        if not report.is_file():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-            raise GradingError(f"the grader wrote no report (exit code {proc.returncode}):\n{tail}")
-        result = json.loads(report.read_text(encoding="utf-8"))
-    grade = result.get("grade")
-    if not isinstance(grade, dict) or grade.get("errors"):
-        raise GradingError(f"the grader suite is misconfigured: {grade.get('errors') if grade else 'no grade'}")
-    return result
+    file = f"{notebook.stem}.py"
+    entry = Entry(notebook.stem, notebook.name, "notebook", notebook.resolve(), sources={file: code})
+    try:
+        with Service(grader) as service:
+            graded = service.grade(entry, [task_id for task_id, task in TASKS.items() if task.file == file])
+    except ServiceError as error:
+        raise GradingError(str(error)) from None
+    if graded["grade"]["errors"]:
+        raise GradingError(f"the grader suite is misconfigured: {graded['grade']['errors']}")
+    return graded
 
 
-_reports: dict[tuple[str, str], dict] = {}  # (notebook path, sha256 of its bytes) -> report
+_results: dict[tuple[str, str], Result] = {}  # (notebook path, sha256 of its bytes) -> its Result
 
 
-def _report_for(notebook: Path) -> dict:
+def _result_for(notebook: Path) -> Result:
     key = (str(notebook.resolve()), hashlib.sha256(notebook.read_bytes()).hexdigest())
-    if key not in _reports:
-        _reports[key] = grade_notebook(notebook)
-    return _reports[key]
+    if key not in _results:
+        _results[key] = grade_notebook(notebook)
+    return _results[key]
 
 
 def task_score(task_id: str, notebook: str | Path | None = None) -> float:
@@ -91,16 +77,14 @@ def task_score(task_id: str, notebook: str | Path | None = None) -> float:
     path = Path(notebook) if notebook is not None else Path.cwd() / f"{Path(task.file).stem}.ipynb"
     if not path.is_file():
         raise GradingError(f"no notebook {path.name} in {path.parent}")
-    report = _report_for(path)
-    entry = report["grade"]["tasks"].get(task_id)
+    graded = _result_for(path)
+    entry = graded["grade"]["tasks"].get(task_id)
     if entry is None:
-        raise GradingError(f"the grader report has no task {task_id}")
+        raise GradingError(f"the grader's result has no task {task_id}")
     earned = min(max(float(entry["earned"]), 0.0), float(task.points))
-    grade = report["grade"]
     print(f"Task {task_id} ({task.function}): {earned:g} of {task.points} points "
-          f"(grader {grade['grader']}, seed {grade['seed']})")
-    for test in report.get("tests", []):
-        meta = test.get("metadata", {})
-        if meta.get("task") == task_id and meta.get("feedback"):
-            print(meta["feedback"])
+          f"(grader {graded['key']['grader']}, seed {graded['key']['seed']})")
+    for test in graded["tests"]:
+        if test["task"] == task_id and test.get("feedback"):
+            print(test["feedback"])
     return earned

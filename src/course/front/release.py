@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,8 @@ from course.front import stubgen
 from course.render import exports
 from course.content.curriculum import SECTIONS, TASKS
 from course.engine.result import write_atomic
-from course.engine.submission import MAX_FILE_BYTES, missing, near_misses
+from course.engine.submission import MAX_FILE_BYTES, discover, find_submitted
+from course.front.serve import Service
 from course.version import grader_version
 
 BUNDLE = "pytorch-basics"
@@ -412,70 +412,21 @@ def build_gradescope(course: Course, out: Path) -> Path:
     return path
 
 
-def find_submitted(folder: Path, names: list[str]) -> tuple[dict[str, Path], list[str]]:
-    """Each expected file found by exact name anywhere under folder (the shallowest; two at one depth is
-    ambiguous and neither is taken), and notes for the student. Links are never followed."""
-    found: dict[str, list[Path]] = {n: [] for n in names}
-    notes, seen = [], []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-        seen += sorted(filenames)
-        for name in filenames:
-            if name in found:
-                path = Path(dirpath) / name
-                if path.is_symlink():
-                    notes.append(f"{path.relative_to(folder)} is a symbolic link: not followed")
-                else:
-                    found[name].append(path)
-    chosen = {}
-    for name, paths in found.items():
-        if not paths:
-            continue
-        depth = min(len(p.relative_to(folder).parts) for p in paths)
-        top = [p for p in paths if len(p.relative_to(folder).parts) == depth]
-        if len(top) > 1:
-            notes.append(f"{name} is in {len(top)} folders ({', '.join(str(p.relative_to(folder)) for p in top)}): "
-                         "not graded; hand in one copy")
-        else:
-            chosen[name] = top[0]
-            if len(paths) > 1 or depth > 1:
-                notes.append(f"graded {top[0].relative_to(folder)}")
-    for name in names:  # a file handed in under another name is named, never guessed at
-        notebook = str(Path(name).with_suffix(".ipynb"))
-        if name.endswith(".py") and name not in chosen and notebook not in chosen:
-            if near_misses(name, seen):
-                notes.append(missing(name, "the submission", seen))
-    return chosen, notes
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without the variables that steer how pytest runs the grader."""
-    from course.engine.core import STEERING
-
-    return {k: v for k, v in os.environ.items() if k not in STEERING}
-
-
 def grade_submission(root: Path, timeout: float) -> dict:
-    """Grade root/submission with the batch grader (one student) and return Gradescope's results."""
+    """Grade root/submission with a grading service (course.front.serve) and return Gradescope's results."""
     source = root / "source"
     names = exercise_files()  # and each one's notebook, which the grader reads when the .py is absent
     chosen, notes = find_submitted(root / "submission", names + [str(Path(n).with_suffix(".ipynb")) for n in names])
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
-        entry = Path(tmp) / "submissions" / "submission"
-        entry.mkdir(parents=True)
+        folder = Path(tmp) / "submission"
+        folder.mkdir()
         for name, path in chosen.items():
             with open(path, "rb") as f:  # at most one byte over the cap: the grader says the file is too large
-                (entry / name).write_bytes(f.read(MAX_FILE_BYTES + 1))
-        out = Path(tmp) / "out"
-        command = [sys.executable, "-m", "pytest", str(source / "grader"), "--submissions", str(entry.parent),
-                   "--out", str(out), "--grader-jobs", "1", "-p", "no:cacheprovider"]
-        run = subprocess.run(command, cwd=source, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=timeout)
-        sys.stdout.write(run.stdout.decode("utf-8", "replace"))  # results/stdout: the instructor's log
-        stored = out / "students" / "submission.json"
-        if not stored.is_file():
-            raise RuntimeError(f"the grader stopped without a result (pytest exit status {run.returncode})")
-        result = json.loads(stored.read_text(encoding="utf-8"))
+                (folder / name).write_bytes(f.read(MAX_FILE_BYTES + 1))
+        (entry,) = discover(Path(tmp), names)  # the one reader of a submission, with its limits
+        sys.stdout.flush()
+        with Service(source / "grader", log=None) as service:  # its output goes to the instructor's log
+            result = service.grade(entry, seconds=timeout)
     results = exports.gradescope_results(result)
     key = result["key"]
     head = f"Graded by grader {key['grader']} (seed {key['seed']})."
@@ -492,8 +443,7 @@ def autograde(root: Path, timeout: float = 480.0) -> dict:
         results = grade_submission(root, timeout)
     except Exception as error:  # noqa: BLE001  every failure still ends in a valid results.json
         traceback.print_exc()
-        why = f"grading took longer than {timeout:g} s" if isinstance(error, subprocess.TimeoutExpired) \
-            else f"{type(error).__name__}: {error}"[:300]
+        why = f"{type(error).__name__}: {error}"[:300]
         results = {"score": 0.0, "tests": [], "extra_data": {},
                    "output": f"The autograder could not grade this submission ({why}). Your instructor can see its log."}
     try:

@@ -64,6 +64,10 @@ class BatchRunner:
         self.batch.prepare(self.engine.version())
         todo = self.batch.pending()
         with Progress(config, total=len(self.batch.entries), done=len(self.batch.entries) - len(todo)) as bar:
+            if config.getoption("grader_cluster"):
+                self.grade_on_cluster(todo, bar)
+                self.results = self.batch.finish()
+                return True
             jobs = config.getoption("grader_jobs") or len(os.sched_getaffinity(0))
             helpers: list = []
             first = next((i for i, (entry, _) in enumerate(todo) if entry.status == STATUS_OK), None)
@@ -80,6 +84,17 @@ class BatchRunner:
                 self.grade_entries(self.batch.pending(), session.items, bar, [])  # anything a helper left undone
         self.results = self.batch.finish()
         return True
+
+    def grade_on_cluster(self, todo: list, bar: Progress) -> None:
+        """Grade todo on the Dask cluster of --grader-cluster (course.front.cluster: imported only here)."""
+        from course.front.cluster import ClusterGrading
+
+        cluster = ClusterGrading(self, bar, bar.say)
+        try:
+            cluster.start()
+            cluster.grade(todo)
+        finally:
+            cluster.close()
 
     def grade_entries(self, todo: list, items: list[pytest.Item], bar: Any, helpers: list, claim: bool = False) -> None:
         """Grade each entry of todo, or with claim, each entry this process claims first (judge processes
@@ -233,6 +248,14 @@ class Progress:
 
     def _terminal(self):
         return self.capman.global_and_fixture_disabled() if self.capman else contextlib.nullcontext()
+
+    def say(self, line: str) -> None:
+        """One line for the instructor, above the bar."""
+        with self._terminal(), contextlib.suppress(Exception):
+            if self.bar is not None:
+                self.bar.write(line, file=sys.__stderr__)
+            elif sys.__stderr__ is not None:
+                print(line, file=sys.__stderr__, flush=True)
 
     def update(self, student: str, result: dict) -> None:
         """Count one student done; what is shown of them is made safe, and a failure to show it is ignored."""

@@ -1,0 +1,233 @@
+"""Grading a class on a Dask cluster: the batch runner's entries, graded by warm engines on Dask workers.
+
+    pytest grader --submissions DIR --out OUT --grader-cluster tcp://scheduler:8786
+    pytest grader --submissions DIR --out OUT --grader-cluster local:2      # a LocalCluster of 2 processes here
+
+The client (this pytest session) reads the class, sends each entry to be graded, and is the only writer of
+OUT: every Result is stored the moment it arrives (course.engine.result.store), so a rerun after the client
+was killed grades only what is missing, and the gradebook is rebuilt from the stored results as locally.
+
+Each Dask worker holds one grading service (course.front.serve), started once by a worker plugin: the
+grader suite collected, the zygote started and its isolation reached, torch imported once per worker.
+A task carries a chunk of entries as plain data (their files' bytes and what the reader found) and returns
+each entry's Result as JSON text; nothing student code produced is ever unpickled. The scheduler and the
+client never run student code; a worker whose service refuses (isolation below --require-isolation, or
+another grader version than the client's) is left out and said so.
+
+A worker that dies mid-chunk loses nothing: the scheduler gives its chunks to another worker. A chunk that
+keeps killing workers is split, and an entry that kills workers on its own gets status `error` with a
+message saying so (a later run tries it again, as every `error`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import dask
+import pytest
+from distributed import Client, KilledWorker, LocalCluster, as_completed, get_worker
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from course import untrusted
+from course.engine import result
+from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry
+from course.front.serve import Service, ServiceError, pack, unpack
+
+PLUGIN = "course-engine"
+ALLOWED_FAILURES = 2  # a chunk that was running on this many workers when they died is not tried again
+LOCAL = "local:"
+
+
+class EnginePlugin(WorkerPlugin):
+    """Starts a grading service on each worker (once per worker, also for workers that join later)."""
+
+    name = PLUGIN
+
+    def __init__(self, grader: str, options: list[str]) -> None:
+        self.grader, self.options = grader, list(options)
+        self.service: Service | None = None  # on the worker (setup): a plugin travels to it pickled
+
+    def setup(self, worker: Any = None) -> None:
+        """Start the service; it gets ready (imports torch, collects, starts the zygote) in the background."""
+        self.lock = threading.Lock()
+        self.service = Service(Path(os.environ.get("COURSE_GRADER") or self.grader), self.options)
+
+    def teardown(self, worker: Any = None) -> None:
+        if self.service is not None:
+            self.service.close()
+
+    def hello(self) -> dict:
+        """The service's readiness: version, seed and isolation, or why it refuses."""
+        try:
+            return {"ready": True, **self.service.ready()}
+        except ServiceError as error:
+            return {"ready": False, "why": str(error)}
+
+    def grade(self, entry: Entry) -> dict:
+        """{"result": the entry's Result as JSON text} or {"error": why the service gave none}; a service
+        that died is started again for the next entry."""
+        with self.lock:
+            try:
+                return {"result": json.dumps(self.service.grade(entry), ensure_ascii=False)}
+            except ServiceError as error:
+                self.service.close()
+                self.service = Service(self.service_grader(), self.options)
+                return {"error": str(error)}
+
+    def service_grader(self) -> Path:
+        return Path(os.environ.get("COURSE_GRADER") or self.grader)
+
+
+def _plugin() -> EnginePlugin:
+    return get_worker().plugins[PLUGIN]
+
+
+def worker_hello() -> dict:
+    """A task: this worker's service's readiness, with the worker's address."""
+    return {"worker": get_worker().address, **_plugin().hello()}
+
+
+def grade_chunk(entries: list[dict]) -> list[dict]:
+    """A task: grade a chunk of packed entries on this worker's service."""
+    plugin = _plugin()
+    if not plugin.hello()["ready"]:
+        raise ServiceError(plugin.hello()["why"])
+    return [plugin.grade(unpack(entry)) for entry in entries]
+
+
+def connect(address: str) -> Client:
+    """A client of the cluster at address, or of a LocalCluster of N worker processes for local:N."""
+    if address.startswith(LOCAL):
+        try:
+            workers = int(address[len(LOCAL):])
+        except ValueError:
+            raise pytest.UsageError(f"--grader-cluster {address}: local:N, N the number of worker processes") from None
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        return Client(cluster)
+    return Client(address, timeout="60s")
+
+
+def options_of(engine: Any) -> list[str]:
+    """The grading options every service runs with: the client's seed, limits, language and requirements."""
+    from course import i18n
+
+    config = engine.config
+    options = ["--grader-seed", str(engine.seed), "--grader-timeout", str(engine.timeout), "--lang", i18n.language()]
+    if config.getoption("grader_curves"):
+        options.append("--grader-curves")
+    if config.getoption("require_isolation"):
+        options += ["--require-isolation", config.getoption("require_isolation")]
+    return options
+
+
+def chunk_size(pending: int, workers: int) -> int:
+    """Entries per task: large enough that the scheduler's per-task cost is small next to grading them
+    (README, Cluster), small enough that every worker gets several tasks and a lost one costs little."""
+    return max(1, min(16, pending // (4 * max(workers, 1))))
+
+
+class ClusterGrading:
+    """One batch's grading on a cluster: the client's side."""
+
+    def __init__(self, runner: Any, bar: Any, say: Any) -> None:
+        self.runner, self.engine, self.batch = runner, runner.engine, runner.batch
+        self.bar, self.say = bar, say
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+            self.client = connect(self.engine.config.getoption("grader_cluster"))
+        self.workers: list[str] = []
+        self.chunks: dict[str, list[tuple[Entry, dict]]] = {}  # a task's key -> the entries it grades
+
+    def start(self) -> dict[str, dict]:
+        """Register the engine plugin and wait for every worker's service; keep those that may grade."""
+        grader = str(Path(str(self.engine.config.rootpath)) / "grader")
+        self.client.register_plugin(EnginePlugin(grader, options_of(self.engine)), name=PLUGIN)
+        addresses = list(self.client.scheduler_info()["workers"])
+        hellos = self.client.gather([self.client.submit(worker_hello, workers=[a], allow_other_workers=False,
+                                                        pure=False) for a in addresses])
+        report = {}
+        for hello in hellos:
+            address, why = hello["worker"], None
+            if not hello["ready"]:
+                why = hello["why"]
+            elif hello["version"] != self.batch.version or hello["seed"] != self.engine.seed:
+                why = f"grader {hello['version']} seed {hello['seed']}, not the client's {self.batch.version} seed {self.engine.seed}"
+            else:
+                self.workers.append(address)
+            report[address] = {"isolation": hello.get("isolation", {}), "grading": why is None,
+                               **({"why": untrusted.line(why, 500)} if why else {})}
+            level = hello.get("isolation", {}).get("level", "?")
+            self.say(f"worker {address}: isolation {level}" + (f"; left out: {untrusted.line(why, 300)}" if why else ""))
+        result.write_atomic(self.batch.out / "cluster.json", json.dumps(report, indent=1, sort_keys=True) + "\n")
+        if not self.workers:
+            raise pytest.UsageError("no worker of the cluster may grade: " +
+                                    "; ".join(f"{a}: {r.get('why')}" for a, r in report.items()))
+        return report
+
+    def grade(self, todo: list[tuple[Entry, dict]]) -> None:
+        """Grade every entry of todo; store each result as it arrives."""
+        tasks = self.engine.tasks
+        graded_here = [(entry, key) for entry, key in todo if entry.status != STATUS_OK]
+        for entry, key in graded_here:
+            self.store(entry, result.ungraded(entry, key, tasks))
+        todo = [(entry, key) for entry, key in todo if entry.status == STATUS_OK]
+        size = chunk_size(len(todo), len(self.workers))
+        futures = as_completed()
+        for i in range(0, len(todo), size):
+            futures.add(self.submit(todo[i:i + size]))
+        for future in futures:
+            chunk = self.chunks.pop(future.key)
+            try:
+                replies = future.result()
+            except KilledWorker:
+                if len(chunk) > 1:  # find the one that kills workers: each alone
+                    for one in chunk:
+                        futures.add(self.submit([one]))
+                    continue
+                entry, key = chunk[0]
+                stored = result.ungraded(entry, key, tasks)
+                stored["status"], stored["message"] = STATUS_ERROR, (
+                    f"grading this entry ended {ALLOWED_FAILURES} cluster workers; it was not tried again in this run")
+                self.store(entry, stored)
+                continue
+            except Exception as error:  # the task failed as a whole: each of its entries says so
+                for entry, key in chunk:
+                    self.store(entry, result.failed(entry, key, tasks, "grading it on the cluster", error))
+                continue
+            for (entry, key), reply in zip(chunk, replies):
+                self.store(entry, self.received(entry, key, reply))
+
+    def submit(self, chunk: list[tuple[Entry, dict]]) -> Any:
+        future = self.client.submit(grade_chunk, [pack(entry) for entry, _ in chunk], workers=self.workers,
+                                    pure=False, key=f"grade-{chunk[0][0].slug}-{os.urandom(4).hex()}")
+        self.chunks[future.key] = chunk
+        return future
+
+    def received(self, entry: Entry, key: dict, reply: dict) -> result.Result:
+        """The Result a worker sent, if it is one and graded this entry under this key; else the entry's failure."""
+        tasks = self.engine.tasks
+        if "result" not in reply:
+            return result.failed(entry, key, tasks, "grading it on the cluster", ServiceError(str(reply.get("error"))))
+        try:
+            graded = json.loads(reply["result"])
+        except (TypeError, ValueError) as error:
+            return result.failed(entry, key, tasks, "reading its result", error)
+        if not result.conforms(graded) or graded["key"] != key:
+            return result.failed(entry, key, tasks, "reading its result",
+                                 ServiceError("the worker's result is not for this entry under this run's key"))
+        return graded
+
+    def store(self, entry: Entry, graded: result.Result) -> None:
+        result.store(self.batch.out, graded, entry, self.engine.tasks)
+        if self.bar is not None:
+            self.bar.update(entry.student, graded)
+
+    def close(self) -> None:
+        cluster = self.client.cluster
+        self.client.close()
+        if cluster is not None:
+            cluster.close()

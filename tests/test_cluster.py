@@ -1,0 +1,135 @@
+"""Grading on a Dask cluster (course.front.cluster) with a real LocalCluster: the same gradebook as a local
+run for the same seed, whatever happens to a worker or to the client on the way."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import CLASS, ROOT, batch, command, environment, marked_processes, results
+
+SEED = ("--grader-seed", "11")
+CLUSTER = ("--grader-cluster", "local:2")
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twenty entries: each sample folder twice over (so a worker can be killed while students remain)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("cluster") / "class"
+    folder.mkdir()
+    for copy in ("a", "b"):
+        for entry in sorted(CLASS.iterdir()):
+            target = folder / f"{entry.stem}-{copy}{entry.suffix}"
+            (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, target)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local(klass: Path) -> Path:
+    out = klass.parent / "local"
+    ran = batch(klass, out, *SEED)
+    assert ran.clean, ran
+    return out
+
+
+def same_outputs(out: Path, local: Path) -> list[str]:
+    """Files for readers that differ from the local run's (the stored results differ in timings only)."""
+    differ = []
+    for path in sorted(local.rglob("*")):
+        relative = path.relative_to(local)
+        if path.is_file() and relative.parts[0] != "students" and path.name != "batch.json":
+            if not (out / relative).is_file() or (out / relative).read_bytes() != path.read_bytes():
+                differ.append(str(relative))
+    return differ
+
+
+def wait_for_results(out: Path, count: int, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while len(list((out / "students").glob("*.json")) if (out / "students").is_dir() else []) < count:
+        assert proc.poll() is None, "the batch ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no results in time"
+        time.sleep(0.05)
+
+
+def kill_a_worker(out: Path, proc: subprocess.Popen) -> None:
+    """SIGKILL one Dask worker process (the parent of a grading service) mid-batch."""
+    wait_for_results(out, 4, proc)
+    services = marked_processes("--grader-serve")
+    parents = {int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in services}
+    assert parents, "no grading service found"
+    os.kill(sorted(parents)[0], signal.SIGKILL)
+
+
+def kill_the_client(out: Path, proc: subprocess.Popen) -> None:
+    """SIGKILL the client and everything in its session (its LocalCluster too) mid-batch."""
+    wait_for_results(out, 4, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    interrupt: object = None  # what happens mid-batch: called with (out, the client's process)
+    reruns: int = 0  # runs after the interrupted one
+
+
+CASES = [
+    Case("uninterrupted"),
+    Case("a worker killed mid-batch", kill_a_worker),
+    Case("the client killed mid-batch, then run again", kill_the_client, reruns=1),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_cluster_writes_the_local_gradebook(case: Case, klass: Path, local: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    log = open(tmp_path / "client.log", "w+")
+    proc = subprocess.Popen(command(klass, out, *SEED, *CLUSTER), cwd=ROOT, env=environment(), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if case.interrupt is not None:
+            case.interrupt(out, proc)
+        proc.wait(timeout=300)
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    log.seek(0)
+    first = log.read()
+    if case.interrupt is not kill_the_client:
+        assert proc.returncode == 0 and "INTERNALERROR" not in first, first[-3000:]
+    for _ in range(case.reruns):
+        done = len(results(out))
+        rerun = batch(klass, out, *SEED, *CLUSTER)
+        assert rerun.clean, rerun
+        assert rerun.unchanged is not None and rerun.unchanged >= done >= 4, rerun
+    assert results(out).keys() == results(local).keys()
+    assert all(r["status"] != "error" for r in results(out).values()), results(out)
+    assert same_outputs(out, local) == []
+    assert (out / "gradebook.csv").read_bytes() == (local / "gradebook.csv").read_bytes()
+
+
+def test_each_worker_reports_its_isolation(klass: Path, local: Path, tmp_path: Path) -> None:
+    """cluster.json names every worker with the isolation its service reached: the local run's level here."""
+    out = tmp_path / "out"
+    ran = batch(klass, out, *SEED, *CLUSTER, "--require-isolation", "L1")
+    assert ran.clean, ran
+    report = json.loads((out / "cluster.json").read_text())
+    level = next(iter(results(local).values()))["grade"]["isolation"]["level"]
+    assert len(report) == 2 and all(w["grading"] and w["isolation"]["level"] == level for w in report.values()), report
+    assert sum(f"isolation {level}" in line for line in ran.stderr.splitlines()) == 2, ran
+
+
+def test_a_local_batch_imports_nothing_of_dask() -> None:
+    code = ("import sys, course.front.grading, course.front.batch, course.front.serve; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    ran = subprocess.run([sys.executable, "-c", code], env=environment(), capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "[]"

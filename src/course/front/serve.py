@@ -82,7 +82,7 @@ def _read(fd: int, size: int, deadline: float | None) -> bytes | None:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise ServiceError("no reply in time")
+                raise ServiceError("the grading service gave no reply in time")
         chunk = os.read(fd, min(size - got, 1 << 20))
         if not chunk:
             if got:
@@ -211,8 +211,11 @@ class Service:
               seconds: float = LIMITS.entry_seconds) -> result.Result:
         """entry's Result (only the tests of tasks, if given), graded by the service."""
         self.ready()
-        send(self.outbox, {"entry": pack(entry), **({"tasks": list(tasks)} if tasks is not None else {})})
-        reply = receive(self.inbox, time.monotonic() + seconds)
+        try:
+            send(self.outbox, {"entry": pack(entry), **({"tasks": list(tasks)} if tasks is not None else {})})
+            reply = receive(self.inbox, time.monotonic() + seconds)
+        except OSError as error:
+            raise ServiceError(f"the grading service is gone ({error})") from None
         if reply is None or not result.conforms(reply.get("result")):
             raise ServiceError("the grading service ended without a result" if reply is None
                                else "the grading service replied without a Result")

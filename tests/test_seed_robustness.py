@@ -12,19 +12,13 @@ turns that into a failure, and the mark is to be removed then.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import submission_from_solutions
+from conftest import CLASS, batch, submission_from_solutions
 from corpus import BUGS, Case
-
-ROOT = Path(__file__).resolve().parent.parent
-CLASS = ROOT / "samples" / "class"
 
 # Seed 1 misses nothing; each other seed once let one of the cases below through.
 SEEDS = (1, 10, 182, 288, 767, 2246)
@@ -81,13 +75,6 @@ def build(folder: Path) -> None:
             shutil.copytree(CLASS / submission, folder / submission)
 
 
-def environment() -> dict[str, str]:
-    """This process's environment without pytest's variables, with this checkout's course package first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
-    return env
-
-
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[int, dict[str, dict]]:
     """{seed: {submission: its OUT/students/<id>.json}}, one batch of all the cases' submissions per seed."""
@@ -98,12 +85,9 @@ def outcomes(tmp_path_factory) -> dict[int, dict[str, dict]]:
     results = {}
     for seed in SEEDS:
         out = base / f"out-{seed}"
-        proc = subprocess.run([sys.executable, "-m", "pytest", "grader", "--submissions", str(subs), "--out", str(out),
-                               "--grader-seed", str(seed), "-p", "no:cacheprovider", "-q"],
-                              cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300)
+        ran = batch(subs, out, "--grader-seed", str(seed), "-q")
         if not (out / "students").is_dir():  # not an AssertionError: an xfail case must not swallow it
-            raise RuntimeError(f"the batch at seed {seed} wrote no results (exit {proc.returncode}):\n"
-                               f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+            raise RuntimeError(f"the batch at seed {seed} wrote no results: {ran!r}")
         results[seed] = {path.stem: json.loads(path.read_text()) for path in (out / "students").glob("*.json")}
     return results
 

@@ -133,3 +133,68 @@ def test_a_local_batch_imports_nothing_of_dask() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     ran = subprocess.run([sys.executable, "-c", code], env=environment(), capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "[]"
+
+
+KILLER_MARK = "kills-workers"
+KILLER = f'''import ctypes, time
+ctypes.CDLL(None).prctl(15, b"{KILLER_MARK}", 0, 0, 0)  # names its runner, so the test can find it
+time.sleep(3)
+'''
+
+
+def ancestors(pid: int) -> list[int]:
+    """pid's parent, its parent, ... up to (not including) pid 1."""
+    chain = []
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if pid > 1:
+            chain.append(pid)
+    return chain
+
+
+def test_an_entry_that_keeps_ending_workers_gets_an_error_and_the_class_is_graded(klass: Path, local: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Each time the entry is being graded, the test kills the Dask worker grading it (as an entry that ends its
+    worker would): the scheduler gives up on it, it alone gets `error` saying so, and every other entry
+    is graded as locally."""
+    import shutil
+    import threading
+
+    subs = tmp_path / "class"
+    shutil.copytree(klass, subs)
+    shutil.copytree(klass / "ada-a", subs / "zz-killer")
+    source = subs / "zz-killer" / "sec1_linear.py"
+    text = source.read_text()
+    future = text.index("from __future__ import annotations\n") + len("from __future__ import annotations\n")
+    source.write_text(text[:future] + KILLER + text[future:])  # after the future import, which must come first
+    out, stop, killed = tmp_path / "out", threading.Event(), set()
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            for runner in marked_processes(KILLER_MARK):
+                chain = ancestors(runner)
+                services = [i for i, pid in enumerate(chain) if pid in marked_processes("--grader-serve")]
+                if services and services[0] + 1 < len(chain):
+                    worker = chain[services[0] + 1]
+                    if worker not in killed:
+                        killed.add(worker)
+                        with __import__("contextlib").suppress(ProcessLookupError):
+                            os.kill(worker, signal.SIGKILL)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        ran = batch(subs, out, *SEED, *CLUSTER)
+    finally:
+        stop.set()
+        watcher.join()
+    assert ran.clean, ran
+    graded = results(out)
+    assert graded["zz-killer"]["status"] == "error" and "ended every cluster worker" in graded["zz-killer"]["message"]
+    assert len(killed) >= 2, killed
+    others = {k: v for k, v in graded.items() if k != "zz-killer"}
+    assert {k: v["grade"]["tasks"] for k, v in others.items()} == {k: v["grade"]["tasks"] for k, v in results(local).items()}

@@ -29,7 +29,7 @@ from typing import Any
 
 import dask
 import pytest
-from distributed import Client, KilledWorker, LocalCluster, as_completed, get_worker
+from distributed import Client, KilledWorker, LocalCluster, Reschedule, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from course import untrusted
@@ -38,23 +38,45 @@ from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry
 from course.front.serve import Service, ServiceError, pack, unpack
 
 PLUGIN = "course-engine"
+GRADES = "course-grades"  # the resource grading tasks ask for: a worker offers it, and withdraws it if its service refuses
 ALLOWED_FAILURES = 2  # a chunk that was running on this many workers when they died is not tried again
 LOCAL = "local:"
 
 
 class EnginePlugin(WorkerPlugin):
-    """Starts a grading service on each worker (once per worker, also for workers that join later)."""
+    """Starts a grading service on each worker (once per worker, also for workers that join or restart
+    later). Grading tasks ask for the GRADES resource, which workers offer from their start (`dask worker
+    --resources course-grades=1`; local:N does it): a worker whose service refuses (isolation below
+    --require-isolation, another grader version or seed than the client's) withdraws it, so the scheduler
+    gives it no more chunks, and hands back any chunk it got (Reschedule)."""
 
     name = PLUGIN
 
-    def __init__(self, grader: str, options: list[str]) -> None:
-        self.grader, self.options = grader, list(options)
+    def __init__(self, grader: str, options: list[str], version: str, seed: int) -> None:
+        self.grader, self.options, self.version, self.seed = grader, list(options), version, seed
         self.service: Service | None = None  # on the worker (setup): a plugin travels to it pickled
 
     def setup(self, worker: Any = None) -> None:
         """Start the service; it gets ready (imports torch, collects, starts the zygote) in the background."""
-        self.lock = threading.Lock()
-        self.service = Service(Path(os.environ.get("COURSE_GRADER") or self.grader), self.options)
+        self.lock, self.state, self.worker = threading.Lock(), None, worker
+        self.service = Service(self.service_grader(), self.options)
+        self.ready = threading.Event()
+        threading.Thread(target=self.get_ready, name="course-engine-ready", daemon=True).start()
+
+    def get_ready(self) -> None:
+        """Wait for the service; then offer GRADES, or keep why not."""
+        try:
+            hello = {"ready": True, **self.service.ready()}
+            if hello["version"] != self.version or hello["seed"] != self.seed:
+                hello = {"ready": False, "isolation": hello["isolation"],
+                         "why": f"grader {hello['version']} seed {hello['seed']}, not the client's "
+                                f"{self.version} seed {self.seed}"}
+        except ServiceError as error:
+            hello = {"ready": False, "why": str(error)}
+        self.state = hello
+        if not hello["ready"] and self.worker is not None:
+            self.worker.loop.add_callback(self.worker.set_resources, **{GRADES: 0})
+        self.ready.set()
 
     def teardown(self, worker: Any = None) -> None:
         if self.service is not None:
@@ -62,10 +84,8 @@ class EnginePlugin(WorkerPlugin):
 
     def hello(self) -> dict:
         """The service's readiness: version, seed and isolation, or why it refuses."""
-        try:
-            return {"ready": True, **self.service.ready()}
-        except ServiceError as error:
-            return {"ready": False, "why": str(error)}
+        self.ready.wait()
+        return self.state
 
     def grade(self, entry: Entry) -> dict:
         """{"result": the entry's Result as JSON text} or {"error": why the service gave none}; a service
@@ -92,10 +112,11 @@ def worker_hello() -> dict:
 
 
 def grade_chunk(entries: list[dict]) -> list[dict]:
-    """A task: grade a chunk of packed entries on this worker's service."""
+    """A task: grade a chunk of packed entries on this worker's service, once it is ready; a worker whose
+    service refuses hands the chunk back to the scheduler."""
     plugin = _plugin()
     if not plugin.hello()["ready"]:
-        raise ServiceError(plugin.hello()["why"])
+        raise Reschedule()
     return [plugin.grade(unpack(entry)) for entry in entries]
 
 
@@ -107,7 +128,7 @@ def connect(address: str) -> Client:
         except ValueError:
             raise pytest.UsageError(f"--grader-cluster {address}: local:N, N the number of worker processes") from None
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.ERROR, resources={GRADES: 1})
         return Client(cluster)
     return Client(address, timeout="60s")
 
@@ -145,18 +166,20 @@ class ClusterGrading:
     def start(self) -> dict[str, dict]:
         """Register the engine plugin and wait for every worker's service; keep those that may grade."""
         grader = str(Path(str(self.engine.config.rootpath)) / "grader")
-        self.client.register_plugin(EnginePlugin(grader, options_of(self.engine)), name=PLUGIN)
-        addresses = list(self.client.scheduler_info()["workers"])
+        self.client.register_plugin(EnginePlugin(grader, options_of(self.engine), self.batch.version, self.engine.seed),
+                                    name=PLUGIN)
+        workers = self.client.scheduler_info()["workers"]
+        addresses = list(workers)
+        if not any(w.get("resources", {}).get(GRADES) for w in workers.values()):
+            raise pytest.UsageError(f"no worker of the cluster offers the {GRADES} resource: start them with "
+                                    f"`dask worker SCHEDULER --nthreads 1 --resources {GRADES}=1`")
         hellos = self.client.gather([self.client.submit(worker_hello, workers=[a], allow_other_workers=False,
                                                         pure=False) for a in addresses])
         report = {}
         for hello in hellos:
-            address, why = hello["worker"], None
-            if not hello["ready"]:
-                why = hello["why"]
-            elif hello["version"] != self.batch.version or hello["seed"] != self.engine.seed:
-                why = f"grader {hello['version']} seed {hello['seed']}, not the client's {self.batch.version} seed {self.engine.seed}"
-            else:
+            address = hello["worker"]
+            why = None if hello["ready"] else hello["why"]
+            if why is None:
                 self.workers.append(address)
             report[address] = {"isolation": hello.get("isolation", {}), "grading": why is None,
                                **({"why": untrusted.line(why, 500)} if why else {})}
@@ -202,7 +225,7 @@ class ClusterGrading:
                 self.store(entry, self.received(entry, key, reply))
 
     def submit(self, chunk: list[tuple[Entry, dict]]) -> Any:
-        future = self.client.submit(grade_chunk, [pack(entry) for entry, _ in chunk], workers=self.workers,
+        future = self.client.submit(grade_chunk, [pack(entry) for entry, _ in chunk], resources={GRADES: 1},
                                     pure=False, key=f"grade-{chunk[0][0].slug}-{os.urandom(4).hex()}")
         self.chunks[future.key] = chunk
         return future

@@ -4,11 +4,13 @@ that works. A table of real messages proves each row of ERROR_HINTS is reachable
 """
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import S1, S2, S3, S4, mutate, submission_from_solutions
+from conftest import GRADER, ROOT, S1, S2, S3, S4, SOLUTIONS, mutate, submission_from_solutions
 
 from course import feedback, i18n
 from course.content.curriculum import TASKS
@@ -252,3 +254,18 @@ def test_an_untouched_stub_gets_no_hint_and_a_missing_method_is_not_taken_for_on
     other = {"type": "OSError", "message": "no hint for this", "where": None}
     assert feedback.hint_for(other, "3.2", "the check's hint") == "the check's hint"
 
+
+def test_no_hint_quotes_a_statement_of_the_reference():
+    """A hint may name the student's own API (self.output, model.eval(), torch.no_grad()), never hand over a line of
+    the reference solution: no statement of solutions/ (an assignment, return, if, for or raise) appears in a
+    message of the catalog's sources, a string of the grader's or the public checks, or a hint of ERROR_HINTS."""
+    statement = re.compile(r"^(return |if |for |raise )|[^=!<>]=[^=]|\+=")
+    lines = {line.split("  #")[0].strip() for path in SOLUTIONS.glob("sec*.py")
+             for line in path.read_text(encoding="utf-8").splitlines()}
+    lines = {line for line in lines if len(line) >= 10 and statement.search(line) and not line.startswith(("def ", "#"))}
+    texts = set(i18n.messages()) | set(feedback.HINTS.values())
+    for path in [*GRADER.glob("test_*.py"), *(ROOT / "public").glob("test_*.py")]:
+        texts |= {n.value for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and not n.value.startswith(("sec", "Section"))}
+    quoted = sorted((line, text[:80]) for text in texts for line in lines if line in text)
+    assert quoted == []

@@ -270,7 +270,8 @@ def task_of(test: dict) -> str:
 WRONG = [  # a mistake, the public check that catches it and the hint it gives
     pytest.param("sec2_forward.py", "return self.output(h)  #", "return torch.sigmoid(self.output(h))  #", "2.2",
                  "test_forward_can_give_negative_scores", "a raw score can be negative: no ReLU, sigmoid or softmax after "
-                 "the output layer; return self.output(h) as it is, the loss function applies what it needs",
+                 "the output layer; forward returns what self.output gives, unchanged, and the loss function applies "
+                 "what it needs",
                  id="sigmoid-after-output"),
     pytest.param("sec4_training.py", "return -picked.mean()", "return -picked.sum()", "4.1",
                  "test_cross_entropy_lesson_example", "average over the samples (mean), not the sum", id="loss-summed"),

@@ -37,8 +37,8 @@ def both_signs(state, x):
     return state
 
 
-NO_OUTPUT_ACTIVATION = _("no activation after the output layer ({name} found there): return self.output(h) as it is; "
-                         "the loss function applies what it needs")
+NO_OUTPUT_ACTIVATION = _("no activation after the output layer ({name} found there): forward returns what self.output gives, "
+                         "unchanged; the loss function applies what it needs")
 OUTPUT_ACTIVATIONS = {"ReLU": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
                       "softmax": lambda t: torch.softmax(t, 1), "log_softmax": lambda t: torch.log_softmax(t, 1),
                       "LeakyReLU": torch.nn.functional.leaky_relu, "ELU": torch.nn.functional.elu,
@@ -173,7 +173,8 @@ class TestTask2_3:
         got, want = judge.run("gradients", sizes, state, x, target, False, "cross_entropy",
                               hint=_("call loss_fn(model(x), target): the prediction first, then the target"))
         checks.state(got["grads"], want["grads"], "gradients(...)",
-                     _("loss = loss_fn(model(x), target); loss.backward(); then collect p.grad for each name in model.named_parameters()"))
+                     _("compute loss_fn of model(x) and target, call backward() on it once, then collect p.grad for each name in "
+                       "model.named_parameters()"))
 
     @pytest.mark.points(1)
     def test_stale_gradients_are_cleared(self, judge, gen):

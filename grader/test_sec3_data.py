@@ -5,6 +5,9 @@ import torch
 from course.engine import checks
 from course.i18n import _
 
+LEN_HINT = _("__len__ gives the number of samples, the length of data along its first axis")
+N_VAL = _("validation gets round(n * val_fraction) samples")
+
 
 def items_equal(got_items, want_items, what, hint):
     """Each item must be a (sample, label) pair, a tuple or a list, equal to the reference's."""
@@ -25,7 +28,7 @@ class TestTask3_1:
         data, labels = torch.rand(23, 11, generator=gen), torch.randint(0, 2, (23,), generator=gen)
         got, want = judge.run("dataset", data, labels, [], False)
         off_by_one = _("off by one: __len__ is the number of samples, len(self.data)")
-        checks.number(got["len"], want["len"], _("len(dataset) for 23 samples"), "return len(self.data)",
+        checks.number(got["len"], want["len"], _("len(dataset) for 23 samples"), LEN_HINT,
                       mistakes=[(22, off_by_one), (24, off_by_one),
                                 (11, _("that is the number of features; __len__ counts samples"))])
 
@@ -40,14 +43,14 @@ class TestTask3_1:
     def test_transform_applies_to_sample_only(self, judge, gen):
         """transform is applied to the sample, never to the label"""
         data, labels = torch.rand(10, 11, generator=gen), torch.randint(0, 2, (10,), generator=gen)
-        hint = _("if self.transform is not None: sample = self.transform(sample); leave the label alone")
+        hint = _("when a transform is given, apply it to the sample that __getitem__ returns; leave the label alone")
         got, want = judge.run("dataset", data, labels, [3, 7], True, hint=hint)
         items_equal(got["items"], want["items"], _("dataset[idx] with transform"), hint)
 
     @pytest.mark.points(0.5)
     def test_length_mismatch_raises(self, judge, gen):
         """CustomDataset(data, labels) with different lengths raises ValueError"""
-        hint = _("in __init__: if len(data) != len(labels): raise ValueError(...)")
+        hint = _("in __init__, raise ValueError when data and labels hold different numbers of samples")
         for n_data, n_labels in ((20, 19), (19, 20)):  # either way round
             got = judge.student("raises", "CustomDataset", [torch.rand(n_data, 11, generator=gen), torch.zeros(n_labels)], {},
                                 hint=hint)
@@ -102,8 +105,8 @@ class TestTask3_2:
         checks.that(all(e == list(range(100)) for e in ordered), _("shuffle=False: samples did not come in dataset order"), hint)
 
 
-SPLIT_HINT = _("draw torch.randperm(n, generator=torch.Generator().manual_seed(seed)); "
-               "the first round(n * val_fraction) indices go to validation")
+SPLIT_HINT = _("shuffle the indices with torch.randperm and a generator seeded with seed; "
+               "the first round(n * val_fraction) of them go to validation")
 
 
 @pytest.mark.task("3.3")
@@ -120,7 +123,7 @@ class TestTask3_3:
         for run, expected, config in zip(got, want, configs):
             what = _("train_val_split({n} samples, {config})").format(n=n, config=config or _("defaults"))
             checks.equal(len(run["val"]), len(expected["val"]), _("{what}: size of val").format(what=what),
-                         "n_val = round(n * val_fraction)")
+                         N_VAL)
             checks.equal(len(run["train"]), len(expected["train"]), _("{what}: size of train").format(what=what),
                          _("train gets the n - n_val others"))
 
@@ -129,7 +132,7 @@ class TestTask3_3:
         """every sample lands in exactly one part"""
         got = judge.student("split", 60, [{"val_fraction": 0.2, "seed": 3}, {"val_fraction": 0.35, "seed": 4}], hint=SPLIT_HINT)
         for run, n_val in zip(got, (12, 21)):
-            checks.equal(len(run["val"]), n_val, _("size of val for 60 samples"), "n_val = round(n * val_fraction)")
+            checks.equal(len(run["val"]), n_val, _("size of val for 60 samples"), N_VAL)
             both = run["train"] + run["val"]
             checks.that(sorted(both) == list(range(60)),
                         _("train and val together should hold each of the 60 samples once; "

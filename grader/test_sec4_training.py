@@ -112,7 +112,8 @@ def judged_as_sum(got, samples, *means):
 
 
 SUM_NOT_MEAN = _("that is a sum, not a mean: divide the total of loss.item() * len(targets) by the number of samples")
-TRAIN_STEPS = _("for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()")
+TRAIN_STEPS = _("for each batch: optimizer.zero_grad(), the loss of the model's output against the targets with loss_fn, "
+                "loss.backward(), optimizer.step()")
 PER_SAMPLE = _("add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less")
 
 
@@ -284,8 +285,8 @@ class TestTask4_3:
                       _("evaluate(...) called again on the same model, for other data: mean loss"), NO_UPDATE)
 
 
-FIT_HINT = _("each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); "
-             "val_loss, _ = evaluate(model, val_loader, loss_fn)")
+FIT_HINT = _("each epoch: call train_one_epoch(model, train_loader, loss_fn, optimizer) and record what it returns, then "
+             "evaluate(model, val_loader, loss_fn) and record the loss, the first of the pair it returns")
 STAND_INS = _("fit is graded with stand-ins: each loader is a list holding one (inputs, targets) batch, "
               "train_one_epoch returns one float and evaluate returns a pair (loss, accuracy); "
               "call those two each epoch rather than looping over batches or unpacking more values. {fit}")

@@ -145,7 +145,7 @@ class Report:
                 self.broken.setdefault(file, feedback.raised({**described, "stage": "import"}, file, task))
                 return "unloaded", _("could not run: {file} does not load (the note about {file} above says why)").format(
                     file=file)
-            message, hint = feedback.raised(described, file, task), None
+            message, hint = feedback.raised(described, file, task), feedback.hint_for(described, task)
         else:
             message, hint = _("the check failed"), None
         doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()

@@ -14,8 +14,8 @@ from course.i18n import _
 LAYERS = "fc1 = nn.Linear(in_features, hidden[0]), fc2 = nn.Linear(hidden[0], hidden[1]), output = nn.Linear(hidden[1], out_features)"
 FORWARD = "relu(fc1(x)) -> relu(fc2(.)) -> output(.)"
 KEEP_X = _("do not modify x (x.relu_(), x += ...): give each intermediate result a new name")
-RAW_SCORES = _("a raw score can be negative: no ReLU, sigmoid or softmax after the output layer; return self.output(h) "
-               "as it is, the loss function applies what it needs")
+RAW_SCORES = _("a raw score can be negative: no ReLU, sigmoid or softmax after the output layer; forward returns what "
+               "self.output gives, unchanged, and the loss function applies what it needs")
 ONLY_GRADIENTS = _("only compute gradients: no optimizer step and no in-place change of the weights")
 
 
@@ -87,7 +87,8 @@ def test_gradients_has_one_per_parameter(sec2):
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     grads = sec2.gradients(model, torch.rand(6, 11), torch.rand(6, 1), nn.MSELoss())
     what = "gradients(model, x (6, 11), target (6, 1), nn.MSELoss())"
-    collect = _("loss = loss_fn(model(x), target); loss.backward(); then collect p.grad for each name in model.named_parameters()")
+    collect = _("compute loss_fn of model(x) and target, call backward() on it once, then collect p.grad for each name in "
+                "model.named_parameters()")
     checks.that(isinstance(grads, dict), _("{what}: expected a dict of tensors, got {got}").format(
         what=what, got=checks.describe(grads)), collect)
     missing, extra = sorted(set(before) - set(grads)), sorted(set(grads) - set(before))

@@ -14,13 +14,15 @@ from course.engine import checks
 from course.i18n import _
 
 ITEM_HINT = "return self.data[idx], self.labels[idx]"
-TRANSFORM_HINT = _("if self.transform is not None: sample = self.transform(sample); leave the label alone")
-LENGTHS_HINT = _("in __init__: if len(data) != len(labels): raise ValueError(...)")
+TRANSFORM_HINT = _("when a transform is given, apply it to the sample that __getitem__ returns; leave the label alone")
+LENGTHS_HINT = _("in __init__, raise ValueError when data and labels hold different numbers of samples")
 BATCH_HINT = _("pass batch_size through to the DataLoader; the last batch is smaller, do not drop it")
 SHUFFLE_HINT = _("pass shuffle=shuffle to the DataLoader; it draws a new order at the start of each epoch")
+LEN_HINT = _("__len__ gives the number of samples, the length of data along its first axis")
+N_VAL = _("validation gets round(n * val_fraction) samples")
 SEED_HINT = _("make a torch.Generator().manual_seed(seed) and pass it to DataLoader(..., generator=generator)")
-SPLIT_HINT = _("draw torch.randperm(n, generator=torch.Generator().manual_seed(seed)); "
-               "the first round(n * val_fraction) indices go to validation")
+SPLIT_HINT = _("shuffle the indices with torch.randperm and a generator seeded with seed; "
+               "the first round(n * val_fraction) of them go to validation")
 
 
 def numbered_samples():
@@ -46,7 +48,7 @@ def test_dataset_length(sec3):
     """len(CustomDataset) is the number of samples, 100"""
     dataset = sec3.CustomDataset(torch.rand(100, 11), torch.randint(0, 2, (100,)))
     off_by_one = _("off by one: __len__ is the number of samples, len(self.data)")
-    checks.number(len(dataset), 100, _("len(dataset) for 100 samples"), "return len(self.data)",
+    checks.number(len(dataset), 100, _("len(dataset) for 100 samples"), LEN_HINT,
                   mistakes=[(99, off_by_one), (101, off_by_one),
                             (11, _("that is the number of features; __len__ counts samples"))])
 
@@ -127,7 +129,7 @@ def test_split_sizes_and_cover(sec3):
     """100 samples with val_fraction 0.2 split into 80 and 20, every sample in exactly one part"""
     train, val = sec3.train_val_split(numbered_dataset(), val_fraction=0.2, seed=0)
     what = _("train_val_split({n} samples, {config})").format(n=100, config="val_fraction=0.2, seed=0")
-    checks.equal(len(val), 20, _("{what}: size of val").format(what=what), "n_val = round(n * val_fraction)")
+    checks.equal(len(val), 20, _("{what}: size of val").format(what=what), N_VAL)
     checks.equal(len(train), 80, _("{what}: size of train").format(what=what), _("train gets the n - n_val others"))
     ids = [int(train[i][1]) for i in range(len(train))] + [int(val[i][1]) for i in range(len(val))]
     checks.that(sorted(ids) == list(range(100)),

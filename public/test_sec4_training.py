@@ -16,14 +16,15 @@ STABLE_HINT = _("subtract each row's own max (logits.max(dim=1, keepdim=True)) b
                 "or use torch.logsumexp / torch.log_softmax")
 NOT_THE_SUM = _("average over the samples (mean), not the sum")
 GRAPH_HINT = _("build the loss from tensor operations only: .item(), .detach() or torch.tensor(...) cut the graph")
-TRAIN_STEPS = _("for each batch: optimizer.zero_grad(); loss = loss_fn(model(inputs), targets); loss.backward(); optimizer.step()")
+TRAIN_STEPS = _("for each batch: optimizer.zero_grad(), the loss of the model's output against the targets with loss_fn, "
+                "loss.backward(), optimizer.step()")
 PER_SAMPLE = _("add loss.item() * len(targets) for each batch and divide by the number of samples: a short batch weighs less")
 EVAL_HINT = _("model.eval(); with torch.no_grad(): add up loss.item() * len(targets) and the correct predictions")
 NO_UPDATE = _("wrap the loop in `with torch.no_grad():`; never call backward() or an optimizer in evaluate")
 PERCENT = _("accuracy is a fraction in [0, 1], not a percentage: divide the number correct by the number of samples, "
             "without * 100")
-FIT_HINT = _("each epoch: train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer); "
-             "val_loss, _ = evaluate(model, val_loader, loss_fn)")
+FIT_HINT = _("each epoch: call train_one_epoch(model, train_loader, loss_fn, optimizer) and record what it returns, then "
+             "evaluate(model, val_loader, loss_fn) and record the loss, the first of the pair it returns")
 
 
 def plain(value):

@@ -405,7 +405,7 @@ def fit(model, train_loader, val_loader, criterion, optimizer, n_epochs=10):
         history["train_loss"].append(training_loss)
         history["val_loss"].append(val_loss)
     return history
-''', lost="4.4", says="train_loss = train_one_epoch"),
+''', lost="4.4", says="call train_one_epoch(model, train_loader, loss_fn, optimizer)"),
 ]
 
 

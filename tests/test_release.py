@@ -22,7 +22,7 @@ import pytest
 from conftest import EXERCISES, ROOT, SOLUTIONS, batch, gradebook, mutate, submission_from_solutions
 from corpus import VARIANTS
 
-from course import i18n
+from course import feedback, i18n
 from course.front import release
 from course.content.curriculum import TASKS, total_points
 from course.engine.core import STEERING
@@ -270,7 +270,8 @@ def task_of(test: dict) -> str:
 WRONG = [  # a mistake, the public check that catches it and the hint it gives
     pytest.param("sec2_forward.py", "return self.output(h)  #", "return torch.sigmoid(self.output(h))  #", "2.2",
                  "test_forward_can_give_negative_scores", "a raw score can be negative: no ReLU, sigmoid or softmax after "
-                 "the output layer; return self.output(h) as it is, the loss function applies what it needs",
+                 "the output layer; forward returns what self.output gives, unchanged, and the loss function applies "
+                 "what it needs",
                  id="sigmoid-after-output"),
     pytest.param("sec4_training.py", "return -picked.mean()", "return -picked.sum()", "4.1",
                  "test_cross_entropy_lesson_example", "average over the samples (mean), not the sum", id="loss-summed"),
@@ -286,13 +287,7 @@ def test_a_failed_public_check_reads_like_the_grader(built, torch_warm, pytester
                                                       check, hint):
     """The feedback block of a failed check: the task and its function, the check's title, what was checked
     with what was expected and what came back, and the hint for the mistake; in Korean with COURSE_LANG=ko."""
-    work = pytester.path / "bundle"
-    shutil.copytree(built.out / release.BUNDLE, work)
-    submission_from_solutions(work, {file: mutate(file, old, new)})
-    monkeypatch.setenv(i18n.ENVIRONMENT, lang)
-    with i18n.using("en"):  # the run sets the language of this process: put English back after it
-        result = pytester.runpytest_inprocess("-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
-                                              "--import-mode=importlib", str(work / "public" / f"test_{file}"))
+    result = public_checks_on(built, pytester, monkeypatch, lang, file, mutate(file, old, new))
     assert result.ret == 1
     lines = result.outlines
     doc = next(ast.get_docstring(f) for name, f in check_functions() if name == f"test_{file}" and f.name == check)
@@ -306,6 +301,39 @@ def test_a_failed_public_check_reads_like_the_grader(built, torch_warm, pytester
         assert HANGUL.search(head) and HANGUL.search(block[1]) and "힌트: " in said
     else:
         assert not HANGUL.search("\n".join(lines))
+    assert "Traceback" not in result.stdout.str()
+
+
+def public_checks_on(built, pytester, monkeypatch, lang, file, text):
+    """The bundle's public checks of file run in lang on the reference with file's text replaced."""
+    work = pytester.path / "bundle"
+    shutil.copytree(built.out / release.BUNDLE, work)
+    submission_from_solutions(work, {file: text})
+    monkeypatch.setenv(i18n.ENVIRONMENT, lang)
+    with i18n.using("en"):  # the run sets the language of this process: put English back after it
+        return pytester.runpytest_inprocess("-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
+                                            "--import-mode=importlib", str(work / "public" / f"test_{file}"))
+
+
+RAISES = [  # a mistake that raises inside a public check, and the grader's hint for what it raised
+    pytest.param("sec2_forward.py", "h = torch.relu(self.fc1(x))  #", "h = x  #", "2.2", "matmul-forward", id="fc1-skipped"),
+    pytest.param("sec4_training.py", "loss = loss_fn(model(inputs), targets)",
+                 "loss = loss_fn(model(inputs), targets.float())", "4.2", "target-dtype", id="float-targets"),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize("file, old, new, task, key", RAISES)
+def test_a_public_check_that_raises_gives_the_graders_hint(built, torch_warm, pytester, monkeypatch, lang, file, old, new,
+                                                            task, key):
+    """What the code raised inside a public check chooses the hint, as in the grader (course.feedback.hint_for)."""
+    result = public_checks_on(built, pytester, monkeypatch, lang, file, mutate(file, old, new))
+    assert result.ret == 1
+    with i18n.using(lang):
+        said = "  " + i18n._("hint: {hint}").format(hint=i18n._(feedback.HINTS[key]).split("{")[0])
+        head = f"Task {task} ({TASKS[task].function}): "
+    at = next(i for i, line in enumerate(result.outlines) if line.startswith(head))
+    assert any(line.startswith(said) for line in result.outlines[at:at + 6]), "\n".join(result.outlines[at:at + 6])
     assert "Traceback" not in result.stdout.str()
 
 

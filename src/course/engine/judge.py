@@ -69,7 +69,7 @@ class Judge:
                 raise Mismatch(_("could not run: {file} does not load (the note about {file} above says why)")
                                .format(file=self.file), None)
             message = untrusted.text(self._explain(result), None) + (f"\n{self.printed}" if self.printed else "")
-            raise Mismatch(message, None if result.error.get("not_implemented") else hint)
+            raise Mismatch(message, feedback.hint_for(result.error, self.task, hint))
 
         return wait
 
@@ -144,7 +144,7 @@ class Judge:
             if "error" in result:
                 error = result["error"] if isinstance(result["error"], dict) else {}
                 raise Mismatch(untrusted.text(self._explain(CallResult("error", error=error)), None),
-                               None if error.get("not_implemented") else hint)
+                               feedback.hint_for(error, self.task, hint))
             pairs.append((result.get("value"), want))
         return pairs
 

@@ -173,10 +173,13 @@ def test_what_a_file_raises_as_it_loads_reaches_the_screen_escaped(built, tmp_pa
 
 
 def test_the_screen_speaks_korean(built, tmp_path):
-    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko")
+    """Every row of the table in Korean, and each separator line exactly as wide as the terminal (a Hangul
+    character takes two columns)."""
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko", COLUMNS="80")
     assert code == 1
     rows = [line for line in lines if re.match(r"\d\.\d\s", line)]
     assert len(rows) == len(TASKS) and all(release.HANGUL.search(row) for row in rows), "\n".join(lines)
+    assert [i18n.width(line) for line in lines if line.startswith("===")] == [80] * 3, "\n".join(lines)
 
 
 def test_the_bundle_ships_the_graders_own_wording_and_nothing_hidden(built):

@@ -65,6 +65,7 @@ def test_bundle_holds_stubs_checks_readme_and_stamp(built):
         assert files[name] == (EXERCISES / name).read_bytes()
     assert {f"public/{p.name}" for p in PUBLIC.glob("test_*.py")} <= set(files)
     assert {"README.md", "pytest.ini", "VERSION.json"} <= set(files)
+    assert f"--extra-index-url {release.CPU_INDEX}" in files["requirements.txt"].decode().splitlines()  # not CUDA's
     readme = files["README.md"].decode()
     for task in TASKS.values():
         assert f"| {task.id} | `{task.function}` |" in readme

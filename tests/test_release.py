@@ -226,14 +226,48 @@ def test_a_packed_submission_gets_full_marks_from_the_grader(built, tmp_path):
     assert float(gradebook(tmp_path / "out")["sam"]["total"]) == total_points()
 
 
-def test_pack_names_a_misnamed_file_and_writes_nothing(built, tmp_path):
+@dataclasses.dataclass(frozen=True)
+class Misfiled:
+    """A bundle with one exercise file handed in wrong, and what pack.py says about it (an English message of
+    public/pack.py, with its placeholders; the Korean is the catalog's)."""
+
+    name: str
+    lang: str
+    plant: object  # (work folder) -> None
+    says: str
+    fields: dict
+
+
+def renamed(to: str):
+    return lambda work: (work / "sec1_linear.py").rename(work / to)
+
+
+NEAR = "{file} is missing from {folder}; it holds {names}: rename it to {file} exactly"
+NOTEBOOK = "{file} holds a Jupyter notebook (JSON), not Python code: save your code as Python in {file}"
+MISFILED = [
+    Misfiled("copy number", "en", renamed("sec1_linear (1).py"), NEAR, {"names": "sec1_linear (1).py"}),
+    Misfiled("copy number", "ko", renamed("sec1_linear (1).py"), NEAR, {"names": "sec1_linear (1).py"}),
+    Misfiled("wrong case", "ko", renamed("Sec1_Linear.py"), NEAR, {"names": "Sec1_Linear.py"}),
+    Misfiled("extension added", "en", renamed("sec1_linear.py.txt"), NEAR, {"names": "sec1_linear.py.txt"}),
+    Misfiled("deleted", "ko", lambda work: (work / "sec1_linear.py").unlink(), "{file} is missing from {folder}", {}),
+    Misfiled("notebook saved as .py", "ko",
+             lambda work: (work / "sec1_linear.py").write_text('{"cells": [], "nbformat": 4}\n', encoding="utf-8"),
+             NOTEBOOK, {}),
+]
+
+
+@pytest.mark.parametrize("case", MISFILED, ids=lambda c: f"{c.name} ({c.lang})")
+def test_pack_names_a_misfiled_file_in_the_students_language_and_writes_nothing(built, tmp_path, case):
     work = tmp_path / release.BUNDLE
     shutil.copytree(built.out / release.BUNDLE, work)
-    (work / "sec1_linear.py").rename(work / "sec1_linear (1).py")
-    run = subprocess.run([sys.executable, "public/pack.py", "--no-checks"], cwd=work, env=clean_env(),
+    case.plant(work)
+    run = subprocess.run([sys.executable, "public/pack.py", "--no-checks"], cwd=work, env=clean_env(COURSE_LANG=case.lang),
                          capture_output=True, text=True)
+    with i18n.using(case.lang):
+        said = i18n._(case.says).format(file="sec1_linear.py", folder=work.resolve(), **case.fields)
+        want = [i18n._("not packed:"), f"  {said}"]
     assert run.returncode == 1 and not (work / "submission.zip").exists()
-    assert "sec1_linear (1).py" in run.stderr and "rename it to sec1_linear.py" in run.stderr, run.stderr
+    assert run.stderr.splitlines() == want and run.stdout == "", run.stderr
 
 
 @pytest.fixture(scope="module")

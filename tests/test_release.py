@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import EXERCISES, ROOT, SOLUTIONS, batch, gradebook, mutate, submission_from_solutions
+from conftest import EXERCISES, ROOT, SOLUTIONS, check_table, mutate, submission_from_solutions
 from corpus import VARIANTS
 
 from course import i18n
@@ -119,12 +119,6 @@ def student_screen(bundle: Path, work: Path, *args: str, files: dict[str, Path] 
     return run.returncode, (run.stdout + run.stderr).splitlines()
 
 
-def table(lines: list[str]) -> dict[str, str]:
-    """The status column of the per-task table a public check run ends with, by task."""
-    rows = [re.match(r"(\d\.\d)\s.*\s(\d+/\d+)\s+(.+)$", line) for line in lines]
-    return {row[1]: row[3].strip() for row in rows if row}
-
-
 @pytest.mark.parametrize("above", [False, True], ids=["in the bundle", "in the folder above"])
 def test_the_stubs_give_a_short_screen_with_one_line_per_task(built, tmp_path, above):
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, above=above)
@@ -132,7 +126,7 @@ def test_the_stubs_give_a_short_screen_with_one_line_per_task(built, tmp_path, a
     assert len(lines) <= 40, "\n".join(lines)
     text = "\n".join(lines)
     assert "Traceback" not in text and "warnings summary" not in text and "Error:" not in text, text
-    assert table(lines) == {task: "not implemented yet" for task in TASKS}, text
+    assert check_table(lines) == {task: "not implemented yet" for task in TASKS}, text
 
 
 def test_a_filled_task_turns_green_and_a_wrong_one_says_why(built, tmp_path):
@@ -141,7 +135,7 @@ def test_a_filled_task_turns_green_and_a_wrong_one_says_why(built, tmp_path):
                             "        return torch.sigmoid(self.output(h))\n"), encoding="utf-8")
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE,
                                  files={"sec1_linear.py": SOLUTIONS / "sec1_linear.py", "sec2_forward.py": wrong})
-    status = table(lines)
+    status = check_table(lines)
     assert code == 1
     assert [t for t in TASKS if status[t] == "passed"] == ["1.1", "1.2", "1.3", "2.1", "2.3"], status
     assert status["2.2"] == "failed" and status["3.1"] == "not implemented yet", status
@@ -159,7 +153,7 @@ def test_code_that_never_returns_fails_its_check_and_the_run_goes_on(built, tmp_
     broken = tmp_path / "sec4_training.py"
     broken.write_text(mutate("sec4_training.py", '    return "C"\n', body), encoding="utf-8")
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, files={"sec4_training.py": broken})
-    status = table(lines)
+    status = check_table(lines)
     assert code == 1 and status["4.5"] == "failed" and status["4.4"] == "passed", "\n".join(lines)
     assert any(says in line for line in lines), "\n".join(lines)
 
@@ -203,27 +197,6 @@ def test_the_bundle_ships_the_graders_own_wording_and_nothing_hidden(built):
         public |= {ast.get_docstring(n).splitlines()[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                    if isinstance(n, ast.FunctionDef) and ast.get_docstring(n)}
     assert hidden and [t for t in hidden - public if t.encode() in mo] == []
-
-
-def test_a_packed_submission_gets_full_marks_from_the_grader(built, tmp_path):
-    """The student's last step: pack.py in a bundle with every task done writes a zip that the batch grader
-    grades at full marks."""
-    work = tmp_path / release.BUNDLE
-    shutil.copytree(built.out / release.BUNDLE, work)
-    for path in SOLUTIONS.glob("sec*.py"):
-        shutil.copy(path, work / path.name)
-    (tmp_path / "class").mkdir()
-    run = subprocess.run([sys.executable, "public/pack.py", "--out", str(tmp_path / "class" / "sam.zip")], cwd=work,
-                         env=clean_env(), capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    with zipfile.ZipFile(tmp_path / "class" / "sam.zip") as zf:
-        manifest = json.loads(zf.read("MANIFEST.json"))
-        assert sorted(zf.namelist()) == sorted([*release.exercise_files(), "MANIFEST.json"])
-    assert manifest["grader"] == built.version
-    assert manifest["files"] == {n: hashlib.sha256((work / n).read_bytes()).hexdigest() for n in release.exercise_files()}
-    ran = batch(tmp_path / "class", tmp_path / "out")
-    assert ran.clean, ran
-    assert float(gradebook(tmp_path / "out")["sam"]["total"]) == total_points()
 
 
 @dataclasses.dataclass(frozen=True)

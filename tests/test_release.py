@@ -243,6 +243,19 @@ def test_pack_names_a_misfiled_file_in_the_students_language_and_writes_nothing(
     assert run.stderr.splitlines() == want and run.stdout == "", run.stderr
 
 
+def test_pack_of_unfinished_work_writes_the_zip_and_says_checks_still_fail(built, tmp_path):
+    """pack.py on the stubs, in Korean: the checks' table, the zip written, and a last line saying checks still fail."""
+    work = tmp_path / release.BUNDLE
+    shutil.copytree(built.out / release.BUNDLE, work)
+    run = subprocess.run([sys.executable, "public/pack.py"], cwd=work, env=clean_env(COURSE_LANG="ko"),
+                         capture_output=True, text=True)
+    with i18n.using("ko"):
+        note = i18n._("some checks still fail (the table above): hand it in as it is, or fix them and pack again")
+        undone = i18n._("not implemented yet")
+    assert run.returncode == 0 and (work / "submission.zip").is_file(), run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == note and set(check_table(run.stdout.splitlines()).values()) == {undone}, run.stdout
+
+
 @pytest.fixture(scope="module")
 def torch_warm():
     """Import what torch loads lazily on a first optimizer step and loader pass, before any in-process run:

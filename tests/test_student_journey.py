@@ -5,7 +5,7 @@ says why), pack with the README's command and grade the zip with the real grader
 file stops the pack with its name.
 
 Every command comes from the README in the unzipped bundle, run in bash in the bundle's folder with its venv
-activated, as the student types it. One venv serves the module (built once, about 30 s); each test starts
+activated, as the student types it. One venv serves the module (built once, 30 to 60 s); each test starts
 from the unzipped files. The timings are printed at the end of the run.
 """
 from __future__ import annotations
@@ -211,6 +211,7 @@ def test_the_packed_zip_gets_full_marks_from_the_grader(student, tmp_path):
     student.fill(set(TASKS))
     ran = student.run("pack", student.commands["en"]["pack"])
     assert ran.code == 0 and set(ran.table.values()) == {"passed"}, ran.text
+    assert ran.lines[-1].endswith("and MANIFEST.json; hand in this zip"), ran.text  # and no check fails
     names = release.exercise_files()
     with zipfile.ZipFile(student.folder / "submission.zip") as zf:
         assert sorted(zf.namelist()) == sorted([*names, "MANIFEST.json"])

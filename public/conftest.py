@@ -160,7 +160,9 @@ class Report:
 
         if not self.outcomes:
             return
-        terminalreporter.write_sep("=", _("public checks"))
+        title = _("public checks")  # pytest measures it with len(): a wide (Hangul) character takes two columns
+        columns = getattr(getattr(terminalreporter, "_tw", None), "fullwidth", None)
+        terminalreporter.write_sep("=", title, fullwidth=columns and columns - (i18n.width(title) - len(title)))
         for file, why in sorted(self.broken.items()):
             write(_("note: {problem}").format(problem=why))
         for task in sorted(self.failures, key=_order):

@@ -200,6 +200,16 @@ def unsafe_characters(text: str, lines: bool = True) -> list[str]:
             if c not in allowed and unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
 
 
+
+CHECK_ROW = re.compile(r"(\d\.\d)\s.*\s(\d+/\d+)\s+(.+)$")  # a row of the table a public check run ends with
+
+
+def check_table(lines: list[str]) -> dict[str, str]:
+    """The status column of the per-task table a public check run ends with, by task."""
+    rows = [CHECK_ROW.match(line) for line in lines]
+    return {row[1]: row[3].strip() for row in rows if row}
+
+
 # The red team's tools: hostile exercise files, the processes an attack leaves, and the verdict every
 # attack must pass (tests/test_redteam*.py).
 SURVIVOR_WAIT = 3.0

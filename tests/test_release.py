@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import EXERCISES, ROOT, SOLUTIONS, batch, gradebook, mutate, submission_from_solutions
+from conftest import EXERCISES, ROOT, SOLUTIONS, check_table, mutate, submission_from_solutions
 from corpus import VARIANTS
 
 from course import feedback, i18n
@@ -65,6 +65,7 @@ def test_bundle_holds_stubs_checks_readme_and_stamp(built):
         assert files[name] == (EXERCISES / name).read_bytes()
     assert {f"public/{p.name}" for p in PUBLIC.glob("test_*.py")} <= set(files)
     assert {"README.md", "pytest.ini", "VERSION.json"} <= set(files)
+    assert f"--extra-index-url {release.CPU_INDEX}" in files["requirements.txt"].decode().splitlines()  # not CUDA's
     readme = files["README.md"].decode()
     for task in TASKS.values():
         assert f"| {task.id} | `{task.function}` |" in readme
@@ -118,12 +119,6 @@ def student_screen(bundle: Path, work: Path, *args: str, files: dict[str, Path] 
     return run.returncode, (run.stdout + run.stderr).splitlines()
 
 
-def table(lines: list[str]) -> dict[str, str]:
-    """The status column of the per-task table a public check run ends with, by task."""
-    rows = [re.match(r"(\d\.\d)\s.*\s(\d+/\d+)\s+(.+)$", line) for line in lines]
-    return {row[1]: row[3].strip() for row in rows if row}
-
-
 @pytest.mark.parametrize("above", [False, True], ids=["in the bundle", "in the folder above"])
 def test_the_stubs_give_a_short_screen_with_one_line_per_task(built, tmp_path, above):
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, above=above)
@@ -131,7 +126,7 @@ def test_the_stubs_give_a_short_screen_with_one_line_per_task(built, tmp_path, a
     assert len(lines) <= 40, "\n".join(lines)
     text = "\n".join(lines)
     assert "Traceback" not in text and "warnings summary" not in text and "Error:" not in text, text
-    assert table(lines) == {task: "not implemented yet" for task in TASKS}, text
+    assert check_table(lines) == {task: "not implemented yet" for task in TASKS}, text
 
 
 def test_a_filled_task_turns_green_and_a_wrong_one_says_why(built, tmp_path):
@@ -140,7 +135,7 @@ def test_a_filled_task_turns_green_and_a_wrong_one_says_why(built, tmp_path):
                             "        return torch.sigmoid(self.output(h))\n"), encoding="utf-8")
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE,
                                  files={"sec1_linear.py": SOLUTIONS / "sec1_linear.py", "sec2_forward.py": wrong})
-    status = table(lines)
+    status = check_table(lines)
     assert code == 1
     assert [t for t in TASKS if status[t] == "passed"] == ["1.1", "1.2", "1.3", "2.1", "2.3"], status
     assert status["2.2"] == "failed" and status["3.1"] == "not implemented yet", status
@@ -158,7 +153,7 @@ def test_code_that_never_returns_fails_its_check_and_the_run_goes_on(built, tmp_
     broken = tmp_path / "sec4_training.py"
     broken.write_text(mutate("sec4_training.py", '    return "C"\n', body), encoding="utf-8")
     code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, files={"sec4_training.py": broken})
-    status = table(lines)
+    status = check_table(lines)
     assert code == 1 and status["4.5"] == "failed" and status["4.4"] == "passed", "\n".join(lines)
     assert any(says in line for line in lines), "\n".join(lines)
 
@@ -173,10 +168,13 @@ def test_what_a_file_raises_as_it_loads_reaches_the_screen_escaped(built, tmp_pa
 
 
 def test_the_screen_speaks_korean(built, tmp_path):
-    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko")
+    """Every row of the table in Korean, and each separator line exactly as wide as the terminal (a Hangul
+    character takes two columns)."""
+    code, lines = student_screen(built.out / release.BUNDLE, tmp_path / release.BUNDLE, COURSE_LANG="ko", COLUMNS="80")
     assert code == 1
     rows = [line for line in lines if re.match(r"\d\.\d\s", line)]
     assert len(rows) == len(TASKS) and all(release.HANGUL.search(row) for row in rows), "\n".join(lines)
+    assert [i18n.width(line) for line in lines if line.startswith("===")] == [80] * 3, "\n".join(lines)
 
 
 def test_the_bundle_ships_the_graders_own_wording_and_nothing_hidden(built):
@@ -201,35 +199,61 @@ def test_the_bundle_ships_the_graders_own_wording_and_nothing_hidden(built):
     assert hidden and [t for t in hidden - public if t.encode() in mo] == []
 
 
-def test_a_packed_submission_gets_full_marks_from_the_grader(built, tmp_path):
-    """The student's last step: pack.py in a bundle with every task done writes a zip that the batch grader
-    grades at full marks."""
-    work = tmp_path / release.BUNDLE
-    shutil.copytree(built.out / release.BUNDLE, work)
-    for path in SOLUTIONS.glob("sec*.py"):
-        shutil.copy(path, work / path.name)
-    (tmp_path / "class").mkdir()
-    run = subprocess.run([sys.executable, "public/pack.py", "--out", str(tmp_path / "class" / "sam.zip")], cwd=work,
-                         env=clean_env(), capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    with zipfile.ZipFile(tmp_path / "class" / "sam.zip") as zf:
-        manifest = json.loads(zf.read("MANIFEST.json"))
-        assert sorted(zf.namelist()) == sorted([*release.exercise_files(), "MANIFEST.json"])
-    assert manifest["grader"] == built.version
-    assert manifest["files"] == {n: hashlib.sha256((work / n).read_bytes()).hexdigest() for n in release.exercise_files()}
-    ran = batch(tmp_path / "class", tmp_path / "out")
-    assert ran.clean, ran
-    assert float(gradebook(tmp_path / "out")["sam"]["total"]) == total_points()
+@dataclasses.dataclass(frozen=True)
+class Misfiled:
+    """A bundle with one exercise file handed in wrong, and what pack.py says about it (an English message of
+    public/pack.py, with its placeholders; the Korean is the catalog's)."""
+
+    name: str
+    lang: str
+    plant: object  # (work folder) -> None
+    says: str
+    fields: dict
 
 
-def test_pack_names_a_misnamed_file_and_writes_nothing(built, tmp_path):
+def renamed(to: str):
+    return lambda work: (work / "sec1_linear.py").rename(work / to)
+
+
+NEAR = "{file} is missing from {folder}; it holds {names}: rename it to {file} exactly"
+NOTEBOOK = "{file} holds a Jupyter notebook (JSON), not Python code: save your code as Python in {file}"
+MISFILED = [
+    Misfiled("copy number", "en", renamed("sec1_linear (1).py"), NEAR, {"names": "sec1_linear (1).py"}),
+    Misfiled("copy number", "ko", renamed("sec1_linear (1).py"), NEAR, {"names": "sec1_linear (1).py"}),
+    Misfiled("wrong case", "ko", renamed("Sec1_Linear.py"), NEAR, {"names": "Sec1_Linear.py"}),
+    Misfiled("extension added", "en", renamed("sec1_linear.py.txt"), NEAR, {"names": "sec1_linear.py.txt"}),
+    Misfiled("deleted", "ko", lambda work: (work / "sec1_linear.py").unlink(), "{file} is missing from {folder}", {}),
+    Misfiled("notebook saved as .py", "ko",
+             lambda work: (work / "sec1_linear.py").write_text('{"cells": [], "nbformat": 4}\n', encoding="utf-8"),
+             NOTEBOOK, {}),
+]
+
+
+@pytest.mark.parametrize("case", MISFILED, ids=lambda c: f"{c.name} ({c.lang})")
+def test_pack_names_a_misfiled_file_in_the_students_language_and_writes_nothing(built, tmp_path, case):
     work = tmp_path / release.BUNDLE
     shutil.copytree(built.out / release.BUNDLE, work)
-    (work / "sec1_linear.py").rename(work / "sec1_linear (1).py")
-    run = subprocess.run([sys.executable, "public/pack.py", "--no-checks"], cwd=work, env=clean_env(),
+    case.plant(work)
+    run = subprocess.run([sys.executable, "public/pack.py", "--no-checks"], cwd=work, env=clean_env(COURSE_LANG=case.lang),
                          capture_output=True, text=True)
+    with i18n.using(case.lang):
+        said = i18n._(case.says).format(file="sec1_linear.py", folder=work.resolve(), **case.fields)
+        want = [i18n._("not packed:"), f"  {said}"]
     assert run.returncode == 1 and not (work / "submission.zip").exists()
-    assert "sec1_linear (1).py" in run.stderr and "rename it to sec1_linear.py" in run.stderr, run.stderr
+    assert run.stderr.splitlines() == want and run.stdout == "", run.stderr
+
+
+def test_pack_of_unfinished_work_writes_the_zip_and_says_checks_still_fail(built, tmp_path):
+    """pack.py on the stubs, in Korean: the checks' table, the zip written, and a last line saying checks still fail."""
+    work = tmp_path / release.BUNDLE
+    shutil.copytree(built.out / release.BUNDLE, work)
+    run = subprocess.run([sys.executable, "public/pack.py"], cwd=work, env=clean_env(COURSE_LANG="ko"),
+                         capture_output=True, text=True)
+    with i18n.using("ko"):
+        note = i18n._("some checks still fail (the table above): hand it in as it is, or fix them and pack again")
+        undone = i18n._("not implemented yet")
+    assert run.returncode == 0 and (work / "submission.zip").is_file(), run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == note and set(check_table(run.stdout.splitlines()).values()) == {undone}, run.stdout
 
 
 @pytest.fixture(scope="module")

@@ -114,6 +114,14 @@ def section_summary(stub: bytes, lang: str = "en") -> str:
     return "\n\n".join(p for p in paragraphs if bool(HANGUL.search(p)) == (lang == "ko"))
 
 
+COMMANDS = {  # what the bundle's README tells a student to run, in the bundle's folder
+    "python": "3.11",  # the oldest Python the pinned numpy installs on
+    "install": "python -m pip install -r requirements.txt",
+    "check": "pytest",
+    "pack": "python public/pack.py",
+}
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
 README_WORDS = {
     "en": {
         "title": "# PyTorch basics: exercises",
@@ -121,17 +129,22 @@ README_WORDS = {
         "other": "한국어: [README.ko.md](README.ko.md)",
         "how": "## How to work",
         "steps": [
-            "1. With Python 3.10 or newer, install what the grader runs, in one command:",
-            "   `python -m pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu`",
-            "   (the CPU build of torch; a plain `pip install torch` may fetch a multi-GB CUDA build).",
+            "1. With Python {python} or newer, in this folder, install what the grader runs, in one command",
+            "   (best in a virtual environment of its own: `python -m venv .venv`, then `. .venv/bin/activate`,",
+            "   or `.venv\\Scripts\\activate` on Windows):",
+            "   `{install}`",
+            "   (requirements.txt names PyTorch's CPU index: you get the CPU build of torch the grader runs, not a",
+            "   multi-GB CUDA build).",
             "2. In each file, replace every `raise NotImplementedError(...)` with your code. Keep the names,",
             "   signatures and file names; a file may import torch and the standard library, not another exercise file.",
-            "3. Check: run `pytest` in this folder (or in the folder above it). Each failed check says its task, what",
+            "3. Check: run `{check}` in this folder (or in the folder above it). Each failed check says its task, what",
             "   it checked, what it expected and what it got, with a hint; a table ends the run, one line per task.",
             "   `pytest public/test_sec2_forward.py` checks one file, `pytest -v` adds tracebacks, and",
             "   `COURSE_LANG=ko pytest` says it all in Korean. Passing them is a good sign, not full marks: the",
             "   grader tries more inputs and cases.",
-            "4. Hand in the files {names}, with these exact names."],
+            "4. Hand in: run `{pack}`. It finds your exercise files (and names any file saved under another",
+            "   name, such as `sec1_linear (1).py`: rename it), runs the checks once more and writes `submission.zip`",
+            "   with {names} and a list of their hashes. Hand in that zip."],
         "lessons": "The lessons in full",
         "tasks": "## Lessons and tasks",
         "head": "| Task | Function | What | Points |",
@@ -145,16 +158,21 @@ README_WORDS = {
         "other": "English: [README.md](README.md)",
         "how": "## 진행 방법",
         "steps": [
-            "1. Python 3.10 이상에서, 채점기가 쓰는 패키지를 명령 하나로 설치합니다:",
-            "   `python -m pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu`",
-            "   (torch의 CPU 빌드입니다. 그냥 `pip install torch`를 하면 몇 GB짜리 CUDA 빌드를 받을 수 있습니다).",
+            "1. Python {python} 이상에서, 이 폴더에서 채점기가 쓰는 패키지를 명령 하나로 설치합니다",
+            "   (전용 가상 환경을 권합니다: `python -m venv .venv` 다음 `. .venv/bin/activate`,",
+            "   Windows에서는 `.venv\\Scripts\\activate`):",
+            "   `{install}`",
+            "   (requirements.txt에 PyTorch의 CPU 인덱스가 적혀 있어, 몇 GB짜리 CUDA 빌드가 아니라 채점기와 같은",
+            "   torch CPU 빌드를 받습니다).",
             "2. 각 파일에서 `raise NotImplementedError(...)`를 모두 여러분의 코드로 바꿉니다. 이름, 시그니처, 파일",
             "   이름은 그대로 두세요. 파일에서는 torch와 표준 라이브러리를 import할 수 있지만 다른 실습 파일은 안 됩니다.",
-            "3. 확인: 이 폴더(또는 그 위 폴더)에서 `COURSE_LANG=ko pytest`를 실행합니다. 실패한 확인마다 과제, 확인한",
+            "3. 확인: 이 폴더(또는 그 위 폴더)에서 `COURSE_LANG=ko {check}`를 실행합니다. 실패한 확인마다 과제, 확인한",
             "   내용, 기대값과 받은 값, 힌트를 보여 주고, 마지막에 과제마다 한 줄씩 표가 나옵니다.",
             "   `pytest public/test_sec2_forward.py`는 파일 하나만, `pytest -v`는 트레이스백까지 보여 줍니다.",
             "   모두 통과해도 만점이 보장되지는 않습니다. 채점기는 더 많은 입력과 경우를 시험합니다.",
-            "4. {names} 파일을 이 이름 그대로 제출합니다."],
+            "4. 제출: `COURSE_LANG=ko {pack}`를 실행합니다. 실습 파일을 찾고(`sec1_linear (1).py`처럼 다른 이름으로",
+            "   저장한 파일이 있으면 알려 줍니다. 이름을 바꾸세요), 확인을 한 번 더 돌린 뒤 `submission.zip`을 만듭니다.",
+            "   zip에는 {names} 파일과 그 해시 목록이 들어 있습니다. 그 zip을 제출합니다."],
         "lessons": "강의 전문",
         "tasks": "## 강의와 과제",
         "head": "| 과제 | 함수 | 내용 | 점수 |",
@@ -172,7 +190,7 @@ def student_readme(stubs: dict[str, bytes], lessons: list[str], grader: str, fig
     words = README_WORDS[lang]
     names = ", ".join(f"`{n}`" for n in exercise_files())
     lines = [words["title"], "", words["intro"], "", words["other"], "", words["how"], "",
-             *(step.format(names=names) for step in words["steps"]), ""]
+             *(step.format(names=names, **COMMANDS) for step in words["steps"]), ""]
     own = [p for p in lessons if (p.split("/")[1] == "ko") == (lang == "ko")]
     if own:
         lines += [f"{words['lessons']}: " + ", ".join(f"[{Path(p).stem}]({p})" for p in own) + ".", ""]
@@ -241,8 +259,10 @@ def requirements(course: Course) -> str:
     """The bundle's requirements.txt: the grader's own torch and numpy, and pytest."""
     pins = [line.strip() for line in (course.root / "constraints.txt").read_text(encoding="utf-8").splitlines()
             if line.strip().startswith(("torch==", "numpy=="))]
-    return ("# pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu\n"
-            "# (the CPU build of torch, the one the grader runs: a plain `pip install torch` may fetch a multi-GB CUDA build)\n"
+    return (f"# {COMMANDS['install']}   (Python {COMMANDS['python']} or newer)\n"
+            "# PyTorch's CPU index, so that pip takes the CPU build of torch the grader runs (the torch of PyPI for\n"
+            "# Linux is a multi-GB CUDA build); torch and numpy pinned to the grader's own.\n"
+            f"--extra-index-url {CPU_INDEX}\n"
             + "".join(f"{pin}\n" for pin in pins) + "pytest>=8\n")
 
 

@@ -49,13 +49,17 @@ def _regions(source: str, filename: str):
         raise MarkerError(f"{filename}:{start + 1}: BEGIN SOLUTION is never closed")
 
 
-def make_stub(source: str, filename: str = "<solution>") -> str:
-    """The student's version of a solution file: each region becomes a raise."""
+def make_stub(source: str, filename: str = "<solution>", answered: frozenset[str] = frozenset()) -> str:
+    """The student's version of a solution file: each region becomes a raise. The regions of the tasks in
+    answered keep their code without the markers (a student who has done those tasks)."""
     lines = source.splitlines()
     out, pos = [], 0
     for start, end, indent, task in _regions(source, filename):
         out += lines[pos:start]
-        out.append(f'{indent}raise NotImplementedError("not implemented yet (Task {task})")')
+        if task in answered:
+            out += lines[start + 1:end]
+        else:
+            out.append(f'{indent}raise NotImplementedError("not implemented yet (Task {task})")')
         pos = end + 1
     out += lines[pos:]
     return "\n".join(out) + "\n"

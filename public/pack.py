@@ -5,20 +5,17 @@ Finds the exercise files in the bundle folder, names any file that looks like on
 checks, and writes the zip the grader reads (a batch of the class, or Gradescope): the exercise files at its
 top, and MANIFEST.json with each file's SHA-256 and the grader version of this release. A missing or
 misnamed file stops it (exit 1) with what to rename; failed checks do not: the zip is written, and the table
-says what still fails.
+says what still fails. A released notebook's last cell, pack("sec2_forward.ipynb"), does the same for notebooks
+(course.front.handin).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-from course.content.curriculum import TASKS
-from course.engine.submission import missing, not_python
+from course.front import handin
 
 BUNDLE = Path(__file__).resolve().parent.parent
 
@@ -28,28 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUNDLE / "submission.zip")
     parser.add_argument("--no-checks", action="store_true", help="pack without running the public checks")
     args = parser.parse_args(argv)
-    names = sorted({t.file for t in TASKS.values()})
-    present = sorted(p.name for p in BUNDLE.iterdir() if p.is_file())
-    problems = [missing(name, BUNDLE.name, present) for name in names if not (BUNDLE / name).is_file()]
-    problems += [why for name in names if (BUNDLE / name).is_file()
-                 and (why := not_python(name, (BUNDLE / name).read_bytes()))]
+    files, problems = handin.find(BUNDLE)
     if problems:
         print("\n".join(["not packed:", *(f"  {p}" for p in problems)]), file=sys.stderr)
         return 1
     if not args.no_checks:
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(BUNDLE / "public")],
                        cwd=BUNDLE)
-    files = {name: (BUNDLE / name).read_bytes() for name in names}
-    try:
-        grader = json.loads((BUNDLE / "VERSION.json").read_text(encoding="utf-8")).get("grader", "")
-    except (OSError, ValueError):
-        grader = ""
-    manifest = {"grader": grader, "files": {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}}
-    with zipfile.ZipFile(args.out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data)
-        zf.writestr(zipfile.ZipInfo("MANIFEST.json", (2026, 1, 1, 0, 0, 0)), json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {args.out}: {', '.join(names)} and MANIFEST.json; hand in this zip")
+    handin.write_zip(args.out, files, handin.grader_version(BUNDLE))
+    print(f"wrote {args.out}: {', '.join(files)} and MANIFEST.json; hand in this zip")
     return 0
 
 

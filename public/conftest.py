@@ -9,20 +9,16 @@ pytest -v shows each check and the tracebacks as well.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
-import signal
 import sys
-import traceback
 from pathlib import Path
 
 import pytest
 
-from course import feedback, i18n, untrusted
+from course import i18n, untrusted
 from course.content.curriculum import TASKS
+from course.front import checking
 from course.i18n import C_, _
-from course.limits import LIMITS
 
 BUNDLE = Path(__file__).resolve().parent.parent
 STEMS = sorted({Path(t.file).stem for t in TASKS.values()})
@@ -88,13 +84,13 @@ class Report:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item):
         """Loading the exercise file, under the grader's time limit."""
-        with _time_limit():
+        with checking.time_limit():
             return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
         """The check itself, under the grader's time limit: an endless loop fails its check, not the whole run."""
-        with _time_limit():
+        with checking.time_limit():
             return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -121,36 +117,14 @@ class Report:
 
     def explain(self, item: pytest.Item, task: str, error: BaseException | None) -> tuple[str, str]:
         """(todo, unloaded or failed; the feedback: none for a task not implemented yet, one line for a check whose
-        file does not load, a block otherwise)."""
+        file does not load, a block otherwise), worded as course.front.checking words it for the notebooks too."""
         info = TASKS.get(task)
-        file = info.file if info else ""
-        if isinstance(error, feedback.Mismatch):
-            message, hint = error.message, error.hint
-        elif isinstance(error, AssertionError) and not _raised_in(error, BUNDLE / file):  # a check's own assert
-            message, hint = str(error).split("\nassert ")[0].strip() or _("the check failed"), None
-        elif isinstance(error, Exited):
-            message, hint = _("the process running your code died (exit code {code}) before it returned").format(
-                code=error.code), _("remove the os._exit(...) call: it ends the whole process, the grader's too")
-        elif isinstance(error, TookTooLong):
-            message, hint = _("did not finish within {limit} (an endless loop, or waiting for input?)").format(
-                limit=f"{LIMITS.call_seconds:g} s"), None
-        elif isinstance(error, FileNotFoundError) and file and error.filename == str(BUNDLE / file):
-            self.broken.setdefault(file, _("{file} is missing from {folder}").format(file=file, folder=BUNDLE))
-            return "unloaded", _("could not run: {file} does not load (the note about {file} above says why)").format(file=file)
-        elif isinstance(error, BaseException):
-            described = feedback.describe_error(error, "call", str(BUNDLE / file) if file else "")
-            if described["not_implemented"]:
-                return "todo", ""
-            if file and _raised_at_import(error, BUNDLE / file):  # said once for the file, above the checks
-                self.broken.setdefault(file, feedback.raised({**described, "stage": "import"}, file, task))
-                return "unloaded", _("could not run: {file} does not load (the note about {file} above says why)").format(
-                    file=file)
-            message, hint = feedback.raised(described, file, task), feedback.hint_for(described, task)
-        else:
-            message, hint = _("the check failed"), None
-        doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
-        title = _(doc.splitlines()[0]) if doc else item.name  # the catalog holds each check's title
-        return "failed", feedback.block(task, info.function if info else "", title, message, hint)
+        path = BUNDLE / info.file if info else None
+        verdict = checking.explain(task, error, checking.title_of(getattr(item, "obj", None), item.name),
+                                   {str(path)} if path else set(), info.file if info else "", path)
+        if verdict.note:  # said once for the file, above the checks
+            self.broken.setdefault(info.file, verdict.note)
+        return verdict.status, verdict.text
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         """The feedback of every failed check, task by task, then one line per task; every line made safe
@@ -165,7 +139,7 @@ class Report:
         terminalreporter.write_sep("=", title, fullwidth=columns and columns - (i18n.width(title) - len(title)))
         for file, why in sorted(self.broken.items()):
             write(_("note: {problem}").format(problem=why))
-        for task in sorted(self.failures, key=_order):
+        for task in sorted(self.failures, key=checking.order):
             for text in self.failures[task]:
                 write(text)
         if self.broken or self.failures:
@@ -173,70 +147,16 @@ class Report:
         write(i18n.pad(C_("score table", "task"), 6) + i18n.pad(C_("score table", "what"), 38)
               + i18n.pad(_("checks"), 8) + _("status"))
         todo = []
-        for task in sorted(self.outcomes, key=_order):
+        for task in sorted(self.outcomes, key=checking.order):
             results = [status for _, status in self.outcomes[task]]
-            passed = results.count("passed")
-            if passed == len(results):
-                status, markup = _("passed"), {"green": True}
-            elif "todo" in results and passed == 0 and "failed" not in results:
-                status, markup = _("not implemented yet"), {"yellow": True}
+            passed = results.count(checking.PASSED)
+            status = checking.task_status(results)
+            markup = {checking.PASSED: "green", checking.TODO: "yellow"}.get(status, "red")
+            if status == checking.TODO:
                 todo.append(task)
-            else:
-                status, markup = _("failed"), {"red": True}
+            status, markup = _(checking.STATUS_WORDS[status]), {markup: True}
             what = TASKS[task].function if task in TASKS else ""
             write(f"{task:<6}{what[:37]:<38}{f'{passed}/{len(results)}':<8}{status}", **markup)
         if todo:
             write(_("replace raise NotImplementedError(...) in the functions of tasks {tasks} with your code")
                   .format(tasks=", ".join(todo)))
-
-
-class TookTooLong(BaseException):
-    """A check ran past the grader's time limit (a BaseException, so that no except Exception in the code
-    under check swallows it)."""
-
-
-class Exited(BaseException):
-    """The code under check called os._exit, which would end this whole run without a word."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-@contextlib.contextmanager
-def _time_limit():
-    """Raise TookTooLong in this thread once LIMITS.call_seconds have passed (where the system has SIGALRM), and
-    Exited where the code under check calls os._exit (a line left from debugging)."""
-    def exit_(code: int = 0) -> None:
-        raise Exited(code)
-
-    def ring(signum, frame):
-        raise TookTooLong()
-
-    real_exit, os._exit = os._exit, exit_
-    timed = hasattr(signal, "SIGALRM")
-    if timed:
-        before = signal.signal(signal.SIGALRM, ring)
-        signal.setitimer(signal.ITIMER_REAL, LIMITS.call_seconds)
-    try:
-        yield
-    finally:
-        os._exit = real_exit
-        if timed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, before)
-
-
-def _order(task: str) -> list[int]:
-    return [int(part) for part in task.split(".") if part.isdigit()]
-
-
-def _raised_in(error: BaseException, path: Path) -> bool:
-    """Whether error passed through the file at path (your code raised it, or let it through)."""
-    return any(f.filename == str(path) for f in traceback.extract_tb(error.__traceback__))
-
-
-def _raised_at_import(error: BaseException, path: Path) -> bool:
-    """Whether error came out of executing the file itself (its top level), not out of a function in it."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
-    return isinstance(error, SyntaxError) or (bool(frames) and frames[-1].name == "<module>")

@@ -9,6 +9,7 @@ what `pytest grader` gives the same code as .py files, task by task, for every t
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,8 @@ from conftest import GRADER, ROOT, SOLUTIONS
 
 from course.engine import ipynb
 from course.content.curriculum import TASKS
+from course.front.notebooks import public_files
+from course.front.release import Course
 from course.front.stubgen import solution_lines
 
 ASSIGNMENT = "pytorch-basics"
@@ -141,11 +144,19 @@ def test_release_holds_no_solution_line_and_no_hidden_test(course):
         assert re.fullmatch(r"\d+\.\d+\.\d+\+[0-9a-f]{12}", stamp["grader"]) and len(stamp["source_sha256"]) == 64
 
 
-def test_release_holds_notebooks_only(course):
-    files = [p for p in (course.root / "release").rglob("*") if p.is_file()]
-    assert files and all(p.suffix == ".ipynb" for p in files), files
-    private = {p.name for folder in (GRADER, SOLUTIONS) for p in folder.rglob("*") if p.is_file()}
-    assert not [p for p in course.root.rglob("*") if p.name in private or p.name == "grader"]
+def test_release_holds_notebooks_and_the_public_checks_only(course):
+    folder = course.release
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in (course.root / "release").rglob("*") if p.is_file()
+             and "__pycache__" not in p.parts}
+    notebooks = {name for name in files if name.endswith(".ipynb")}
+    assert notebooks == {f"{stem}.ipynb" for stem in STUDENTS["sol"]}
+    assert set(files) - notebooks == set(public_files(Course.at(ROOT))), "beside the notebooks: the bundle's public/"
+    assert {n: files[n] for n in files if n.startswith("public/test_")} == \
+        {f"public/{p.name}": p.read_bytes() for p in (ROOT / "public").glob("test_*.py")}
+    private = {hashlib.sha256(p.read_bytes()).digest() for folder in (GRADER, SOLUTIONS) for p in folder.rglob("*")
+               if p.is_file() and p.stat().st_size}
+    assert not [p for p in course.root.rglob("*") if p.is_file() and hashlib.sha256(p.read_bytes()).digest() in private]
+    assert not [p for p in course.root.rglob("grader")]
 
 
 def test_solution_earns_full_points_stub_none_buggy_part(course):
@@ -178,7 +189,8 @@ def test_grade_cells_print_the_task_feedback(course):
 
 def test_submitted_python_files_are_not_copied_for_grading(course):
     graded = course.root / "autograded" / "stub" / ASSIGNMENT
-    assert sorted(p.name for p in graded.iterdir()) == ["sec2_forward.ipynb"]
+    assert sorted(p.name for p in graded.iterdir()) == ["public", "sec2_forward.ipynb"]  # public/: its catalog only
+    assert not list(graded.rglob("*.py"))
 
 
 def test_notebook_code_is_the_solution_code_in_order(tmp_path):
@@ -186,7 +198,8 @@ def test_notebook_code_is_the_solution_code_in_order(tmp_path):
 
     for path in write_notebooks(tmp_path):
         code = [line for cell in nbformat.read(str(path), as_version=4).cells if cell.cell_type == "code"
-                and not cell.metadata["nbgrader"]["grade"] for line in cell.source.splitlines() if line.strip()]
+                and not cell.metadata["nbgrader"]["grade"] and "course" not in cell.metadata
+                for line in cell.source.splitlines() if line.strip()]
         solution = (SOLUTIONS / f"{path.stem}.py").read_text().split('"""', 2)[2]  # after the module docstring
         assert code == [line for line in solution.splitlines() if line.strip() and "__future__" not in line], path.name
 

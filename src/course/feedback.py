@@ -349,6 +349,13 @@ def hint_for(error: dict, task: str, hint: str | None = None) -> str | None:
     return f"{said}\n{hint}" if keep and hint else said
 
 
+def printed(output: str) -> str:
+    """The last lines the student's code printed during a check, to show under what went wrong ("" if none)."""
+    lines = untrusted.text(output, None).strip().splitlines()[-5:]
+    return ("  " + _("your code printed (last lines):") + "\n" + "\n".join(f"    | {line[:160]}" for line in lines)
+            if lines else "")
+
+
 def block(task: str, function: str, title: str, message: str, hint: str | None = None, printed: str = "",
           points: float | None = None) -> str:
     """A failed check as the student reads it: "Task 2.2 (SimpleNN.forward), 2 pt: <what was checked>", then

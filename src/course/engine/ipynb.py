@@ -6,7 +6,8 @@ and cell magics (``%%time``: its first line; the whole cell when the rest is not
 A cell that already parses as Python is never touched, so a ``%`` inside a string stays as written.
 ``from __future__`` imports, allowed in any cell of a kernel, move to the top of the module. The
 course's own test cells (nbgrader grade cells that are not answers) are left out: they hold the
-grader's calls, not the student's code.
+grader's calls, not the student's code; so are its check cells (cell metadata ``course``: the released
+notebook's ``check("2.2")`` cells, the cell that imports check, the pack cell).
 
 The bytes come from a student and are parsed here, in the judge: every way they can fail to parse
 (not JSON, a number too long for Python's int, nesting too deep for json or for Python's parser, a cell
@@ -101,9 +102,14 @@ def _hoist_future(code: str, features: list[str]) -> str:
     return "\n".join(lines)
 
 
+COURSE_CELLS = ("checks", "check", "pack")  # metadata "course" of the cells course.front.notebooks adds for checking
+
+
 def _is_test_cell(cell: dict) -> bool:
     meta = cell.get("metadata")
     nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and meta.get("course") in COURSE_CELLS:
+        return True
     return isinstance(nbgrader, dict) and nbgrader.get("grade") is True and not nbgrader.get("solution")
 
 

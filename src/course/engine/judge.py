@@ -57,9 +57,7 @@ class Judge:
 
         def wait() -> Any:
             result = pending()  # a WorkerFailure (the zygote died) is a fault too: see explain()
-            lines = untrusted.text(result.output, None).strip().splitlines()[-5:]
-            self.printed = ("  " + _("your code printed (last lines):") + "\n" + "\n".join(f"    | {line[:160]}" for line in lines)
-                            if lines else "")
+            self.printed = feedback.printed(result.output)
             if result.status == "ok":
                 return self._whole(probe, args, result.value, hint)
             if result.status == "fault":  # the machine failed, twice: this check is not graded, never a 0 earned

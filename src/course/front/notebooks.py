@@ -9,10 +9,17 @@ writes DIR/source/<assignment>/secN_x.ipynb for every solution file solutions/se
   function or class holding a solution region as an answer cell (nbgrader's ``### BEGIN SOLUTION`` /
   ``### END SOLUTION`` are the solution file's own markers), any other definition read-only;
 - one read-only grade cell per task (grade_id ``task_2_2``, the curriculum's points) whose hidden
-  region scores the task with the hidden grader suite (course.front.notebook_grading.task_score).
+  region scores the task with the hidden grader suite (course.front.notebook_grading.task_score);
+- the checks a student runs before handing in (read-only cells, cell metadata ``course``, which the grader's
+  notebook reader leaves out): a first cell that imports ``check`` and ``pack`` (course.front.checking,
+  course.front.handin), after the last answer cell of each task a cell ``check("2.2")`` that runs that task's
+  public checks on what the kernel holds and prints the grader's kind of feedback, and a last cell
+  ``pack("sec2_forward.ipynb")``.
 
-Nothing but notebooks is written under source/: nbgrader copies every other file there into the
-release. ``nbgrader generate_assignment`` then strips the solutions and hidden tests.
+Beside the notebooks, source/<assignment>/public/ gets the bundle's public/ (course.front.release: the public
+checks and the course modules they use, leak-checked like the bundle), which nbgrader copies into the release: the
+check cells import from there when no course package is installed. Nothing else is written under source/.
+``nbgrader generate_assignment`` then strips the solutions and hidden tests.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import argparse
 import ast
 import base64
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,6 +35,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course import i18n
+from course.front import release
 from course.version import grader_version
 from course.content.curriculum import SECTIONS, TASKS, Task
 from course.i18n import _
@@ -121,13 +130,49 @@ def grade_cell(task: Task) -> nbformat.NotebookNode:
                          metadata=nbgrader_meta(grade_id, grade=True, locked=True, points=task.points))
 
 
+def course_cell(kind: str, name: str, lines: list[str]) -> nbformat.NotebookNode:
+    """A read-only cell of the course's own (kind: checks, check or pack), left out of the code the grader reads."""
+    cell = new_code_cell("\n".join(lines), id=name.replace("_", "-"), metadata=nbgrader_meta(name, locked=True))
+    cell.metadata["course"] = kind
+    return cell
+
+
+def checks_cell(lang: str) -> nbformat.NotebookNode:
+    """The first code cell: check and pack, from the course package installed here, else from public/ beside the
+    notebook (appended to sys.path, so an installed course package, the grader's, always comes first)."""
+    lines = ["# " + _('Checks as you go: check("2.2") runs the public checks of Task 2.2 on the code you have run, '
+                      'and pack() at the end packs what you hand in.'),
+             "# " + _("They come from public/ beside this notebook, the same checks as pytest in the bundle; passing "
+                      "them is a good sign, not full marks."),
+             "import os, sys",
+             'sys.path.append(os.path.abspath("public"))']
+    if lang != "en":
+        lines.append(f'os.environ.setdefault("COURSE_LANG", "{lang}")')
+    lines.append("from course.front.checking import check")
+    lines.append("from course.front.handin import pack")
+    return course_cell("checks", "checks", lines)
+
+
+def check_cell(task: Task) -> nbformat.NotebookNode:
+    return course_cell("check", f"check_{task.id.replace('.', '_')}", [f'check("{task.id}")'])
+
+
+def pack_cell(stem: str) -> nbformat.NotebookNode:
+    return course_cell("pack", "pack", [
+        "# " + _("When every task passes: save this notebook, then run this cell. It checks the notebooks' names and "
+                 "writes submission.zip."),
+        f'pack("{stem}.ipynb")'])
+
+
 def build_notebook(solution: Path, lessons: Path, figures: Path, version: str = "") -> nbformat.NotebookNode:
     """The source notebook of one section, from its solution file and lesson; its metadata records the
     grader version and a hash of what it was built from (nbgrader keeps both in the release)."""
     stem = solution.stem
     section = int(stem[3:].split("_", 1)[0])  # secN_x
-    cells = [lesson_cell(section, stem, lessons, figures)]
-    for name, code in split_code(solution.read_text(encoding="utf-8")):
+    cells = [lesson_cell(section, stem, lessons, figures), checks_cell(i18n.language())]
+    chunks = split_code(solution.read_text(encoding="utf-8"))
+    last = {t.id: i for i, (_name, code) in enumerate(chunks) for t in tasks_in(code)}  # a task's last answer cell
+    for i, (name, code) in enumerate(chunks):
         tasks = tasks_in(code)
         if not tasks:
             cells.append(new_code_cell(code, id=f"code-{name}", metadata=nbgrader_meta(f"code_{name}", locked=True)))
@@ -136,10 +181,12 @@ def build_notebook(solution: Path, lessons: Path, figures: Path, version: str = 
         what = "; ".join(f"`{t.function}`: {_(t.title)}" for t in tasks)
         cells.append(new_markdown_cell(f"{heading}. {what}.", id=f"about-{name}"))
         cells.append(new_code_cell(code, id=f"answer-{name}", metadata=nbgrader_meta(f"answer_{name}", solution=True)))
+        cells += [check_cell(t) for t in tasks if last[t.id] == i]
     graded = [t for t in TASKS.values() if t.file == solution.name]
     cells.append(new_markdown_cell(_("The cells below grade each task when the notebook is collected."),
                                    id="about-grading"))
     cells += [grade_cell(task) for task in graded]
+    cells.append(pack_cell(stem))
     inputs = [solution, lessons / f"{stem}.md", figures / f"{FIGURES.get(section, stem)}.png"]
     digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in inputs if p.is_file()))
     notebook = new_notebook(cells=cells, metadata={
@@ -151,21 +198,39 @@ def build_notebook(solution: Path, lessons: Path, figures: Path, version: str = 
     return notebook
 
 
+def public_files(course: release.Course) -> dict[str, bytes]:
+    """The student bundle's public/ (path inside the assignment folder -> bytes), refused as the bundle is when any
+    file would leak a solution line or a file of solutions/ or grader/."""
+    files, origins = release.bundle_files(course)
+    public = {name: data for name, data in files.items() if name.startswith("public/")}
+    problems = release.leaks(course, public, origins)
+    if problems:
+        raise ValueError("the public checks would leak: " + "; ".join(problems[:5]))
+    return public
+
+
 def write_notebooks(course_dir: Path, assignment: str = DEFAULT_ASSIGNMENT, solutions: Path = ROOT / "solutions",
                     lessons: Path = ROOT / "lessons", figures: Path = ROOT / "docs" / "figures",
                     lang: str = "en") -> list[Path]:
     """Write every section's source notebook into course_dir/source/<assignment>/; return their paths.
     lang "ko" takes the lesson from lessons/ko/ and writes the notebooks' own words in Korean.
 
-    Refuses (ValueError) when that folder holds anything but notebooks: nbgrader would release it."""
+    Refuses (ValueError) when that folder holds anything but notebooks and the public/ this writes: nbgrader would
+    release it; and when the public checks would leak (course.front.release's checks of the bundle)."""
     lessons = lessons if lang == "en" else lessons / lang
     folder = course_dir / "source" / assignment
-    others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                    if p.suffix != ".ipynb" and not p.is_dir()) if folder.is_dir() else []
+    others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix != ".ipynb" and not p.is_dir()
+                    and p.relative_to(folder).parts[0] != "public") if folder.is_dir() else []
     if others:
         raise ValueError(f"{folder} holds files other than notebooks, which nbgrader copies into the "
                          f"release: {', '.join(others[:5])}; remove them first")
+    public = public_files(release.Course.at(ROOT))
     folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "public").is_dir():
+        shutil.rmtree(folder / "public")  # this module's own output: rewritten whole
+    for name, data in public.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
     version = grader_version(solutions, ROOT / "grader")  # as course.front.release stamps it
     written = []
     for solution in sorted(solutions.glob("sec*.py")):

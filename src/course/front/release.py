@@ -29,6 +29,7 @@ from pathlib import Path
 
 from course import i18n
 from course.front import stubgen
+from course.front.handin import exercise_files
 from course.render import exports
 from course.content.curriculum import SECTIONS, TASKS
 from course.engine.result import write_atomic
@@ -74,11 +75,6 @@ class Course:
     def grader_version(self) -> str:
         """The version the batch grader reports for these files (same roots, same order as grading.py)."""
         return grader_version(self.solutions, self.grader)
-
-
-def exercise_files() -> list[str]:
-    """The exercise file names, as the curriculum lists them."""
-    return sorted({t.file for t in TASKS.values()})
 
 
 def files_under(folder: Path) -> list[Path]:

@@ -16,16 +16,21 @@ from course.i18n import N_, _
 class Mismatch(Exception):
     """A check failed: message says what, hint (optional) says what to look at.
 
+    brief is the message without the expected values (what failed, not what was wanted), shown before the due
+    date under the course's visibility policy; by default the message itself.
+
     Both often quote what the submission returned, raised or printed, so both are made safe here
     (course.untrusted.text: newlines kept, control and invisible characters escaped, length capped):
     every check's feedback passes through this class on its way to the student and the instructor.
     """
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, brief: str | None = None) -> None:
         message = untrusted.text(message)
         super().__init__(message)
         self.message = message
         self.hint = None if hint is None else untrusted.text(hint)
+        # the message without the expected values, for a check whose details a policy withholds (course.policy)
+        self.brief = message if brief is None else untrusted.text(brief)
 
 
 def describe_error(e: BaseException, stage: str, filename: str) -> dict:

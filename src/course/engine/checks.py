@@ -82,14 +82,16 @@ def tensor(got: Any, want: torch.Tensor, what: str, hint: str | None = None,
     if want.is_floating_point():
         if not torch.isfinite(got).all() and torch.isfinite(want).all():
             raise Mismatch(_("{what}: contains nan or inf; expected {want}, got {got}").format(
-                what=what, want=_few(want), got=_few(got)), known_mistake(got, mistakes, atol, rtol) or hint)
+                what=what, want=_few(want), got=_few(got)), known_mistake(got, mistakes, atol, rtol) or hint,
+                _("{what}: contains nan or inf").format(what=what))
         if not _close(got, want, atol, rtol):
             diff = (got.double() - want.double()).abs().max().item()
             raise Mismatch(_("{what}: values differ (max abs difference {diff}); expected {want}, got {got}").format(
-                what=what, diff=f"{diff:.3g}", want=_few(want), got=_few(got)), known_mistake(got, mistakes, atol, rtol) or hint)
+                what=what, diff=f"{diff:.3g}", want=_few(want), got=_few(got)), known_mistake(got, mistakes, atol, rtol) or hint,
+                _("{what}: values differ from the expected ones").format(what=what))
     elif not torch.equal(got, want):
         raise Mismatch(_("{what}: values differ; expected {want}, got {got}").format(
-            what=what, want=_few(want, 8), got=_few(got, 8)), hint)
+            what=what, want=_few(want, 8), got=_few(got, 8)), hint, _("{what}: values differ from the expected ones").format(what=what))
 
 
 def number(got: Any, want: float, what: str, hint: str | None = None,
@@ -98,12 +100,14 @@ def number(got: Any, want: float, what: str, hint: str | None = None,
     value = as_number(got)
     if value is None:
         raise Mismatch(_("{what}: expected a number like {want}, got {got}").format(
-            what=what, want=f"{want:.6g}", got=describe(got)), hint)
+            what=what, want=f"{want:.6g}", got=describe(got)), hint, _("{what}: expected a number, got {got}").format(
+            what=what, got=describe(got)))
     exact = isinstance(want, int) and not isinstance(want, bool)
     if (exact and value != want) or not math.isclose(value, want, rel_tol=rtol, abs_tol=atol):
         raise Mismatch(_("{what}: expected {want}, got {got}").format(
             what=what, want=want if exact else f"{want:.6g}", got=f"{value:.6g}"),
-            known_mistake(value, mistakes, atol, rtol) or hint)
+            known_mistake(value, mistakes, atol, rtol) or hint,
+            _("{what}: got {got}, not the expected value").format(what=what, got=f"{value:.6g}"))
     return value
 
 
@@ -135,7 +139,8 @@ def equal(got: Any, want: Any, what: str, hint: str | None = None) -> None:
         raise Mismatch(_("{what}: expected {want} items, got {got}").format(what=what, want=len(want), got=len(got)), hint)
     shown = untrusted.line(repr(got)) if len(repr(got)) <= 80 else describe(got)
     wanted = untrusted.line(repr(want)) if len(repr(want)) <= 80 else describe(want)
-    raise Mismatch(_("{what}: expected {want}, got {got}").format(what=what, want=wanted, got=shown), hint)
+    raise Mismatch(_("{what}: expected {want}, got {got}").format(what=what, want=wanted, got=shown), hint,
+                   _("{what}: got {got}, not the expected value").format(what=what, got=shown))
 
 
 def that(condition: bool, message: str, hint: str | None = None) -> None:

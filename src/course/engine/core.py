@@ -55,6 +55,7 @@ class Engine:
         self.manifest: dict[str, tuple[str, float]] = {}
         self.outcomes: dict[str, str] = {}
         self.feedback: dict[str, str] = {}
+        self.brief: dict[str, str] = {}  # feedback without expected values, where it differs (course.policy)
         self.errors: list[str] = []
         self.faults: set[str] = set()  # tests the grading machine could not run (see Judge._submit)
         self.not_collected: list[str] = []
@@ -152,7 +153,7 @@ class Engine:
     def begin(self, submission: Submission, path: Path) -> None:
         """Start grading a submission: nothing of the previous one is kept."""
         self.submission, self.path = submission, path
-        self.outcomes, self.feedback, self.faults, self.curves = {}, {}, set(), None
+        self.outcomes, self.feedback, self.brief, self.faults, self.curves = {}, {}, {}, set(), None
         self.__dict__.pop("_integrity", None)
         self.started = time.monotonic()
 
@@ -207,7 +208,7 @@ class Engine:
         except BaseException as error:  # whatever the test raised fails that test only
             self.outcomes[item.nodeid] = "failed"
             if isinstance(error, Exception):
-                self.feedback[item.nodeid] = self.explain(item, error, judge)
+                self.record_failure(item, error, judge)
         finally:
             item.funcargs = None
         return True
@@ -221,16 +222,23 @@ class Engine:
         elif report.when == "call" and self.outcomes.get(report.nodeid) is None:
             self.outcomes[report.nodeid] = "passed"
 
-    def explain(self, item: pytest.Item, error: Exception, judge: Any) -> str:
+    def record_failure(self, item: pytest.Item, error: Exception, judge: Any) -> str:
+        """Record what a student reads about a failed test (explain), and its brief form where it differs."""
+        self.feedback[item.nodeid] = self.explain(item, error, judge)
+        if isinstance(error, Mismatch) and error.brief != error.message:
+            self.brief[item.nodeid] = self.explain(item, error, judge, brief=True)
+        return self.feedback[item.nodeid]
+
+    def explain(self, item: pytest.Item, error: Exception, judge: Any, brief: bool = False) -> str:
         """What a student reads about a failed test: the task, what was checked, the mismatch, what their
         code printed, and the hint; for the grader's own fault only the error's type (its message
-        could quote the hidden tests)."""
+        could quote the hidden tests). brief: the mismatch without the expected values (course.policy)."""
         task, points = self.manifest[item.nodeid]
         function = self.tasks[task].function if task in self.tasks else ""
         title = self.titles.get(item.nodeid, item.name)
         if isinstance(error, Mismatch):
             printed = judge.printed if isinstance(judge, Judge) else ""
-            return feedback.block(task, function, title, error.message, error.hint, printed, points)
+            return feedback.block(task, function, title, error.brief if brief else error.message, error.hint, printed, points)
         if isinstance(error, WorkerFailure):
             self.faults.add(item.nodeid)
             message = _("the grading machine failed while running this check, not your code ({why}); "
@@ -270,7 +278,8 @@ class Engine:
             outcome = self.outcomes.get(nodeid, "not run")
             tests.append({"nodeid": nodeid, "name": f"Task {task}: {self.titles.get(nodeid, nodeid)}", "task": task,
                           "points": points, "earned": points if outcome == "passed" else 0.0, "outcome": outcome,
-                          **({"feedback": self.feedback[nodeid]} if nodeid in self.feedback else {})})
+                          **({"feedback": self.feedback[nodeid]} if nodeid in self.feedback else {}),
+                          **({"brief": self.brief[nodeid]} if nodeid in self.brief else {})})
         status, message = who["status"], who["message"]
         if grade["faults"]:  # incomplete, not a score: stored as an error, so the next run grades it again
             status = "error"

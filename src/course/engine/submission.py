@@ -8,7 +8,9 @@ made safe here (course.untrusted), once, for every place they are shown.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 import stat
@@ -423,14 +425,84 @@ def unpack_class(archive: Path, target: Path) -> Path:
                         shutil.copyfileobj(src, dst)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
             raise ValueError(f"it cannot be read as a zip ({error_line(e)})") from None
-        marker.write_text(stamp)
     folder = target
-    for _ in range(WRAPPER_DEPTH):  # a class zipped with its folder around it
+    for _ in range(WRAPPER_DEPTH):  # a class zipped with its folder around it (not a learning system's download)
         inner = [e for e in os.scandir(folder) if not e.name.startswith(".")]
-        if len(inner) != 1 or not inner[0].is_dir(follow_symlinks=False):
+        if (folder / ACCOUNTS).is_file() or _layout(inner) or len(inner) != 1 or not inner[0].is_dir(follow_symlinks=False):
             break
         folder = Path(inner[0].path)
+    if not marker.is_file() or marker.read_text() != stamp:
+        _regroup(folder)
+        marker.write_text(stamp)
     return folder
+
+
+# How learning systems name what their bulk download holds (see README, "Learning systems"):
+# Canvas (app/models/content_zipper.rb): every file at the top, "<sortable name>[_late]_<user id>_<file id>_<its name>",
+# lowercased, the name without non-word characters (none when grading is anonymous).
+CANVAS = re.compile(r"^(?:(?P<name>[a-z0-9]*)_)??(?P<late>late_)?(?P<id>\d+)_\d+_(?P<file>.+)$")
+# Moodle (mod/assign/locallib.php, download_submissions): one folder per student and plugin,
+# "<full name>_<participant id>_assignsubmission_<plugin>_", or before Moodle 3.1 files named so with the file's name after.
+MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+ACCOUNTS = ".learning-system.json"  # student id -> system, the system's id, name, late mark
+
+
+def _regroup(folder: Path) -> None:
+    """A Canvas or Moodle bulk download, regrouped as one entry per student named by the learning system's id
+    (a folder of their files, or their one zip or notebook as <id>.zip or <id>.ipynb), with what the names say
+    of each student in ACCOUNTS. A folder that is neither is left as it is. Only names already unpacked
+    into folder are moved, within it."""
+    items = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+    layout = _layout(items)
+    if layout is None:
+        return
+    system, pattern = layout
+    accounts: dict[str, dict] = {}
+    moves: dict[str, list[tuple[Path, str]]] = {}
+    for item in items:
+        found = pattern.match(item.name)
+        student = found["id"]
+        account = accounts.setdefault(student, {"system": system, "id": student, "name": shown(found["name"] or ""),
+                                                "late": False})
+        account["late"] = account["late"] or bool(found.groupdict().get("late"))
+        if item.is_dir(follow_symlinks=False):
+            for inner in os.scandir(item.path):
+                moves.setdefault(student, []).append((Path(inner.path), inner.name))
+        elif found["file"]:
+            moves.setdefault(student, []).append((Path(item.path), found["file"]))
+    for student, files in moves.items():
+        if len(files) == 1 and files[0][1].lower().endswith((".zip", ".ipynb")):
+            path, name = files[0]
+            os.replace(path, folder / (student + Path(name).suffix.lower()))
+            continue
+        home = folder / student
+        home.mkdir(exist_ok=True)
+        for path, name in files:
+            if not (home / name).exists():
+                os.replace(path, home / name)
+    for item in items:  # Moodle's per-student folders, now empty
+        if item.is_dir(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(item.path)
+    (folder / ACCOUNTS).write_text(json.dumps(accounts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _layout(items: list[os.DirEntry]) -> tuple[str, re.Pattern] | None:
+    """Which learning system's download these names are (every one named by its convention), or None."""
+    if items and all(e.is_file(follow_symlinks=False) and CANVAS.match(e.name) for e in items):
+        return "canvas", CANVAS
+    if items and all(MOODLE.match(e.name) for e in items):
+        return "moodle", MOODLE
+    return None
+
+
+def accounts_of(folder: Path) -> dict[str, dict]:
+    """What a bulk download's names said of each student (_regroup), {} for a class that is not one."""
+    try:
+        data = json.loads((folder / ACCOUNTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
 def _wrapper(members: list[zipfile.ZipInfo], wanted: set[str]) -> str:

@@ -30,12 +30,12 @@ from typing import Any
 
 import pytest
 
-from course import untrusted
+from course import policy, untrusted
 from course.engine import result
 from course.render import terminal
 from course.render.outputs import write_outputs
 from course.engine.plan import Plan
-from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry, Submission, discover, unpack_class
+from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry, Submission, accounts_of, discover, unpack_class
 
 
 class BatchRunner:
@@ -151,6 +151,9 @@ class BatchRunner:
         terminalreporter.write_sep("=", untrusted.line(f"gradebook: {self.batch.folder.name} (seed {self.engine.seed})"))
         for line in terminal.class_summary(self.results, self.batch.out):
             terminalreporter.write_line(line)
+        with contextlib.suppress(OSError):  # overrides or submission times that could not be used
+            for line in (self.batch.out / "policy-problems.txt").read_text(encoding="utf-8").splitlines():
+                terminalreporter.write_line(untrusted.line(f"policy: {line}"))
 
 
 class Batch:
@@ -179,6 +182,12 @@ class Batch:
             raise pytest.UsageError(f"--out {out} exists and is not a folder")
         self.entries: list[Entry] = []
         self.version = ""
+        try:  # the course's policies, applied when the class's files are rebuilt (course.policy)
+            settings = engine.config.getoption("course_settings")
+            self.settings = policy.load(Path(settings) if settings else None)
+        except policy.SettingsError as e:
+            raise pytest.UsageError(f"--course-settings: {untrusted.line(e, 400)}") from None
+        self.accounts = accounts_of(self.folder)
 
     def stored_seed(self) -> int | None:
         """The seed of an earlier run into the same OUT: a rerun keeps it, so results stay comparable."""
@@ -225,7 +234,7 @@ class Batch:
 
     def finish(self) -> list[dict]:
         self.clear_claims()
-        return write_outputs(self.out, self.entries, self.engine.tasks)
+        return write_outputs(self.out, self.entries, self.engine.tasks, self.settings, self.accounts)
 
 
 class Progress:

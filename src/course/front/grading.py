@@ -55,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "worker processes here); needs the cluster extra")
     group.addoption("--grader-serve", metavar="R,W", default=None,
                     help="serve the engine: grade entries arriving on descriptor R, reply on W (course.front.serve)")
+    group.addoption("--course-settings", metavar="TOML", default=None,
+                    help="with --submissions: the course's settings file (due date, late policy, extensions, "
+                         "visibility of checks; see course.policy)")
     group.addoption("--lang", choices=i18n.LANGUAGES, default=None,
                     help=f"language of the feedback, hints and score table: en or ko (default: ${i18n.ENVIRONMENT}, else en)")
 
@@ -184,7 +187,7 @@ class Grading:
             return None
         if not isinstance(error, Mismatch) and self.config.getoption("grader_debug"):
             return None
-        engine.feedback[item.nodeid] = engine.explain(item, error, getattr(item, "funcargs", {}).get("judge"))
+        engine.record_failure(item, error, getattr(item, "funcargs", {}).get("judge"))
         sections = [(f"Captured {key} {when}", content) for when, key, content in getattr(item, "_report_sections", [])]
         return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords}, "failed",
                                  engine.feedback[item.nodeid], call.when, sections, call.duration, call.start, call.stop,

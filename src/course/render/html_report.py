@@ -326,3 +326,17 @@ def _summary(name: str, curve: dict) -> str:
 
     return WORDS["first_last"].format(name=name, epochs=len(curve["train"]), train=span(curve["train"]),
                                       val=span(curve["val"]))
+
+
+def curve_images(curves: dict | None) -> list[tuple[str, str]]:
+    """The loss charts of the page as standalone SVG documents, (label, svg) each, for a platform that shows
+    images (PrairieLearn's results take them as data URLs); none when there are no usable curves."""
+    if not curves:
+        return []
+    reference, yours = curves.get("reference"), curves.get("submission")
+    panels = [(name, c) for name, c in ((WORDS["yours"], yours), (WORDS["reference"], reference)) if _usable(c)]
+    if not panels:
+        return []
+    top, _clipped = _y_top([c for _, c in panels], reference if _usable(reference) else None)
+    return [(name, _svg(name, c, top).replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="218" ', 1))
+            for name, c in panels]

@@ -10,32 +10,62 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from course import policy, untrusted
 from course.engine import result
 from course.render import html_report
-from course.render.exports import EXPORTERS, feedback_markdown, gradebook_csv
+from course.render.exports import EXPORTERS, canvas_gradebook, feedback_markdown, gradebook_csv, moodle_gradebook
 from course.engine.submission import STATUS_ERROR, Entry, error_line
 
 
-def write_outputs(out: Path, entries: list[Entry], tasks: dict) -> list[dict]:
+def write_outputs(out: Path, entries: list[Entry], tasks: dict, settings: policy.Settings | None = None,
+                  accounts: dict[str, dict] | None = None, now: datetime | None = None) -> list[dict]:
     """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk.
     Every entry gets a gradebook row: one whose result is missing or cannot be read gets status `error`,
     and one whose feedback or export could not be written gets status `error` with a message naming
-    the file (that file is removed rather than left stale); every other entry is written as usual."""
+    the file (that file is removed rather than left stale); every other entry is written as usual.
+    The course's policies (course.policy: visibility at now, OUT/overrides.csv, late penalties from
+    OUT/submitted.csv or the learning system's late mark) are applied here, to what is shown, never to the
+    stored results. accounts: the learning system's ids of the students, from a bulk download."""
+    settings, accounts = settings or policy.Settings(), accounts or {}
+    now = now or datetime.now(timezone.utc)
+    overrides, problems = policy.read_overrides(out / "overrides.csv", tasks)
+    submitted, more = policy.read_submitted(out / "submitted.csv")
+    problems += more
     results = []
     for entry in entries:
         stored = result.load(out, entry)
         if stored is None:
             stored = result.ungraded(entry, {"grader": "?", "seed": None}, tasks)
             stored["status"], stored["message"] = STATUS_ERROR, "no readable result was stored for this entry"
+        account = accounts.get(entry.student, {})
+        try:
+            stored = policy.apply(stored, settings, overrides.get(entry.student, []), now,
+                                  submitted.get(entry.student), bool(account.get("late")))
+        except Exception as e:  # the stored result is shown as graded; the message says why no policy applied
+            stored["message"] = "; ".join(m for m in (stored.get("message"), f"course policies not applied ({error_line(e)})") if m)
         results.append(stored)
         failed = [why for path, render in _sinks(out, entry, stored, tasks) if (why := _write_sink(path, render))]
         if failed:
             stored["status"] = STATUS_ERROR
             stored["message"] = "; ".join([m for m in (stored.get("message"), *failed) if m])
-    result.write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks))
+    result.write_atomic(out / "gradebook.csv", gradebook_csv(results, tasks, late=settings.given))
+    systems = {a.get("system") for a in accounts.values()}
+    if "canvas" in systems:
+        result.write_atomic(out / "exports" / "canvas-gradebook.csv", canvas_gradebook(results, accounts, settings.canvas_assignment))
+    if "moodle" in systems:
+        result.write_atomic(out / "exports" / "moodle-grading-worksheet.csv",
+                            moodle_gradebook(results, accounts, now.strftime("%Y-%m-%d %H:%M:%S %z")))
+    unused = sorted(set(overrides) - {e.student for e in entries})
+    problems += [f"overrides.csv: no entry for student {untrusted.line(s, 60)!r}; its rows are not applied" for s in unused]
+    if problems:
+        result.write_atomic(out / "policy-problems.txt", "\n".join(problems) + "\n")
+    else:
+        with contextlib.suppress(OSError):
+            (out / "policy-problems.txt").unlink()
     return results
 
 

@@ -1,0 +1,403 @@
+"""Course policies and the learning systems, each consumer read with its own rules.
+
+- the settings file (course.policy.load): each key, and each mistake named;
+- course.policy.apply: what a check shows before and after the due date for each visibility, overrides, late
+  penalties (per day, cap, waived), never changing the stored result;
+- exports as their consumers read them: Gradescope (numbers that sort as text, visibility entries), GitHub
+  Classroom's reporter (its scoring rules rewritten from its source, and its own code run under node when its
+  source is at hand), PrairieLearn (makeGradingResult's and the results element's rules), Canvas's and
+  Moodle's bulk downloads regrouped into a class, and the gradebook CSVs their importers read;
+- a batch with a settings file and OUT/overrides.csv: marked in the gradebook and feedback, kept by a rerun.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import CLASS, ROOT, batch, gradebook, make_class
+from course import policy
+from course.content.curriculum import TASKS
+from course.engine import submission
+from course.render import exports
+
+DUE = datetime(2025, 3, 14, 23, 59, tzinfo=timezone(timedelta(hours=9)))
+BEFORE, AFTER = DUE - timedelta(hours=1), DUE + timedelta(hours=1)
+FILES = ["sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"]
+
+
+def made_result(student: str = "ada", earned: dict[str, float] | None = None, status: str = "graded") -> dict:
+    """A stored result of the course's shape: one test per point of each task (the last of task 1.1 fails with a
+    brief form), the tasks' earned points as given (default: full)."""
+    earned = earned or {}
+    tasks = {tid: {"earned": float(earned.get(tid, t.points)), "possible": float(t.points), "title": t.title}
+             for tid, t in TASKS.items()}
+    tests = []
+    for tid, t in TASKS.items():
+        for k in range(t.points):
+            ok = k + 1 <= tasks[tid]["earned"]
+            test = {"nodeid": f"grader/test_x.py::TestTask{tid.replace('.', '_')}::test_{k}", "name": f"Task {tid}: check {k}",
+                    "task": tid, "points": 1.0, "earned": 1.0 if ok else 0.0, "outcome": "passed" if ok else "failed"}
+            if not ok:
+                test["feedback"] = f"Task {tid}: check {k}\n  out: expected 0.3133, got 0.5\n  hint: look again"
+                test["brief"] = f"Task {tid}: check {k}\n  out: got 0.5, not the expected value\n  hint: look again"
+            tests.append(test)
+    total = sum(r["earned"] for r in tasks.values())
+    return {"student": student, "entry": student, "status": status, "message": "", "key": {"grader": "g", "seed": 1},
+            "grade": {"earned": total, "possible": 41.0, "percent": round(100 * total / 41, 2), "tasks": tasks, "seed": 1,
+                      "grader": "g", "submission": {"problems": {}}, "isolation": {}, "integrity": {}, "errors": [],
+                      "faults": [], "not_collected": [], "environment": {}, "seconds": 0.0},
+            "tests": tests}
+
+
+# --- the settings file ------------------------------------------------------------------------------------------
+
+@dataclass
+class SettingsCase:
+    name: str
+    text: str
+    check: dict = field(default_factory=dict)  # attribute -> value
+    error: str = ""  # a fragment of the SettingsError message
+
+
+SETTINGS = [
+    SettingsCase("empty file: the defaults", "", {"due": None, "visibility": "after_due_date", "per_day": 0.0, "given": True}),
+    SettingsCase("due date, late policy, extensions",
+                 'due = 2025-03-14T23:59:00+09:00\n[late]\nper_day = 10\ncap = 50\n[extensions]\nada = 2\n'
+                 'ben = 2025-03-20T12:00:00+09:00\n',
+                 {"due": DUE, "per_day": 10.0, "cap": 50.0,
+                  "extensions": {"ada": DUE + timedelta(days=2),
+                                 "ben": datetime(2025, 3, 20, 12, tzinfo=timezone(timedelta(hours=9)))}}),
+    SettingsCase("visibility per course and per test",
+                 '[visibility]\ndefault = "visible"\n"4.5" = "hidden"\n"grader/t.py::TestTask1_1" = "after_published"\n',
+                 {"visibility": "visible", "rules": {"4.5": "hidden", "grader/t.py::TestTask1_1": "after_published"}}),
+    SettingsCase("an unknown key", "deadline = 2025-03-14T23:59:00+09:00\n", error="unknown key(s) deadline"),
+    SettingsCase("a due date without its offset", "due = 2025-03-14T23:59:00\n", error="with its offset"),
+    SettingsCase("a percent out of range", "[late]\nper_day = 120\n", error="late.per_day is 120"),
+    SettingsCase("an unknown visibility", '[visibility]\n"1.1" = "later"\n', error="visibility.1.1 is 'later'"),
+    SettingsCase("days of extension without a due date", "[extensions]\nada = 2\n", error="there is no due date"),
+    SettingsCase("not TOML", "due = = 1\n", error="not TOML"),
+]
+
+
+@pytest.mark.parametrize("case", SETTINGS, ids=lambda c: c.name)
+def test_settings_file(case, tmp_path):
+    path = tmp_path / "course.toml"
+    path.write_text(case.text)
+    if case.error:
+        with pytest.raises(policy.SettingsError, match=None) as raised:
+            policy.load(path)
+        assert case.error in str(raised.value)
+        return
+    settings = policy.load(path)
+    for name, value in case.check.items():
+        assert getattr(settings, name) == value, name
+
+
+def test_no_settings_file_is_the_defaults():
+    assert policy.load(None) == policy.Settings() and not policy.Settings().given
+
+
+# --- applying the policies --------------------------------------------------------------------------------------
+
+@dataclass
+class ShowCase:
+    name: str
+    settings: policy.Settings
+    now: datetime
+    shows: str  # "full", "brief" or "hidden": what a failed check of task 1.1 shows
+
+
+SHOWS = [
+    ShowCase("no due date: in full", policy.Settings(), BEFORE, "full"),
+    ShowCase("default, before the due date: brief", policy.Settings(due=DUE), BEFORE, "brief"),
+    ShowCase("default, after the due date: full", policy.Settings(due=DUE), AFTER, "full"),
+    ShowCase("an extension moves the date", policy.Settings(due=DUE, extensions={"ada": DUE + timedelta(days=1)}), AFTER, "brief"),
+    ShowCase("visible: full before the due date", policy.Settings(due=DUE, visibility="visible"), BEFORE, "full"),
+    ShowCase("after_published, not published", policy.Settings(rules={"1.1": "after_published"}), AFTER, "brief"),
+    ShowCase("after_published, published", policy.Settings(rules={"1.1": "after_published"}, published=True), AFTER, "full"),
+    ShowCase("hidden", policy.Settings(rules={"grader/test_x.py::TestTask1_1": "hidden"}), AFTER, "hidden"),
+]
+
+
+@pytest.mark.parametrize("case", SHOWS, ids=lambda c: c.name)
+def test_what_a_failed_check_shows(case):
+    stored = made_result(earned={"1.1": 2})
+    before = copy.deepcopy(stored)
+    shown = policy.apply(stored, case.settings, [], case.now)
+    assert stored == before  # the stored result is never changed
+    (test,) = [t for t in shown["tests"] if t["outcome"] == "failed"]
+    expected = {"full": test["full"], "brief": test["brief"], "hidden": "Task 1.1: a hidden check failed"}[case.shows]
+    assert test["feedback"] == expected
+    assert ("0.3133" in test["feedback"]) == (case.shows == "full")
+    markdown = exports.feedback_markdown(shown, TASKS)
+    assert ("0.3133" in markdown) == (case.shows == "full")
+
+
+@dataclass
+class GradeCase:
+    name: str
+    settings: policy.Settings
+    overrides: list
+    earned: float
+    note: str = ""
+    submitted: datetime | None = None
+    flagged: bool = False
+
+
+LATE = policy.Settings(due=DUE, per_day=10)
+GRADES = [
+    GradeCase("on time", LATE, [], 41, submitted=DUE - timedelta(minutes=1)),
+    GradeCase("two started days late: 2 x 10% of 41", LATE, [], 41 - 8.2, "2 day(s) late", DUE + timedelta(hours=25)),
+    GradeCase("a cap: late work earns at most half", policy.Settings(due=DUE, cap=50), [], 20.5, "late",
+              DUE + timedelta(minutes=1)),
+    GradeCase("marked late by the learning system, no time: one day", LATE, [], 41 - 4.1, "1 day(s) late", flagged=True),
+    GradeCase("an override of a task", policy.Settings(), [policy.Override("2.2", 1.0, "regraded by hand", 2)], 39,
+              "Task 2.2 set to 1 of 3 by your instructor (regraded by hand)"),
+    GradeCase("a waived late penalty", LATE, [policy.Override("late", 0.0, "illness", 2)], 41,
+              "late penalty set to 0 points", DUE + timedelta(days=3)),
+]
+
+
+@pytest.mark.parametrize("case", GRADES, ids=lambda c: c.name)
+def test_overrides_and_late_penalties(case):
+    shown = policy.apply(made_result(), case.settings, case.overrides, AFTER, case.submitted, case.flagged)
+    assert shown["grade"]["earned"] == pytest.approx(case.earned)
+    assert case.note in shown["message"]
+    gs = exports.gradescope_results(shown)
+    assert gs["score"] == pytest.approx(case.earned)
+    assert sum(t["score"] for t in gs["tests"]) == pytest.approx(case.earned)  # each adjustment is an entry of its own
+    if case.overrides or case.earned != 41:
+        assert any(t["max_score"] == 0 and ("Override" in t["name"] or "Late" in t["name"]) for t in gs["tests"])
+
+
+def test_overrides_csv_rows(tmp_path):
+    path = tmp_path / "overrides.csv"
+    path.write_text("student,task,points,comment\nada,2.2,3,regraded\nben,9.9,1,\nben,2.2,7,\nben,late,0,waived\n")
+    found, problems = policy.read_overrides(path, TASKS)
+    assert found == {"ada": [policy.Override("2.2", 3.0, "regraded", 2)], "ben": [policy.Override("late", 0.0, "waived", 5)]}
+    assert [p.split(":")[0] for p in problems] == ["overrides.csv row 3", "overrides.csv row 4"]
+
+
+# --- Gradescope ----------------------------------------------------------------------------------------------------
+
+def test_gradescope_numbers_sort_as_text_and_withheld_values_wait():
+    result = made_result(earned={"4.1": 0})
+    result["tests"] += [dict(result["tests"][0], nodeid=f"grader/x.py::TestTask1_1::extra_{k}") for k in range(9)]
+    gs = exports.gradescope_results(policy.apply(result, policy.Settings(), [], AFTER))
+    numbers = [t["number"] for t in gs["tests"] if t["max_score"]]
+    assert sorted(numbers) == sorted(numbers, key=lambda n: [int(p) for p in n.split(".")])
+    assert "1.1.10" in numbers and "1.1.09" in numbers
+    failed = [t for t in gs["tests"] if t["status"] == "failed"]
+    shown = [t for t in failed if t["max_score"]]
+    later = [t for t in failed if not t["max_score"]]
+    assert all(t["visibility"] == "visible" and "0.3133" not in t["output"] for t in shown)
+    assert len(later) == len(shown) and all(t["visibility"] == "after_due_date" and "0.3133" in t["output"] for t in later)
+
+
+# --- GitHub Classroom's reporter -----------------------------------------------------------------------------------
+# Its rules, from classroom-resources/autograding-grading-reporter (src/helpers/test-helpers.js getTestScore: a runner's
+# score is (tests with status "pass" / tests) x max_score; src/notify-classroom.js: the posted points are the sum of
+# tests[].score over runners with a max_score; src/console-results.js: a test's message is printed only when its
+# status is "error").
+
+def reporter_table_score(runner: dict) -> float:
+    passed = sum(t["status"] == "pass" for t in runner["tests"])
+    return passed / len(runner["tests"]) * (runner["max_score"] or 0) if runner["tests"] else float("nan")
+
+
+def reporter_posted_points(runner: dict) -> float:
+    return sum(t["score"] for t in runner["tests"]) if runner["max_score"] else 0
+
+
+@pytest.mark.parametrize("earned", [{}, {"2.2": 1, "3.1": 2.5, "4.1": 0}, {tid: 0 for tid in TASKS}],
+                         ids=["full", "partial, half points", "nothing"])
+def test_classroom_totals_equal_ours_in_the_reporter(earned):
+    result = made_result(earned=earned)
+    ours = result["grade"]["earned"]
+    runner = exports.classroom_results(result)
+    assert reporter_table_score(runner) == pytest.approx(ours)
+    assert reporter_posted_points(runner) == pytest.approx(ours)
+    failed_tasks = {tid for tid, r in result["grade"]["tasks"].items() if r["earned"] < r["possible"]}
+    printed = [t for t in runner["tests"] if t["status"] == "error"]
+    assert {t["name"].split(":")[0][5:] for t in printed} == failed_tasks  # each failed task's hint is printed
+
+
+def test_classroom_empty_entry_gives_a_reason_not_nan():
+    result = made_result(earned={tid: 0 for tid in TASKS}, status="empty")
+    result["message"], result["tests"] = "none of the exercise files is in the entry", []
+    runner = exports.classroom_results(result)
+    assert reporter_table_score(runner) == 0 and runner["status"] == "error"
+    assert runner["tests"][0]["status"] == "error" and "none of the exercise files" in runner["tests"][0]["message"]
+
+
+REPORTER = Path(os.environ.get("CLASSROOM_REPORTER", "/work/.mirror/classroom-resources+autograding-grading-reporter/repo"))
+STUBS = {  # the two libraries it loads, as small as its calls need: the table prints its rows, core records calls
+    "@actions/core/index.js": "exports.getInput = (n) => process.env['INPUT_' + n.toUpperCase()] || '';\n"
+                              "exports.notice = (t) => console.log('NOTICE ' + t);\n"
+                              "exports.setFailed = (t) => console.log('FAILED ' + t);\n",
+    "cli-table3/index.js": "module.exports = class { constructor() { this.rows = [] } push(r) { this.rows.push(r) }\n"
+                           "  toString() { return this.rows.map((r) => 'ROW ' + JSON.stringify(r)).join('\\n') } };\n",
+}
+
+
+def reporter_source(tmp_path: Path) -> Path | None:
+    """The reporter's src/ as its repository has it: a checkout (CLASSROOM_REPORTER, or the bare mirror the fetch
+    tool leaves), read with git; None when neither is here."""
+    src = tmp_path / "reporter"
+    if (REPORTER / "src" / "main.js").is_file():
+        shutil.copytree(REPORTER / "src", src)
+        return src
+    if shutil.which("git") and (REPORTER / "HEAD").is_file():
+        names = subprocess.run(["git", "--git-dir", str(REPORTER), "ls-tree", "-r", "--name-only", "HEAD", "src"],
+                               capture_output=True, text=True).stdout.split()
+        for name in names:
+            target = tmp_path / "reporter" / Path(name).relative_to("src")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(subprocess.run(["git", "--git-dir", str(REPORTER), "show", f"HEAD:{name}"],
+                                              capture_output=True).stdout)
+        return src if names else None
+    return None
+
+
+def test_classroom_result_in_the_real_reporter(tmp_path):
+    node = shutil.which("node")
+    src = reporter_source(tmp_path)
+    if node is None or src is None:
+        pytest.skip("needs node and the reporter's source (set CLASSROOM_REPORTER to a checkout of "
+                    "classroom-resources/autograding-grading-reporter)")
+    for name, text in STUBS.items():
+        (tmp_path / "node_modules" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "node_modules" / name).write_text(text)
+    result = made_result(earned={"2.2": 1, "3.1": 2.5, "4.1": 0})
+    env = {"PATH": os.environ["PATH"], "NODE_PATH": str(tmp_path / "node_modules"), "INPUT_RUNNERS": "pytorch",
+           "PYTORCH_RESULTS": base64.b64encode(json.dumps(exports.classroom_results(result)).encode()).decode()}
+    out = subprocess.run([node, str(src / "main.js")], env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "Total points for pytorch: 34.50/41" in out, out  # 41 - 2 (2.2) - 0.5 (3.1) - 4 (4.1), as ours
+    assert "NOTICE Points 34.5/41" in out, out
+    assert "Error: Task 2.2: check 1" in out and "hint: look again" in out, out  # the hints show
+    assert "NaN" not in out
+
+
+# --- PrairieLearn ----------------------------------------------------------------------------------------------------
+# Its rules, from PrairieLearn/PrairieLearn: apps/prairielearn/src/lib/externalGraderCommon.ts (makeGradingResult: a
+# score must be a number; format_errors a string or a list), docs/externalGrading.md (gradable false costs no attempt;
+# images are {label, url} with a data URL) and elements/pl-external-grader-results/pl-external-grader-results.py
+# (points shown only when every test has points and max_points; the sums are shown).
+
+def test_prairielearn_reads_graded_and_ungraded_entries():
+    curves = {"submission": {"train": [1.0, 0.5], "val": [1.1, 0.7]}, "reference": {"train": [1.0, 0.4], "val": [1.0, 0.6]}}
+    graded = dict(made_result(earned={"2.2": 1}), curves=curves)
+    pl = exports.prairielearn_results(graded)
+    assert pl["gradable"] is True and isinstance(pl["score"], float) and pl["score"] == pytest.approx(39 / 41)
+    assert all(t.get("points") is not None and t.get("max_points") is not None for t in pl["tests"])
+    assert sum(t["points"] for t in pl["tests"]) == 39
+    assert [i["label"] for i in pl["images"]] and all(i["url"].startswith("data:image/svg+xml;base64,") for i in pl["images"])
+    svg = base64.b64decode(pl["images"][0]["url"].split(",", 1)[1]).decode()
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and "<polyline" in svg
+    for status in ("empty", "unreadable", "error"):
+        ungraded = dict(made_result(earned={tid: 0 for tid in TASKS}, status=status), message=f"why: {status}", tests=[])
+        pl = exports.prairielearn_results(ungraded)
+        assert pl["gradable"] is False and pl["message"] == f"why: {status}" and pl["format_errors"] == [f"why: {status}"]
+
+
+# --- Canvas and Moodle bulk downloads ------------------------------------------------------------------------------
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _ada() -> dict[str, bytes]:
+    return {name: (CLASS / "ada" / name).read_bytes() for name in FILES}
+
+
+@dataclass
+class DownloadCase:
+    name: str
+    members: dict
+    ids: dict  # student id -> (system, late)
+
+
+DOWNLOADS = [
+    DownloadCase("Canvas: files at the top, one late",
+                 {**{f"lovelaceada_1001_50{i}_{n}": d for i, (n, d) in enumerate(_ada().items())},
+                  **{f"babbagecharles_late_1002_60{i}_{n}": d for i, (n, d) in enumerate(_ada().items())}},
+                 {"1001": ("canvas", False), "1002": ("canvas", True)}),
+    DownloadCase("Canvas: anonymous grading, a zip",
+                 {"1003_700_submission.zip": b"PK\x05\x06" + b"\0" * 18}, {"1003": ("canvas", False)}),
+    DownloadCase("Moodle 3.1 and later: a folder per student and plugin",
+                 {f"Ada Lovelace_77_assignsubmission_file_/{n}": d for n, d in _ada().items()},
+                 {"77": ("moodle", False)}),
+    DownloadCase("Moodle before 3.1: files at the top",
+                 {f"Ada Lovelace_78_assignsubmission_file_{n}": d for n, d in _ada().items()}, {"78": ("moodle", False)}),
+]
+
+
+@pytest.mark.parametrize("case", DOWNLOADS, ids=lambda c: c.name)
+def test_bulk_download_becomes_a_class(case, tmp_path):
+    folder = submission.unpack_class(_zip(tmp_path / "download.zip", case.members), tmp_path / "class")
+    accounts = submission.accounts_of(folder)
+    assert {k: (v["system"], v["late"]) for k, v in accounts.items()} == case.ids
+    entries = submission.discover(folder, FILES)
+    assert sorted(e.student for e in entries) == sorted(case.ids)
+    for entry in entries:
+        if entry.kind == "folder":
+            assert sorted(entry.sources) == FILES and entry.status == "graded"
+    again = submission.unpack_class(tmp_path / "download.zip", tmp_path / "class")  # unchanged zip: as it was
+    assert submission.accounts_of(again) == accounts
+
+
+def test_a_plain_class_zip_is_not_regrouped(tmp_path):
+    members = {f"{who}/{n}": d for who in ("ada", "ben") for n, d in _ada().items()}
+    folder = submission.unpack_class(_zip(tmp_path / "c.zip", members), tmp_path / "class")
+    assert submission.accounts_of(folder) == {} and [e.student for e in submission.discover(folder, FILES)] == ["ada", "ben"]
+
+
+def test_gradebooks_canvas_and_moodle_import():
+    results = [made_result("1001", {"2.2": 1}), made_result("77"), made_result("nobody")]
+    accounts = {"1001": {"system": "canvas", "id": "1001", "name": "lovelaceada"},
+                "77": {"system": "moodle", "id": "77", "name": "Ada Lovelace"}}
+    canvas = list(csv.reader(io.StringIO(exports.canvas_gradebook(results, accounts, "PyTorch basics (5678)"))))
+    # Canvas's gradebook import matches a row by the ID column; the assignment column by its name "(id)"
+    assert canvas == [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "PyTorch basics (5678)"],
+                      ["lovelaceada", "1001", "", "", "", "39"]]
+    moodle = list(csv.DictReader(io.StringIO(exports.moodle_gradebook(results, accounts, "2025-03-15 10:00:00 +0900"))))
+    # Moodle's assignfeedback_offline importer (importgradeslib.php) needs the columns Identifier, Grade and
+    # Last modified (grade), and takes the participant id after "Participant " from Identifier
+    (row,) = moodle
+    assert row["Identifier"][len("Participant "):] == "77" and row["Grade"] == "41" and row["Last modified (grade)"]
+
+
+# --- a batch with the course's policies -----------------------------------------------------------------------------
+
+def test_batch_applies_settings_and_overrides_and_a_rerun_keeps_them(tmp_path):
+    subs = make_class(tmp_path / "class", ["ada", "chloe"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "overrides.csv").write_text("student,task,points,comment\nchloe,1.1,1,regraded by hand\n")
+    (tmp_path / "course.toml").write_text(f"due = {(datetime.now(timezone.utc) + timedelta(days=7)).isoformat()}\n")
+    for _ in range(2):  # the second run grades nothing again and rebuilds the same
+        ran = batch(subs, out, "--course-settings", str(tmp_path / "course.toml"))
+        assert ran.clean, ran
+        book = gradebook(out)
+        assert book["chloe"]["1.1"] == "1" and "set to 1 of 3 by your instructor (regraded by hand)" in book["chloe"]["message"]
+        assert {"submitted", "late_days", "late_penalty"} <= book["ada"].keys()
+        stored = json.loads((out / "students" / "chloe.json").read_text())
+        assert "adjustments" not in stored["grade"]  # the stored result is the graded one
+        feedback = (out / "feedback" / "chloe.md").read_text()
+        assert "regraded by hand" in feedback and "expected" not in feedback.split("## What to fix")[-1].replace(
+            "not the expected value", "").replace("the expected ones", "")

@@ -225,7 +225,7 @@ class Batch:
 
     def finish(self) -> list[dict]:
         self.clear_claims()
-        return write_outputs(self.out, self.entries, self.engine.tasks)
+        return write_outputs(self.out, self.entries, self.engine.tasks, self.engine.suite.default_submission)
 
 
 class Progress:

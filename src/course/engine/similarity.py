@@ -165,6 +165,8 @@ def _canonical(body: list[ast.stmt], local: set[str]) -> list[ast.stmt]:
                 setattr(stmt, name, _canonical(inner, local))
         for handler in getattr(stmt, "handlers", []):
             handler.body = _canonical(handler.body, local)
+    if len(body) < 2:
+        return body
     effects = [_effects(s) for s in body]
     keys = [_blank(s, local) for s in body]
     before: list[set[int]] = [set() for _ in body]
@@ -273,11 +275,12 @@ def parse(source: bytes) -> tuple[ast.Module, list[str]] | None:
 
 def _shown(unit: ast.AST, text: list[str]) -> list[tuple[int, str]]:
     """The unit's source lines, without the lines of its docstrings (and its methods')."""
-    skip = set()
-    for node in ast.walk(unit):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body \
-                and _is_docstring(node.body[0]):
+    skip, todo = set(), [unit]
+    while todo:  # the unit and the definitions in its body (methods), not every node
+        node = todo.pop()
+        if node.body and _is_docstring(node.body[0]):
             skip.update(range(node.body[0].lineno, (node.body[0].end_lineno or node.body[0].lineno) + 1))
+        todo += [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     start = min([unit.lineno, *(d.lineno for d in getattr(unit, "decorator_list", []))])
     return [(n, text[n - 1]) for n in range(start, (unit.end_lineno or start) + 1)
             if n not in skip and n - 1 < len(text) and text[n - 1].strip()]
@@ -328,15 +331,7 @@ def compare(bodies: list[Body]) -> tuple[list[dict], int, int]:
             count[h] = count.get(h, 0) + weight
     common = max(COMMON_LEAST, COMMON_SHARE * len(long))
     rare = [{h for h in rep.prints if count[h] <= common} for rep in reps]
-    postings: dict[int, list[int]] = {}
-    for i, prints in enumerate(rare):
-        for h in prints:
-            postings.setdefault(h, []).append(i)
-    shared: dict[tuple[int, int], int] = {}
-    for ids in postings.values():
-        for x in range(len(ids)):
-            for y in range(x + 1, len(ids)):
-                shared[ids[x], ids[y]] = shared.get((ids[x], ids[y]), 0) + 1
+    shared = _shared_counts(rare)
     for i, prints in enumerate(rare):  # identical bodies share every fingerprint
         if len(groups[tuple(reps[i].tokens)]) > 1:
             shared[i, i] = len(prints)
@@ -345,15 +340,38 @@ def compare(bodies: list[Body]) -> tuple[list[dict], int, int]:
         smaller = min(len(rare[i]), len(rare[j]))
         if n < MIN_SHARED or not smaller or n / smaller < THRESHOLD:
             continue
+        both = (rare[i], rare[j])
         for x in groups[tuple(reps[i].tokens)]:
             for y in groups[tuple(reps[j].tokens)]:
                 if x.slug == y.slug or (i == j and x.slug > y.slug):
                     continue
                 first, second = (x, y) if x.slug < y.slug else (y, x)
-                pairs.append({"a": first, "b": second, "score": round(n / smaller, 3), "shared": n,
-                              "common": rare[i] & rare[j]})
+                pairs.append({"a": first, "b": second, "score": round(n / smaller, 3), "shared": n, "prints": both})
     pairs.sort(key=lambda p: (-p["score"], -p["shared"], p["a"].slug, p["b"].slug))
     return pairs, len(long), len(bodies) - len(long)
+
+
+def _shared_counts(rare: list[set[int]]) -> dict[tuple[int, int], int]:
+    """How many fingerprints each two bodies share, for the pairs that share at least MIN_SHARED: every pair of an
+    inverted index's posting list counted at once (numpy), so a class where many bodies share much stays fast."""
+    import numpy as np
+
+    postings: dict[int, list[int]] = {}
+    for i, prints in enumerate(rare):
+        for h in prints:
+            postings.setdefault(h, []).append(i)
+    n = len(rare)
+    codes = []
+    for ids in postings.values():
+        if len(ids) > 1:
+            a, b = np.triu_indices(len(ids), 1)
+            ids_array = np.asarray(ids, dtype=np.int64)
+            codes.append(ids_array[a] * n + ids_array[b])
+    if not codes:
+        return {}
+    pair_codes, counts = np.unique(np.concatenate(codes), return_counts=True)
+    keep = counts >= MIN_SHARED
+    return {(int(c // n), int(c % n)): int(k) for c, k in zip(pair_codes[keep], counts[keep])}
 
 
 def clusters(pairs: list[dict]) -> list[dict]:
@@ -438,7 +456,7 @@ def report(entries: list[Any], tasks: dict, stubs: dict[str, bytes]) -> dict:
         if same in seen:
             continue
         seen.add(same)
-        common = p["common"]
+        common = p["prints"][0] & p["prints"][1]
         shown.append({"task": tid, "score": p["score"], "a": _side(p["a"], _marked(p["a"], common)),
                       "b": _side(p["b"], _marked(p["b"], common))})
         if len(shown) == SHOWN_PAIRS:

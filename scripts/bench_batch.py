@@ -11,7 +11,13 @@ no two submissions hash alike), then prints:
    notebooks (complete, like the sample class's ada); without it, against the figure quoted in the
    batch issue (about 4 s per torch notebook);
 3. peak memory of the whole batch (judge, zygote and workers: the sum of their proportional set
-   sizes, sampled every 50 ms) for N = 50 and N = N (target: under 1 GiB, flat in N).
+   sizes, sampled every 50 ms) for N = 50 and N = N (target: under 1 GiB, flat in N);
+4. the class page and code similarity for the N (`python -m course.front.class_page OUT`'s work: the class read
+   again, the results loaded, the similarity computed, the page written; the batch itself pays less, having the
+   class in memory) against the batch's own time, measured in the same run (target: under 10%);
+5. with --similarity-students M (default 1000), the similarity alone for M students, twice: the sample class's
+   copies (as the batch's class: identical bodies, compared once) and M distinct ones (a line with the
+   student's number put at the top of every function, so no two bodies are alike and none is compared once).
 With --against DIR (another checkout of the course, e.g. `git worktree add DIR main`), the batch of N is
 also graded by that checkout's code (its grader/ and src/), alternately with this one's, three times
 each, and the ratio of the medians printed: what a student costs now against then.
@@ -169,6 +175,7 @@ def main() -> None:
     parser.add_argument("--loop-sample", type=int, default=5)
     parser.add_argument("--nbgrader-students", type=int, default=3, help="students nbgrader autogrades (0: skip)")
     parser.add_argument("--against", type=Path, default=None, help="another checkout to grade the same class with")
+    parser.add_argument("--similarity-students", type=int, default=1000, help="students for the similarity figure (0: skip)")
     args = parser.parse_args()
     n = args.students
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
@@ -181,6 +188,8 @@ def main() -> None:
         run_batch(small, tmp / "warm")  # file cache
         seconds_50, peak_50, _ = run_batch(small, tmp / "out50")
         seconds, peak, _ = run_batch(tmp / "class", tmp / "out")
+        page = class_page_seconds(tmp / "out")
+        similar = similarity_seconds(tmp, args.similarity_students) if args.similarity_students else None
         against = compare(tmp, args.against.resolve(), n) if args.against else None
         per_loop = loop_seconds(entries[: args.loop_sample])
         nbgrader = nbgrader_seconds(tmp, args.nbgrader_students) if args.nbgrader_students else None
@@ -202,6 +211,12 @@ def main() -> None:
           f"{QUOTED_NBGRADER_SECONDS / per:.0f}x (target >= 100x)")
     print(f"peak memory of the whole batch: {peak_50 / 2**20:.0f} MiB for N=50 ({seconds_50:.1f} s), "
           f"{peak / 2**20:.0f} MiB for N={n} (target < 1024 MiB, flat in N)")
+    print(f"class page and similarity for {n}: {page:.2f} s, {100 * page / seconds:.1f}% of the batch's "
+          f"{seconds:.1f} s (target < 10%)")
+    if similar is not None:
+        copies, distinct = similar
+        print(f"similarity alone for {args.similarity_students} students: {copies:.2f} s as copies of the sample class, "
+              f"{distinct:.2f} s with every body distinct")
     if against is not None:
         for what, (mine, theirs) in zip(("wall", "CPU"), against):
             if mine is None or theirs is None:
@@ -210,6 +225,65 @@ def main() -> None:
             print(f"batch of {n}, {what} time, medians of 3 alternate runs: this checkout {mine:.2f} s "
                   f"({mine / n * 1000:.0f} ms a submission), {args.against.name} {theirs:.2f} s "
                   f"({theirs / n * 1000:.0f} ms): {mine / theirs:.2f}x a student")
+
+
+def class_page_seconds(out: Path) -> float:
+    """Seconds of rebuilding OUT's class page and similarity (course.front.class_page.rebuild), in a process of its
+    own that has imported the course already."""
+    script = ("import sys, time; from pathlib import Path; from course.front.class_page import rebuild; "
+              "from course.i18n import ROOT; t = time.perf_counter(); rebuild(Path(sys.argv[1]), None, ROOT / 'exercises'); "
+              "print(time.perf_counter() - t)")
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                          capture_output=True, text=True, check=True)
+    return float(proc.stdout.split()[-1])
+
+
+SIMILARITY_SCRIPT = """
+import ast, sys, time
+from pathlib import Path
+from course.content.curriculum import TASKS
+from course.engine import similarity
+from course.engine.submission import discover
+from course.i18n import ROOT
+
+def numbered(source, i):
+    # a line `marker = i` at the top of every function's body: the body is the student's own
+    lines = source.decode().splitlines(keepends=True)
+    tops = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a sample student's broken file
+        return source
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            first = node.body[1] if len(node.body) > 1 and isinstance(node.body[0], ast.Expr) else node.body[0]
+            tops.append((first.lineno, first.col_offset))
+    for line, col in sorted(tops, reverse=True):
+        lines.insert(line - 1, " " * col + f"marker = {i}" + chr(10))
+    return "".join(lines).encode()
+
+n = int(sys.argv[2])
+files = sorted({t.file for t in TASKS.values()})
+sample = [e for e in discover(Path(sys.argv[1]), files) if e.sources]
+stubs = {f: (ROOT / "exercises" / f).read_bytes() for f in files}
+copies = []
+for i in range(n):
+    e = sample[i % len(sample)]
+    copies.append(type(e)(f"s{i:04d}", f"s{i:04d}", "folder", Path(f"s{i:04d}"), sources=dict(e.sources)))
+t = time.perf_counter(); similarity.report(copies, TASKS, stubs); first = time.perf_counter() - t
+for i, e in enumerate(copies):
+    e.sources = {f: numbered(src, i) for f, src in e.sources.items()}
+t = time.perf_counter(); similarity.report(copies, TASKS, stubs); second = time.perf_counter() - t
+print(first, second)
+"""
+
+
+def similarity_seconds(tmp: Path, n: int) -> tuple[float, float]:
+    """Seconds of the similarity alone for n students: copies of the sample class, then n distinct students."""
+    proc = subprocess.run([sys.executable, "-c", SIMILARITY_SCRIPT, str(SAMPLE), str(n)],
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True, check=True)
+    first, second = proc.stdout.split()[-2:]
+    return float(first), float(second)
 
 
 def compare(tmp: Path, other: Path, n: int) -> list[tuple[float, float]]:

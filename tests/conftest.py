@@ -15,9 +15,11 @@ import textwrap
 import time
 import unicodedata
 import uuid
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch  # noqa: F401  in-process grading runs drop modules they imported; torch must outlive them
 
@@ -55,10 +57,10 @@ def mutate(file: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def replace_definition(file: str, name: str, code: str) -> str:
-    """The reference file's text with its top-level function or class name (from its def or class line to the
-    next top-level statement) replaced by code."""
-    text = (SOLUTIONS / file).read_text(encoding="utf-8")
+def replace_definition(file: str, name: str, code: str, text: str | None = None) -> str:
+    """The reference file's text (or text) with its top-level function or class name (from its def or class line
+    to the next top-level statement) replaced by code."""
+    text = (SOLUTIONS / file).read_text(encoding="utf-8") if text is None else text
     found = re.search(rf"^(def|class) {re.escape(name)}\b", text, re.MULTILINE)
     assert found, f"{file} defines no top-level {name}"
     after = re.compile(r"^\S", re.MULTILINE)
@@ -419,3 +421,81 @@ def rt(tmp_path: Path, pytester: pytest.Pytester, request: pytest.FixtureRequest
     team = RedTeam(tmp_path, pytester, shared_submission)
     request.addfinalizer(lambda: kill_marked(team.mark))  # whatever the outcome, nothing of it outlives the test
     return team
+
+
+# Pages in a real browser: parsed for their text and tags, and screenshotted by Debian's headless Chromium
+# (tests/test_html_report.py, tests/test_class_report.py).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+class Page(HTMLParser):
+    """A parsed report: every start tag with its attributes, and the text of the document."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def count(self, tag: str) -> int:
+        return sum(t == tag for t, _ in self.tags)
+
+    @property
+    def words(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Debian's chromium, headless, with a fresh profile and nothing fetched from the network."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed (Debian: apt-get install -y chromium)")
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--window-size=390,1200", *args]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def screenshot(tmp_path: Path, page: Path, *args: str) -> np.ndarray:
+    """The page as Chromium draws it in a 390 x 1200 window: (1200, 390, 3) RGB bytes."""
+    png = tmp_path / f"{page.stem}.png"
+    chromium(tmp_path, f"--screenshot={png}", *args, page.as_uri())
+    from matplotlib import image
+
+    pixels = (image.imread(png)[..., :3] * 255).round().astype(np.uint8)
+    return pixels
+
+
+def share_of(pixels: np.ndarray, rgb: tuple) -> float:
+    return float(np.all(np.abs(pixels.astype(int) - rgb) <= 2, axis=-1).mean())
+
+
+OVERFLOW_PROBE = """<script>
+function probe() {
+  var root = document.documentElement, ok = root.scrollWidth <= root.clientWidth && innerWidth <= 400;
+  var mark = document.getElementById("probe") || document.body.appendChild(document.createElement("div"));
+  mark.id = "probe";
+  mark.style.cssText = "position:fixed;left:0;top:0;width:40px;height:40px;z-index:9;background:" +
+    (ok ? "#00ff00" : "#ff00ff");
+}
+probe(); addEventListener("resize", probe); setTimeout(probe, 200);
+</script></body>"""
+
+
+def fits_390(tmp_path: Path, page_text: str, name: str) -> bool:
+    """Whether Chromium at 390 px lays the page out without scrolling sideways: a copy of the page (the report
+    itself has no script) paints a corner green when it fits, magenta when not."""
+    copy = tmp_path / f"{name}.html"
+    copy.write_text(page_text.replace("</body>", OVERFLOW_PROBE), encoding="utf-8")
+    corner = screenshot(tmp_path, copy, "--virtual-time-budget=2000")[5:35, 5:35]
+    assert share_of(corner, (0, 255, 0)) + share_of(corner, (255, 0, 255)) > 0.99, "the probe did not run"
+    return share_of(corner, (0, 255, 0)) > 0.99

@@ -9,50 +9,22 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import CLASS, batch, gradebook, make_class, results
-from matplotlib import image
+from conftest import CLASS, Page, batch, chromium, fits_390, gradebook, make_class, results, screenshot, share_of
 
 from course.render import html_report
 from course.engine.result import grade_of, make
 from course.content.curriculum import TASKS
 from course.sandbox.probes import CURVE_EPOCHS
 
-CHROMIUM = Path("/usr/bin/chromium")
 HEADER_RGB = (0x1E, 0x3A, 0x8A)  # the header band behind the total
 POOR_RGB = (0xEF, 0x44, 0x44)  # the score meter under 50%
 SEED = "11"
 CLASS_IDS = ["ada", "ben", "gia", "jon"]
-
-
-class Page(HTMLParser):
-    """A parsed report: every start tag with its attributes, and the text of the document."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def count(self, tag: str) -> int:
-        return sum(t == tag for t, _ in self.tags)
-
-    @property
-    def words(self) -> str:
-        return " ".join(" ".join(self.text).split())
 
 
 def curve(start: float, end: float) -> list[float]:
@@ -229,31 +201,6 @@ def test_single_run_writes_the_page_with_its_curves(grade, tmp_path):
 
 # --- rendered by a real browser ------------------------------------------------------------------------------
 
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """Debian's chromium, headless, with a fresh profile and nothing fetched from the network."""
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (Debian: apt-get install -y chromium)")
-    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--window-size=390,1200", *args]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc
-
-
-def screenshot(tmp_path: Path, page: Path, *args: str) -> np.ndarray:
-    """The page as Chromium draws it in a 390 x 1200 window: (1200, 390, 3) RGB bytes."""
-    png = tmp_path / f"{page.stem}.png"
-    chromium(tmp_path, f"--screenshot={png}", *args, page.as_uri())
-    pixels = (image.imread(png)[..., :3] * 255).round().astype(np.uint8)
-    return pixels
-
-
-def share_of(pixels: np.ndarray, rgb: tuple) -> float:
-    return float(np.all(np.abs(pixels.astype(int) - rgb) <= 2, axis=-1).mean())
-
-
 def test_chromium_shows_the_score_on_a_phone(graded, tmp_path):
     page = graded.curves / "feedback" / "ben.html"
     row = gradebook(graded.curves)["ben"]
@@ -269,28 +216,6 @@ def test_chromium_shows_the_score_on_a_phone(graded, tmp_path):
     shown = Page(dom)
     assert f"{total} points" in shown.words
     assert any(t == "p" and a.get("id") == "total" for t, a in shown.tags)
-
-
-OVERFLOW_PROBE = """<script>
-function probe() {
-  var root = document.documentElement, ok = root.scrollWidth <= root.clientWidth && innerWidth <= 400;
-  var mark = document.getElementById("probe") || document.body.appendChild(document.createElement("div"));
-  mark.id = "probe";
-  mark.style.cssText = "position:fixed;left:0;top:0;width:40px;height:40px;z-index:9;background:" +
-    (ok ? "#00ff00" : "#ff00ff");
-}
-probe(); addEventListener("resize", probe); setTimeout(probe, 200);
-</script></body>"""
-
-
-def fits_390(tmp_path: Path, page_text: str, name: str) -> bool:
-    """Whether Chromium at 390 px lays the page out without scrolling sideways: a copy of the page (the report
-    itself has no script) paints a corner green when it fits, magenta when not."""
-    copy = tmp_path / f"{name}.html"
-    copy.write_text(page_text.replace("</body>", OVERFLOW_PROBE), encoding="utf-8")
-    corner = screenshot(tmp_path, copy, "--virtual-time-budget=2000")[5:35, 5:35]
-    assert share_of(corner, (0, 255, 0)) + share_of(corner, (255, 0, 255)) > 0.99, "the probe did not run"
-    return share_of(corner, (0, 255, 0)) > 0.99
 
 
 def test_chromium_never_scrolls_sideways_at_390px(graded, tmp_path):

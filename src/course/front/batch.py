@@ -234,7 +234,8 @@ class Batch:
 
     def finish(self) -> list[dict]:
         self.clear_claims()
-        return write_outputs(self.out, self.entries, self.engine.tasks, self.settings, self.accounts)
+        return write_outputs(self.out, self.entries, self.engine.tasks, self.settings, self.accounts,
+                             stubs=self.engine.suite.default_submission)
 
 
 class Progress:

@@ -5,6 +5,8 @@ Everything here is a function of OUT/students/*.json (course.engine.result), so 
 rerun writes exactly what one run would, and the files can be rebuilt without grading again. One entry
 whose result is missing, or whose file cannot be rendered or written, gets status `error` and a message
 naming the file; every other entry is written as usual, and the gradebook always has one row per entry.
+Last, the class page (OUT/class.html, course.render.class_report) from the same results, with the class's code
+similarity (OUT/similarity.json, course.engine.similarity) computed from the entries' sources in memory.
 """
 from __future__ import annotations
 
@@ -15,14 +17,15 @@ from pathlib import Path
 from typing import Callable
 
 from course import policy, untrusted
-from course.engine import result
-from course.render import html_report
+from course.engine import result, similarity
+from course.render import class_report, html_report
 from course.render.exports import EXPORTERS, canvas_gradebook, feedback_markdown, gradebook_csv, moodle_gradebook
 from course.engine.submission import STATUS_ERROR, Entry, error_line
 
 
 def write_outputs(out: Path, entries: list[Entry], tasks: dict, settings: policy.Settings | None = None,
-                  accounts: dict[str, dict] | None = None, now: datetime | None = None) -> list[dict]:
+                  accounts: dict[str, dict] | None = None, now: datetime | None = None,
+                  stubs: Path | None = None) -> list[dict]:
     """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk.
     Every entry gets a gradebook row: one whose result is missing or cannot be read gets status `error`,
     and one whose feedback or export could not be written gets status `error` with a message naming
@@ -37,10 +40,7 @@ def write_outputs(out: Path, entries: list[Entry], tasks: dict, settings: policy
     problems += more
     results = []
     for entry in entries:
-        stored = result.load(out, entry)
-        if stored is None:
-            stored = result.ungraded(entry, {"grader": "?", "seed": None}, tasks)
-            stored["status"], stored["message"] = STATUS_ERROR, "no readable result was stored for this entry"
+        stored = stored_result(out, entry, tasks)
         account = accounts.get(entry.student, {})
         try:
             stored = policy.apply(stored, settings, overrides.get(entry.student, []), now,
@@ -66,7 +66,42 @@ def write_outputs(out: Path, entries: list[Entry], tasks: dict, settings: policy
     else:
         with contextlib.suppress(OSError):
             (out / "policy-problems.txt").unlink()
+    write_class_page(out, [(e.slug, r) for e, r in zip(entries, results)], tasks, class_similarity(entries, tasks, stubs))
     return results
+
+
+def stored_result(out: Path, entry: Entry, tasks: dict) -> dict:
+    """The entry's stored result, or, when none can be read, an `error` result saying so."""
+    stored = result.load(out, entry)
+    if stored is None:
+        stored = result.ungraded(entry, {"grader": "?", "seed": None}, tasks)
+        stored["status"], stored["message"] = STATUS_ERROR, "no readable result was stored for this entry"
+    return stored
+
+
+def class_similarity(entries: list[Entry], tasks: dict, stubs: Path | None) -> dict:
+    """The class's code similarity from the entries' sources (stubs: the folder of the exercise stubs, whose own
+    lines are not compared); a failure is said in the report ({"error": why}), never the batch's end."""
+    try:
+        stub_files = {t.file: (stubs / t.file).read_bytes() for t in tasks.values()
+                      if stubs is not None and (stubs / t.file).is_file()}
+        return similarity.report(entries, tasks, stub_files)
+    except Exception as e:
+        return {"error": f"it could not be computed ({error_line(e)})"}
+
+
+def write_class_page(out: Path, rows: list[tuple[str, dict]], tasks: dict, found: dict | None) -> str | None:
+    """Write OUT/similarity.json (when found is a report) and OUT/class.html; None, or why they could not be."""
+    try:
+        batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        batch = {}
+    failed = []
+    if found is not None and "error" not in found:
+        failed.append(_write_sink(out / "similarity.json", lambda: json.dumps(found, ensure_ascii=False) + "\n"))
+    failed.append(_write_sink(out / "class.html", lambda: class_report.render(
+        rows, tasks, found, batch if isinstance(batch, dict) else {})))
+    return "; ".join(f for f in failed if f) or None
 
 
 def _sinks(out: Path, entry: Entry, stored: dict, tasks: dict) -> list[tuple[Path, Callable[[], str]]]:

@@ -45,7 +45,11 @@ from course.engine.submission import STATUS_OK, Entry, Submission
 from course.limits import LIMITS
 
 HEAD = struct.Struct(">I")
-MAX_MESSAGE = 2 * LIMITS.zip_bytes  # an entry's files in base64, with room
+MAX_MESSAGE = 2 * LIMITS.zip_bytes  # a Result, its text made safe and cut (course.untrusted), with room
+# An entry, as the front end (trusted) sends it: its files in base64, and the names of everything else in it as
+# shown (course.engine.submission.shown: an undecodable or control byte as \xNN, which JSON escapes again: five
+# bytes a byte), all of which its content hash covers: a zip of the largest size holding nothing but names.
+MAX_ENTRY_MESSAGE = 6 * LIMITS.zip_bytes
 
 
 class ServiceError(RuntimeError):
@@ -59,14 +63,14 @@ def send(fd: int, message: dict) -> None:
         view = view[os.write(fd, view):]
 
 
-def receive(fd: int, deadline: float | None = None) -> dict | None:
-    """The next message, or None at end of file."""
+def receive(fd: int, deadline: float | None = None, limit: int = MAX_MESSAGE) -> dict | None:
+    """The next message (of at most limit bytes), or None at end of file."""
     head = _read(fd, HEAD.size, deadline)
     if head is None:
         return None
     (size,) = HEAD.unpack(head)
-    if size > MAX_MESSAGE:
-        raise ServiceError(f"a message of {size} bytes, more than {MAX_MESSAGE}")
+    if size > limit:
+        raise ServiceError(f"a message of {size} bytes, more than {limit}")
     data = _read(fd, size, deadline)
     if data is None:
         raise ServiceError("the message was cut short")
@@ -95,7 +99,9 @@ def _read(fd: int, size: int, deadline: float | None) -> bytes | None:
 
 def pack(entry: Entry) -> dict:
     """An entry as plain data: what the reader found in it (never its path's contents again)."""
-    return {"student": entry.student, "name": entry.name, "kind": entry.kind, "path": str(entry.path),
+    # the path only names the entry (the service grades the bytes sent): shown, since a name that is not
+    # UTF-8 (a surrogate in the str) could not be encoded into the message
+    return {"student": entry.student, "name": entry.name, "kind": entry.kind, "path": untrusted.line(str(entry.path), None),
             "status": entry.status, "message": entry.message, "problems": dict(entry.problems),
             "ignored": list(entry.ignored),
             "sources": {name: base64.b64encode(data).decode("ascii") for name, data in entry.sources.items()}}
@@ -148,7 +154,7 @@ class Server:
                                f"below the required {required}", "isolation": isolation})
             return True
         send(self.outbox, {"ready": True, "version": engine.version(), "seed": engine.seed, "isolation": isolation})
-        while (message := receive(self.inbox)) is not None:
+        while (message := receive(self.inbox, limit=MAX_ENTRY_MESSAGE)) is not None:
             send(self.outbox, {"result": self.grade(message, session.items)})
         return True
 

@@ -20,27 +20,31 @@ message saying so (a later run tries it again, as every `error`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import dask
 import pytest
-from distributed import Client, KilledWorker, LocalCluster, Reschedule, as_completed, get_worker
+from distributed import Client, KilledWorker, LocalCluster, Reschedule, as_completed, get_worker, wait
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from course import untrusted
 from course.engine import result
-from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry
+from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry, error_line
 from course.front.serve import Service, ServiceError, pack, unpack
+from course.limits import LIMITS
 
 PLUGIN = "course-engine"
 GRADES = "course-grades"  # the resource grading tasks ask for: a worker offers it, and withdraws it if its service refuses
 ALLOWED_FAILURES = 2  # a chunk that was running on this many workers when they died is not tried again
 LOCAL = "local:"
+HELLO_SECONDS = LIMITS.zygote_start_seconds + 120  # a service's own wait to get ready (Service.ready), with room
 
 
 class EnginePlugin(WorkerPlugin):
@@ -71,8 +75,8 @@ class EnginePlugin(WorkerPlugin):
                 hello = {"ready": False, "isolation": hello["isolation"],
                          "why": f"grader {hello['version']} seed {hello['seed']}, not the client's "
                                 f"{self.version} seed {self.seed}"}
-        except ServiceError as error:
-            hello = {"ready": False, "why": str(error)}
+        except Exception as error:  # noqa: BLE001  whatever fails, hello() must not wait for ever
+            hello = {"ready": False, "why": str(error) if isinstance(error, ServiceError) else error_line(error)}
         self.state = hello
         if not hello["ready"] and self.worker is not None:
             self.worker.loop.add_callback(self.worker.set_resources, **{GRADES: 0})
@@ -89,14 +93,25 @@ class EnginePlugin(WorkerPlugin):
 
     def grade(self, entry: Entry) -> dict:
         """{"result": the entry's Result as JSON text} or {"error": why the service gave none}; a service
-        that died is started again for the next entry."""
+        that died (or failed in any other way mid-entry) is started again for the next entry."""
         with self.lock:
             try:
+                if self.service is None:
+                    self.service = Service(self.service_grader(), self.options)
                 return {"result": json.dumps(self.service.grade(entry), ensure_ascii=False)}
-            except ServiceError as error:
-                self.service.close()
-                self.service = Service(self.service_grader(), self.options)
-                return {"error": str(error)}
+            except Exception as error:  # noqa: BLE001  one entry's failure, never its chunk's
+                if self.service is not None:
+                    self.service.close()
+                    self.service = None  # the next entry starts a fresh one
+                return {"error": str(error) if isinstance(error, ServiceError) else error_line(error)}
+
+    def grade_packed(self, packed: dict) -> dict:
+        """grade() of a packed entry; one that cannot be unpacked is that entry's error, not its chunk's."""
+        try:
+            entry = unpack(packed)
+        except Exception as error:  # noqa: BLE001
+            return {"error": f"the entry could not be unpacked ({error_line(error)})"}
+        return self.grade(entry)
 
     def service_grader(self) -> Path:
         return Path(os.environ.get("COURSE_GRADER") or self.grader)
@@ -117,7 +132,7 @@ def grade_chunk(entries: list[dict]) -> list[dict]:
     plugin = _plugin()
     if not plugin.hello()["ready"]:
         raise Reschedule()
-    return [plugin.grade(unpack(entry)) for entry in entries]
+    return [plugin.grade_packed(entry) for entry in entries]
 
 
 def connect(address: str) -> Client:
@@ -173,8 +188,7 @@ class ClusterGrading:
         if not any(w.get("resources", {}).get(GRADES) for w in workers.values()):
             raise pytest.UsageError(f"no worker of the cluster offers the {GRADES} resource: start them with "
                                     f"`dask worker SCHEDULER --nthreads 1 --resources {GRADES}=1`")
-        hellos = self.client.gather([self.client.submit(worker_hello, workers=[a], allow_other_workers=False,
-                                                        pure=False) for a in addresses])
+        hellos = self.hellos(addresses)
         report = {}
         for hello in hellos:
             address = hello["worker"]
@@ -191,25 +205,67 @@ class ClusterGrading:
                                     "; ".join(f"{a}: {r.get('why')}" for a, r in report.items()))
         return report
 
+    def hellos(self, addresses: list[str]) -> list[dict]:
+        """Each worker's readiness (worker_hello), or why there is none: a worker that left the cluster before
+        it said (its task, bound to its address, could never run), or that did not say in time."""
+        futures = {self.client.submit(worker_hello, workers=[a], allow_other_workers=False, pure=False): a
+                   for a in addresses}
+        answers: dict[str, dict] = {}
+        deadline = time.monotonic() + HELLO_SECONDS
+        while futures:
+            with contextlib.suppress(TimeoutError):
+                wait(list(futures), timeout=1.0, return_when="FIRST_COMPLETED")
+            present = set(self.client.scheduler_info()["workers"])
+            for future, address in list(futures.items()):
+                why = None
+                if future.status == "finished":
+                    answers[address] = future.result()
+                elif future.status in ("error", "cancelled"):
+                    why = f"its readiness could not be asked ({error_line(future.exception())})" \
+                        if future.status == "error" else "its readiness was not asked (cancelled)"
+                elif address not in present:
+                    why = "the worker left the cluster before it said whether its service is ready"
+                elif time.monotonic() > deadline:
+                    why = f"the worker did not say within {HELLO_SECONDS:g} s whether its service is ready"
+                else:
+                    continue
+                del futures[future]
+                if why is not None:
+                    future.cancel()
+                    answers[address] = {"worker": address, "ready": False, "why": why}
+        return [answers[a] for a in addresses]
+
     def grade(self, todo: list[tuple[Entry, dict]]) -> None:
         """Grade every entry of todo; store each result as it arrives."""
-        tasks = self.engine.tasks
         graded_here = [(entry, key) for entry, key in todo if entry.status != STATUS_OK]
         for entry, key in graded_here:
-            self.store(entry, result.ungraded(entry, key, tasks))
+            self.store(entry, result.ungraded(entry, key, self.engine.tasks))
         todo = [(entry, key) for entry, key in todo if entry.status == STATUS_OK]
         size = chunk_size(len(todo), len(self.workers))
         futures = as_completed()
         for i in range(0, len(todo), size):
             futures.add(self.submit(todo[i:i + size]))
+        suspects: list[tuple[Entry, dict]] = []  # entries in a task that kept losing its workers, graded alone
+        self.collect(futures, suspects, split=True)
+        for one in suspects:  # each alone on the cluster: if its workers die now, it alone is the cause
+            self.collect(as_completed([self.submit([one])]), [], split=False)
+
+    def collect(self, futures: Any, suspects: list, split: bool) -> None:
+        """Store the result of each task of futures as it completes. A task whose workers kept dying (a
+        worker ends every task queued on it, not just the one it runs) has its entries added to suspects
+        (split), or, graded alone, gets status error."""
+        tasks = self.engine.tasks
         for future in futures:
             chunk = self.chunks.pop(future.key)
             try:
                 replies = future.result()
             except KilledWorker:
-                if len(chunk) > 1:  # find the one that kills workers: each alone
-                    for one in chunk:
-                        futures.add(self.submit([one]))
+                if split:
+                    if len(chunk) > 1:  # find the one that kills workers: each alone, as the other tasks run
+                        for one in chunk:
+                            futures.add(self.submit([one]))
+                    else:
+                        suspects.extend(chunk)
                     continue
                 entry, key = chunk[0]
                 stored = result.ungraded(entry, key, tasks)

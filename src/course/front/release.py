@@ -27,7 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from course import i18n
+from course import i18n, untrusted
 from course.front import stubgen
 from course.front.handin import exercise_files
 from course.render import exports
@@ -430,9 +430,11 @@ def build_gradescope(course: Course, out: Path) -> Path:
 
 def grade_submission(root: Path, timeout: float) -> dict:
     """Grade root/submission with a grading service (course.front.serve) and return Gradescope's results."""
+    deadline = time.monotonic() + timeout  # the whole run: a service slow to start counts too
     source = root / "source"
     names = exercise_files()  # and each one's notebook, which the grader reads when the .py is absent
     chosen, notes = find_submitted(root / "submission", names + [str(Path(n).with_suffix(".ipynb")) for n in names])
+    notes = [untrusted.line(note, untrusted.TEXT_LIMIT) for note in notes]  # they name the student's folders
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
         folder = Path(tmp) / "submission"
         folder.mkdir()
@@ -442,7 +444,8 @@ def grade_submission(root: Path, timeout: float) -> dict:
         (entry,) = discover(Path(tmp), names)  # the one reader of a submission, with its limits
         sys.stdout.flush()
         with Service(source / "grader", log=None) as service:  # its output goes to the instructor's log
-            result = service.grade(entry, seconds=timeout)
+            service.ready(max(1.0, deadline - time.monotonic()))
+            result = service.grade(entry, seconds=max(1.0, deadline - time.monotonic()))
     results = exports.gradescope_results(result)
     key = result["key"]
     head = f"Graded by grader {key['grader']} (seed {key['seed']})."

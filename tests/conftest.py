@@ -15,6 +15,7 @@ import textwrap
 import time
 import unicodedata
 import uuid
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -499,3 +500,107 @@ def fits_390(tmp_path: Path, page_text: str, name: str) -> bool:
     corner = screenshot(tmp_path, copy, "--virtual-time-budget=2000")[5:35, 5:35]
     assert share_of(corner, (0, 255, 0)) + share_of(corner, (255, 0, 255)) > 0.99, "the probe did not run"
     return share_of(corner, (0, 255, 0)) > 0.99
+
+
+# Hostile entries of a class (tests/test_batch_survives.py, tests/test_redteam_serve.py)
+
+def notebook(*sources: str) -> bytes:
+    """A version 4 notebook with one code cell per source."""
+    cells = [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None} for s in sources]
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}).encode()
+
+
+def with_sec1(code: str) -> dict[str, str]:
+    """The reference files, sec1_linear.py followed by code (which may redefine its functions)."""
+    return {"sec1_linear.py": (SOLUTIONS / "sec1_linear.py").read_text(encoding="utf-8") + code}
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One hostile entry: its name in the class folder and its content (bytes: a file entry; a dict: a folder
+    of the references with these files added or replaced), the id the gradebook shows, the status it must
+    get, and what its gradebook message (where="message") or its feedback (where="feedback") must say."""
+
+    name: str
+    content: bytes | dict
+    id: str
+    status: str
+    says: str
+    where: str = "message"
+    lost: list[str] = field(default_factory=list)  # tasks it must earn 0 in
+
+
+ENTRIES = [
+    Hostile("nb-bigint.ipynb", b'{"nbformat": 4, "cells": [], "n": ' + b"7" * 5000 + b"}", "nb-bigint", "unreadable",
+            "nb-bigint.ipynb is not a notebook the grader can read (it holds a number too long to read)"),
+    Hostile("nb-deep.ipynb", b'{"nbformat": 4, "cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nb-deep",
+            "unreadable", "nb-deep.ipynb is not a notebook the grader can read (its JSON is nested too deeply)"),
+    Hostile("nb-parser-memory.ipynb", notebook("x = " + "-" * 150_000 + "1\n"), "nb-parser-memory", "unreadable",
+            "the code of cell 1 is too large for Python's parser"),
+    Hostile("nb-parser-recursion", {"sec1_linear.ipynb": notebook("x = " + "x + " * 200_000 + "1\n")},
+            "nb-parser-recursion", "graded",
+            "sec1_linear.ipynb is not a notebook the grader can read (the code of cell 1 is nested too deeply",
+            lost=sorted(tasks_of("sec1_linear.py"))),
+    Hostile("nb-brackets", {"sec1_linear.ipynb": notebook("x = " + "[" * 100_000 + "]" * 100_000 + "\n")},
+            "nb-brackets", "graded", "SyntaxError", where="feedback", lost=sorted(tasks_of("sec1_linear.py"))),
+    Hostile("raises-surrogate", with_sec1('\n\ndef linear_forward(x, weight, bias=None):\n'
+                                          '    raise ValueError("\\ud800 and \\udfff")\n'),
+            "raises-surrogate", "graded", "ValueError: \\ud800 and \\udfff", where="feedback", lost=["1.1"]),
+    Hostile("raises-osc52", with_sec1('\n\ndef linear_forward(x, weight, bias=None):\n'
+                                      '    raise type("\\x1b[2J\\x1b]52;c;aGk=\\x07Evil", (Exception,), {})'
+                                      '("\\x1b]52;c;aGk=\\x07\\u202e")\n'),
+            "raises-osc52", "graded", "\\x1b[2J\\x1b]52;c;aGk=\\x07Evil: \\x1b]52;c;aGk=\\x07\\u202e",
+            where="feedback", lost=["1.1"]),
+    Hostile("raises-class-newline", with_sec1('\n\ndef linear_forward(x, weight, bias=None):\n'
+                                              '    raise type("Evil\\n41 / 41", (Exception,), {})("boom")\n'),
+            "raises-class-newline", "graded", "raised Evil\\n41 / 41: boom", where="feedback", lost=["1.1"]),
+    Hostile("returns-qualname", with_sec1('\n\ndef linear_forward(x, weight, bias=None):\n'
+                                          '    return type("\\x1b[1A\\x1b[2K41 / 41\\u202e", (), {})()\n'),
+            "returns-qualname", "graded", "\\x1b[1A\\x1b[2K41 / 41\\u202e", where="feedback", lost=["1.1"]),
+    Hostile("prints-escapes", with_sec1('\n\ndef linear_forward(x, weight, bias=None):\n'
+                                        '    print("\\x1b]52;c;aGk=\\x07\\x1b[2J\\u202e total 41 / 41\\r")\n'
+                                        '    return x\n'),
+            "prints-escapes", "graded", "\\x1b]52;c;aGk=\\x07\\x1b[2J\\u202e total 41 / 41\\r", where="feedback",
+            lost=["1.1"]),
+    Hostile("\x1b]52;c;aGk=\x07\u202eeman", {}, "\\x1b]52;c;aGk=\\x07\\u202eeman", "graded",
+            "the entry's name holds control or invisible characters"),
+    Hostile("=HYPERLINK(1)", {}, "'=HYPERLINK(1)", "graded", ""),
+    Hostile("zz-render-fault", {}, "zz-render-fault", "error",
+            "feedback/zz-render-fault.html could not be written (RuntimeError: injected \\x1b[2J fault)"),
+    Hostile("zz-export-fault", {}, "zz-export-fault", "error",
+            "classroom/zz-export-fault.json could not be written (RuntimeError: injected \\x1b[2J fault)"),
+]
+
+def add_entry(folder: Path, entry: Hostile) -> None:
+    if isinstance(entry.content, bytes):
+        (folder / entry.name).write_bytes(entry.content)
+    else:
+        submission_from_solutions(folder / entry.name, {k: v for k, v in entry.content.items() if isinstance(v, str)})
+        for name, data in entry.content.items():
+            if isinstance(data, bytes):
+                (folder / entry.name / name).write_bytes(data)
+                (folder / entry.name / name.replace(".ipynb", ".py")).unlink(missing_ok=True)
+
+
+# An entry whose runner names itself, so a test can end the Dask worker grading it (tests/test_cluster.py,
+# tests/test_redteam_serve.py)
+
+KILLER_MARK = "kills-workers"
+KILLER = f'''import ctypes, time
+ctypes.CDLL(None).prctl(15, b"{KILLER_MARK}", 0, 0, 0)  # names its runner, so the test can find it
+time.sleep(3)
+'''
+
+
+def ancestors(pid: int) -> list[int]:
+    """pid's parent, its parent, ... up to (not including) pid 1."""
+    chain = []
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if pid > 1:
+            chain.append(pid)
+    return chain

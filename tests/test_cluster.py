@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLASS, ROOT, batch, command, environment, marked_processes, results
+from conftest import CLASS, KILLER, KILLER_MARK, ROOT, ancestors, batch, command, environment, marked_processes, results
 
 SEED = ("--grader-seed", "11")
 CLUSTER = ("--grader-cluster", "local:2")
@@ -133,27 +133,6 @@ def test_a_local_batch_imports_nothing_of_dask() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     ran = subprocess.run([sys.executable, "-c", code], env=environment(), capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "[]"
-
-
-KILLER_MARK = "kills-workers"
-KILLER = f'''import ctypes, time
-ctypes.CDLL(None).prctl(15, b"{KILLER_MARK}", 0, 0, 0)  # names its runner, so the test can find it
-time.sleep(3)
-'''
-
-
-def ancestors(pid: int) -> list[int]:
-    """pid's parent, its parent, ... up to (not including) pid 1."""
-    chain = []
-    while pid > 1:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-        if pid > 1:
-            chain.append(pid)
-    return chain
 
 
 def test_an_entry_that_keeps_ending_workers_gets_an_error_and_the_class_is_graded(klass: Path, local: Path,

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CLASS, GRADER, ROOT, SOLUTIONS, batch, results, submission_from_solutions,
-                      unsafe_characters)
+from conftest import (CLASS, ENTRIES, GRADER, KILLER, KILLER_MARK, ROOT, SOLUTIONS, add_entry, ancestors, batch,
+                      notebook, results, submission_from_solutions, unsafe_characters)
 from course.content.curriculum import TASKS
 from course.engine.submission import MAX_ENTRY_BYTES, MAX_FILE_BYTES, discover
 from course.front.serve import Service
-from test_batch_survives import ENTRIES, add_entry, notebook
 
 SEED = ("--grader-seed", "7")
 FILES = sorted({task.file for task in TASKS.values()})
@@ -142,7 +141,6 @@ def test_a_cluster_grades_the_hostile_class_as_the_local_batch(hostile, tmp_path
 
 def ours(pid: int, client: int) -> bool:
     """Whether pid descends from the client process (never another run's workers)."""
-    from test_cluster import ancestors
 
     return client in ancestors(pid)
 
@@ -186,7 +184,6 @@ def honest_class(folder: Path, count: int) -> Path:
 @pytest.mark.timeout(600)
 def test_an_entry_that_ends_workers_graded_first_costs_no_one_else_their_grade(tmp_path: Path) -> None:
     """As tests/test_cluster.py's killer, but sorted first: the chunks queued behind it on the workers it ends."""
-    from test_cluster import KILLER, KILLER_MARK, ancestors
     from conftest import marked_processes
 
     subs = honest_class(tmp_path / "class", 16)

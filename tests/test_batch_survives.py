@@ -31,7 +31,6 @@ import pytest
 from conftest import (ENTRIES, EXERCISES, add_entry, batch, environment, gradebook, gradebook_rows, results,
                       submission_from_solutions, unsafe_characters)
 
-from course.content.curriculum import TASKS
 
 SEED = ("--grader-seed", "20240611", "--color=no")
 HONEST = {"ann": {}, "bea": {}, "cal": {"sec2_forward.py": (EXERCISES / "sec2_forward.py").read_text(encoding="utf-8")}}

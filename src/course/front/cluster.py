@@ -270,7 +270,7 @@ class ClusterGrading:
                 entry, key = chunk[0]
                 stored = result.ungraded(entry, key, tasks)
                 stored["status"], stored["message"] = STATUS_ERROR, (
-                    "grading this entry ended every cluster worker it ran on; it was not tried again in this run")
+                    "grading this entry ended every cluster worker it ran on, again when graded alone; not tried again in this run")
                 self.store(entry, stored)
                 continue
             except Exception as error:  # the task failed as a whole: each of its entries says so

@@ -165,7 +165,8 @@ class Server:
         key = result.key_of(entry, engine.version(), engine.seed, bool(engine.config.getoption("grader_curves")))
         tasks = message.get("tasks")
         if tasks is not None:
-            items = [item for item in items if engine.manifest.get(item.nodeid, ("",))[0] in set(map(str, tasks))]
+            wanted = set(map(str, tasks))
+            items = [item for item in items if engine.manifest.get(item.nodeid, ("",))[0] in wanted]
         if entry.status != STATUS_OK:
             graded = result.ungraded(entry, key, engine.tasks)
         else:

@@ -194,7 +194,7 @@ def _distribution(graded: list) -> str:
 def task_rows(graded: list, tasks: dict) -> dict[str, dict]:
     """Per task over the graded entries: mean points, possible, and how many earned full, partial, zero."""
     rows: dict[str, dict] = {}
-    for _, r in graded:
+    for _slug, r in graded:  # (not `_`: that name is the translation function here)
         for tid, row in r["grade"]["tasks"].items():
             stat = rows.setdefault(tid, {"earned": [], "possible": float(row["possible"]), "full": 0, "partial": 0,
                                          "zero": 0, "title": row.get("title", "")})

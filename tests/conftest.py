@@ -163,6 +163,23 @@ def contained_batch(cls: Path, out: Path, *args: str, timeout: float, path: tupl
     return SimpleNamespace(returncode=proc.returncode, output=text, seconds=time.monotonic() - started, out=out)
 
 
+# Ways to run the grader without root, as `unshare` arguments: a user without root on a plain machine, root of a
+# user namespace that maps only itself, and a rootless container (its own user and PID namespaces).
+WITHOUT_ROOT = {
+    "user_without_root": ["unshare", "--user", "--map-user=1000", "--map-group=1000"],
+    "root_of_a_user_namespace": ["unshare", "--user", "--map-root-user"],
+    "rootless_container": ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],
+}
+
+
+def without_root(name: str) -> list[str]:
+    """WITHOUT_ROOT[name], or a skip where this machine cannot make user namespaces."""
+    args = WITHOUT_ROOT[name]
+    if not shutil.which("unshare") or subprocess.run([*args, "true"], capture_output=True).returncode != 0:
+        pytest.skip("this machine cannot make user namespaces with unshare")
+    return args
+
+
 def make_class(folder: Path, entries: list[str]) -> Path:
     """A submissions folder holding copies of some entries of samples/class."""
     folder.mkdir(parents=True, exist_ok=True)

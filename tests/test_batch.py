@@ -30,7 +30,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import (CLASS, ROOT, SOLUTIONS, batch, command, environment, gradebook, gradebook_rows, make_class,
-                      results)
+                      results, without_root)
 
 FILES = ["sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"]
 TASKS = ["1.1", "1.2", "1.3", "2.1", "2.2", "2.3", "3.1", "3.2", "3.3", "4.1", "4.2", "4.3", "4.4", "4.5"]
@@ -91,6 +91,17 @@ def test_one_run_grades_every_student_once(graded_class):
     book = gradebook(graded_class.out)
     assert book["ada"]["total"] == "41" and book["ada"]["percent"] == "100.00"
     assert 0 < float(book["ben"]["total"]) < 41  # partly right work: the class is not all-or-nothing
+
+
+def test_a_user_without_root_grades_the_class_as_root_does(graded_class, tmp_path):
+    """The same class and seed, graded by a user without root (user namespaces, L2): the same gradebook."""
+    out = tmp_path / "out"
+    proc = subprocess.run([*without_root("user_without_root"), *command(graded_class.subs, out, "--grader-seed",
+                          str(graded_class.seed))], cwd=ROOT, env=environment(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "INTERNALERROR" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert (out / "gradebook.csv").read_bytes() == graded_class.gradebook
+    assert {r["grade"]["isolation"]["level"] for r in results(out).values()} == {"L2"}
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import struct
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 import torch
 
 from course.sandbox import protocol, wire, worker
+from conftest import environment, without_root
 
 MODULE = "sec9_probe"
 FILENAME = "/submission/sec9_probe.py"
@@ -288,6 +291,57 @@ def f():
     assert result.status == "ok", result
     ppid, pids = result.value
     assert ppid == 1 and pids == [1, max(pids)]
+
+
+IN_A_USER_NAMESPACE = """
+import json, sys
+from course.sandbox import worker
+zygote = worker.Zygote()
+ready = zygote.wait_ready()
+calls = []
+for _ in range(2):  # the second: the zygote still forks after the first (and after its self-test)
+    session = zygote.session()
+    try:
+        result = session.submit("call", "sec9_probe", "/submission/sec9_probe.py", sys.argv[1].encode(), ["f", [], {}], 30)()
+    finally:
+        session.close()
+    calls.append([result.status, result.value])
+zygote.close()
+print(json.dumps({"isolation": ready["isolation"], "calls": calls}))
+"""
+
+LOOKS_AROUND = src('''
+import os, signal
+def f():
+    here, writable = os.path.realpath(os.getcwd()), []
+    for folder, subfolders, _ in os.walk("/"):
+        subfolders[:] = [s for s in subfolders if folder.count("/") < 4 and os.path.join(folder, s) not in ("/proc", "/sys")]
+        if os.path.realpath(folder) != here:
+            try:
+                os.close(os.open(os.path.join(folder, ".probe"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                writable.append(folder)
+                os.unlink(os.path.join(folder, ".probe"))
+            except OSError:
+                pass
+    os.kill(1, signal.SIGKILL)  # the supervisor: not to be reached from inside
+    return os.getppid(), sorted(int(e) for e in os.listdir("/proc") if e.isdigit()), writable
+''')
+
+
+@pytest.mark.parametrize("how", ["user_without_root", "root_of_a_user_namespace", "rootless_container"])
+def test_without_root_the_zygote_isolates_at_l2(how):
+    """Where it is not root of the machine the zygote cannot return to its own PID namespace after making a
+    supervisor's, so a middle process forks each supervisor: namespaces still hold (L2), the zygote keeps
+    forking, the runner sees only its supervisor and can write nowhere but its working folder."""
+    proc = subprocess.run([*without_root(how), sys.executable, "-c", IN_A_USER_NAMESPACE, LOOKS_AROUND.decode()],
+                          capture_output=True, text=True, timeout=120, env=environment())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    assert seen["isolation"]["level"] == "L2" and seen["isolation"]["problems"] == [], seen["isolation"]
+    for status, value in seen["calls"]:
+        assert status == "ok", value
+        ppid, pids, writable = value
+        assert ppid == 1 and pids == [1, max(pids)] and writable == []
 
 
 def test_segfault_is_a_crash(zyg):

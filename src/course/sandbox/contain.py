@@ -12,7 +12,8 @@
                  interpreter, its packages and the course package again. Per submission: its supervisor is
                  PID 1 of a new PID namespace (fork_into_new_pid_namespace) with its own mount namespace,
                  a fresh /proc and a private tmpfs its runners work in (enter_private_mounts); runners drop
-                 their capabilities and set no_new_privs. Needs root or unprivileged user namespaces.
+                 their capabilities and set no_new_privs. Needs root or unprivileged user namespaces
+                 (without root of the machine, a middle process forks each supervisor: Policy.through_middle).
   L3 full        L2, plus runners run as an unprivileged uid, and each submission has its own memory and
                  pids cgroup (Cgroup.join_session).
 
@@ -40,6 +41,7 @@ MNT_DETACH = 2
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, AT_RECURSIVE = 1, 2, 4, 0x8000
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscall table)
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NAME = 38, 24, 1, 4, 15
+PR_SET_CHILD_SUBREAPER = 36
 NOBODY = 65534
 SYSTEM = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "sys"}
 
@@ -72,6 +74,10 @@ class Policy:
     user_namespace: bool = False  # needed when not root
     drop_uid: bool = False
     cgroup: bool = False
+    # The zygote's PID namespace belongs to a user namespace it has no rights in (a user without root, or root
+    # inside a container's user namespace): it cannot return to it after making a child's, so each supervisor
+    # is forked by a short-lived middle process instead (fork_into_new_pid_namespace).
+    through_middle: bool = False
     secrets: list[str] = field(default_factory=list)  # must never be visible (references, hidden tests)
     cover: list[str] = field(default_factory=list)  # shown as empty folders
     expose: list[str] = field(default_factory=list)  # shown again inside covered folders (interpreter, packages)
@@ -108,10 +114,13 @@ class _MountAttr(ctypes.Structure):
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
-def _read_only_everywhere() -> None:
-    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)  # devices stay usable: /dev/null
-    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
-           "read-only remount")
+def _read_only(path: str, recursive: bool) -> None:
+    """Make the mount at path (and, if recursive, every mount below it) read-only and nosuid in this mount
+    namespace; devices stay usable (/dev/null)."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
+    flags = AT_RECURSIVE if recursive else 0
+    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, path.encode(), flags, ctypes.byref(attr), ctypes.sizeof(attr)),
+           f"read-only remount of {path}")
 
 
 def _under(path: str, root: str) -> bool:
@@ -128,8 +137,19 @@ def default_policy(secrets: list[str], cover: list[str]) -> Policy:
     cover = sorted({os.path.realpath(p) for p in [*COVER, *_top_level_folders(), *cover, *secrets] if os.path.isdir(p)})
     cover = [c for c in cover if not any(c != o and _under(c, o) for o in cover)]  # outermost only
     root = os.geteuid() == 0
-    return Policy(namespaces=True, user_namespace=not root, drop_uid=root, cgroup=root and _cgroups_writable(),
+    return Policy(namespaces=True, user_namespace=not root, drop_uid=root and _mapped(NOBODY),
+                  cgroup=root and _cgroups_writable(),
                   secrets=secrets, cover=cover, expose=expose)
+
+
+def _mapped(uid: int) -> bool:
+    """Whether uid exists in this process's user namespace (root in a container's user namespace often has
+    only itself, and then cannot switch to nobody)."""
+    try:
+        ranges = [[int(x) for x in line.split()] for line in Path("/proc/self/uid_map").read_text().splitlines()]
+    except (OSError, ValueError):
+        return False
+    return any(inside <= uid < inside + count for inside, _, count in ranges)
 
 
 def _cgroups_writable() -> bool:
@@ -174,8 +194,15 @@ def enter_shared_namespaces(policy: Policy) -> str | None:
         for fd in shown.values():
             os.close(fd)
         os.makedirs(SCRATCH, exist_ok=True)
-        _read_only_everywhere()
+        _read_only("/", recursive=True)
         _mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711")
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        try:  # a no-op setns needs the same rights as the return to it after each child's namespace
+            policy.through_middle = _libc.setns(own, CLONE_NEWPID) != 0
+        finally:
+            os.close(own)
+        if policy.through_middle:  # the supervisors, once their middle process is gone, become the zygote's
+            _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "child subreaper")
         return SCRATCH
     except OSError as e:
         policy.namespaces = policy.drop_uid = False
@@ -192,6 +219,8 @@ def fork_into_new_pid_namespace(policy: Policy, own_namespace: int | None) -> in
     """
     if not policy.namespaces:
         return os.fork()
+    if policy.through_middle:
+        return _fork_through_middle()
     _check(_libc.unshare(CLONE_NEWPID), "unshare PID")
     try:
         pid = os.fork()
@@ -199,6 +228,54 @@ def fork_into_new_pid_namespace(policy: Policy, own_namespace: int | None) -> in
         pid = -1
     if pid != 0 and own_namespace is not None:  # the parent: its next child goes beside this one again
         _check(_libc.setns(own_namespace, CLONE_NEWPID), "setns PID")
+    if pid < 0:
+        raise SandboxError(11, "fork: no process could be created")
+    return pid
+
+
+def _fork_through_middle() -> int:
+    """fork_into_new_pid_namespace without setns: a middle child moves its own children into a new PID
+    namespace, forks the supervisor, tells this process its pid and exits. The supervisor then belongs to
+    this process (a child subreaper), and waits for word that it does before it goes on, so that a parent-death
+    signal it asks for later is tied to this process and not to the middle one."""
+    pid_r, pid_w = os.pipe()
+    go_r, go_w = os.pipe()
+    try:
+        middle = os.fork()
+    except OSError:
+        middle = -1
+        os.close(pid_w)
+        os.close(go_r)
+    if middle == 0:  # pragma: no cover - the middle process
+        os.close(pid_r)
+        os.close(go_w)
+        try:
+            _check(_libc.unshare(CLONE_NEWPID), "unshare PID")
+            pid = os.fork()
+        except OSError:
+            pid = -1
+        if pid == 0:  # the supervisor
+            os.close(pid_w)
+            go = os.read(go_r, 1)
+            os.close(go_r)
+            if go != b"1":  # the zygote went away first
+                os._exit(70)
+            return 0
+        os.write(pid_w, pid.to_bytes(8, "little", signed=True))
+        os._exit(0)
+    if middle > 0:
+        os.close(pid_w)
+        os.close(go_r)
+    reply = b""
+    while middle > 0 and (chunk := os.read(pid_r, 8 - len(reply))):
+        reply += chunk
+    os.close(pid_r)
+    if middle > 0:
+        os.waitpid(middle, 0)  # once it is reaped, its child is this process's
+    pid = int.from_bytes(reply, "little", signed=True) if len(reply) == 8 else -1
+    if pid > 0:
+        os.write(go_w, b"1")
+    os.close(go_w)
     if pid < 0:
         raise SandboxError(11, "fork: no process could be created")
     return pid
@@ -213,6 +290,8 @@ def enter_private_mounts(policy: Policy, workdir: str, owner: int) -> None:
         return
     _check(_libc.unshare(CLONE_NEWNS), "unshare mount")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    if os.path.dirname(workdir) == SCRATCH:  # the scratch, and the other submissions' folders in it, read-only
+        _read_only(SCRATCH, recursive=False)  # here: a runner with the zygote's own uid (L2) could write there
     _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size={LIMITS.working_folder}")
     os.chdir(workdir)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

@@ -325,11 +325,23 @@ def _ada() -> dict[str, bytes]:
     return {name: (CLASS / "ada" / name).read_bytes() for name in FILES}
 
 
+NEWER = b"\n# handed in again\n"
+
+
+def _again(name: str) -> dict[str, bytes]:
+    """ada's files, with sec1_linear.py handed in again under name (its bytes marked)."""
+    files = _ada()
+    files[name] = files.pop("sec1_linear.py") + NEWER
+    return files
+
+
 @dataclass
 class DownloadCase:
     name: str
     members: dict
     ids: dict  # student id -> (system, late)
+    again: str = ""  # "newer": the sec1_linear.py graded is the one handed in again; else a fragment of why it is not graded
+    renamed: dict = field(default_factory=dict)  # what the download's record says was renamed
 
 
 DOWNLOADS = [
@@ -344,6 +356,24 @@ DOWNLOADS = [
                  {"77": ("moodle", False)}),
     DownloadCase("Moodle before 3.1: files at the top",
                  {f"Ada Lovelace_78_assignsubmission_file_{n}": d for n, d in _ada().items()}, {"78": ("moodle", False)}),
+    DownloadCase("Canvas: a file handed in again is renamed x-1.py",
+                 {f"lovelaceada_1001_50{i}_{n}": d for i, (n, d) in enumerate(_again("sec1_linear-1.py").items())},
+                 {"1001": ("canvas", False)}, "newer", {"sec1_linear-1.py": "sec1_linear.py"}),
+    DownloadCase("Canvas: x.py and x-2.py in one submission: the higher file id wins",
+                 {"lovelaceada_1001_590_sec1_linear.py": _ada()["sec1_linear.py"],
+                  **{f"lovelaceada_1001_60{i}_{n}": d for i, (n, d) in enumerate(_again("sec1_linear-2.py").items())}},
+                 {"1001": ("canvas", False)}, "newer", {"sec1_linear-2.py": "sec1_linear.py"}),
+    DownloadCase("Canvas: after seven tries the suffix is a uuid",
+                 {f"1001_60{i}_{n}": d for i, (n, d) in
+                  enumerate(_again("sec1_linear-0f8fad5b-d9cb-469f-a165-70867728950e.py").items())},
+                 {"1001": ("canvas", False)}, "newer", {"sec1_linear-0f8fad5b-d9cb-469f-a165-70867728950e.py": "sec1_linear.py"}),
+    DownloadCase("Moodle: x.py and the x (1).py its file manager renamed: the higher number wins",
+                 {f"Ada Lovelace_77_assignsubmission_file_/{n}": d for n, d in
+                  {"sec1_linear.py": _ada()["sec1_linear.py"], **_again("sec1_linear (1).py")}.items()},
+                 {"77": ("moodle", False)}, "newer", {"sec1_linear (1).py": "sec1_linear.py"}),
+    DownloadCase("Moodle: x (1).py alone is not taken for x.py (a browser names a second download so)",
+                 {f"Ada Lovelace_77_assignsubmission_file_/{n}": d for n, d in _again("sec1_linear (1).py").items()},
+                 {"77": ("moodle", False)}, "rename it to sec1_linear.py exactly"),
 ]
 
 
@@ -355,8 +385,13 @@ def test_bulk_download_becomes_a_class(case, tmp_path):
     entries = submission.discover(folder, FILES)
     assert sorted(e.student for e in entries) == sorted(case.ids)
     for entry in entries:
-        if entry.kind == "folder":
+        if entry.kind == "folder" and case.again in ("", "newer"):
             assert sorted(entry.sources) == FILES and entry.status == "graded"
+            assert entry.sources["sec1_linear.py"].endswith(NEWER) == (case.again == "newer")
+            assert entry.ignored == []  # an older attempt is left out, not listed
+        elif entry.kind == "folder":
+            assert case.again in entry.problems["sec1_linear.py"]
+    assert {k: v.get("renamed", {}) for k, v in accounts.items()} == {k: case.renamed for k in case.ids}
     again = submission.unpack_class(tmp_path / "download.zip", tmp_path / "class")  # unchanged zip: as it was
     assert submission.accounts_of(again) == accounts
 

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLASS, ROOT, batch, gradebook, make_class
+from conftest import CLASS, ROOT, batch, environment, gradebook, make_class, submission_from_solutions
 from course import policy
 from course.content.curriculum import TASKS
 from course.engine import submission
@@ -467,6 +468,42 @@ def test_classroom_result_in_the_reporter(case, engine, tmp_path):
         assert text in out, out
     for text in case.never:
         assert text not in out, out
+
+
+WORKFLOW = ROOT / "docs" / "workflows" / "classroom.yml"
+
+
+def test_the_classroom_workflow_grades_a_repository_and_hands_the_reporter_its_result(tmp_path):
+    """docs/workflows/classroom.yml as the README describes it: the student's repository and the grader checked out
+    side by side, its Grade step (run as written, as GitHub runs a step: bash -eo pipefail) grading the repository as
+    a class of one, and the reporter reading that step's result as the runner its env names (src/main.js 10)."""
+    yaml = pytest.importorskip("yaml")
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    assert set(flow.get("on", flow.get(True))) == {"push", "workflow_dispatch", "repository_dispatch"}  # YAML 1.1: on
+    steps = flow["jobs"]["grade"]["steps"]
+    checkouts = [s["with"]["path"] for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts == ["submission", "course"]
+    grade = next(s for s in steps if s.get("id") == "pytorch")
+    (report,) = [s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-grading-reporter@")]
+    runners = report["with"]["runners"].split(",")
+    assert runners == ["pytorch"] and report["env"] == {"PYTORCH_RESULTS": "${{ steps.pytorch.outputs.result }}"}
+    submission_from_solutions(tmp_path / "submission", {"sec1_linear.py": (ROOT / "exercises" / "sec1_linear.py").read_text()})
+    for part in ("grader", "solutions", "exercises", "src"):
+        shutil.copytree(ROOT / part, tmp_path / "course" / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "constraints.txt"):
+        shutil.copy(ROOT / name, tmp_path / "course" / name)
+    env = {**environment(), "GITHUB_OUTPUT": str(tmp_path / "output"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", grade["run"]], cwd=tmp_path, env=env,
+                   check=True, capture_output=True, timeout=300)
+    (line,) = (tmp_path / "output").read_text().splitlines()
+    runner = json.loads(base64.b64decode(line.removeprefix("result=")))
+    ours = gradebook(tmp_path / "grades")["student"]
+    assert ours["status"] == "graded" and float(ours["total"]) == 41 - sum(t.points for t in TASKS.values()
+                                                                           if t.file == "sec1_linear.py")
+    out = reporter_output({"pytorch": runner})
+    assert f"Total points for pytorch: {float(ours['total']):.2f}/41" in out and f"NOTICE Points {ours['total']}/41" in out
+    assert "Error: Task 1.1" in out and "not implemented yet" in out
 
 
 # --- PrairieLearn ----------------------------------------------------------------------------------------------------

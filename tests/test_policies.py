@@ -14,23 +14,26 @@ from __future__ import annotations
 import base64
 import copy
 import csv
+import html
 import io
 import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import CLASS, ROOT, batch, gradebook, make_class
+from conftest import CLASS, ROOT, batch, environment, gradebook, make_class, submission_from_solutions
 from course import policy
 from course.content.curriculum import TASKS
 from course.engine import submission
-from course.render import exports
+from course.render import exports, html_report
 
 DUE = datetime(2025, 3, 14, 23, 59, tzinfo=timezone(timedelta(hours=9)))
 BEFORE, AFTER = DUE - timedelta(hours=1), DUE + timedelta(hours=1)
@@ -206,11 +209,119 @@ def test_gradescope_numbers_sort_as_text_and_withheld_values_wait():
     assert len(later) == len(shown) and all(t["visibility"] == "after_due_date" and "0.3133" in t["output"] for t in later)
 
 
+# --- what a student sees in every export, for each policy -----------------------------------------------------------
+
+def gradescope_student_sees(results: dict, due: datetime | None, now: datetime, published: bool) -> str:
+    """What Gradescope shows a student of a results.json at now (its autograder spec: an entry's visibility, else the
+    top level's; after_due_date once the due date is past, after_published once grades are published, hidden never)."""
+    shown = {"visible": True, "hidden": False, "after_due_date": due is None or now >= due, "after_published": published}
+    default = results.get("visibility", "visible")
+    return "\n".join([results.get("output", ""), *(f"{t['name']}\n{t.get('output', '')}" for t in results["tests"]
+                                                   if shown[t.get("visibility", default)])])
+
+
+def prairielearn_student_sees(results: dict) -> str:
+    """The results element's view: the message, then each test's name and message (and output)."""
+    return "\n".join([results.get("message", ""), *(f"{t['name']}\n{t.get('message', '')}\n{t.get('output', '')}"
+                                                    for t in results["tests"])])
+
+
+ACCOUNTS = {"ada": {"system": "canvas", "id": "1001", "name": "lovelaceada"}}
+MOODLE_ACCOUNTS = {"ada": {"system": "moodle", "id": "77", "name": "Ada Lovelace"}}
+STUDENT_SEES = {  # export -> what the student (or, for the gradebook, the instructor) reads of a shown result
+    "Markdown feedback": lambda shown, case: exports.feedback_markdown(shown, TASKS),
+    "HTML feedback": lambda shown, case: html.unescape(html_report.render(shown, TASKS)),
+    "Gradescope": lambda shown, case: gradescope_student_sees(exports.gradescope_results(shown), case.settings.due_for("ada"),
+                                                              case.now, case.settings.published),
+    "PrairieLearn": lambda shown, case: prairielearn_student_sees(exports.prairielearn_results(shown)),
+    "GitHub Classroom": lambda shown, case: reporter_output({"pytorch": exports.classroom_results(shown)}),
+    "Moodle worksheet": lambda shown, case: exports.moodle_gradebook([shown], MOODLE_ACCOUNTS, "2025-03-15 10:00:00 +0900"),
+    "Canvas gradebook": lambda shown, case: exports.canvas_gradebook([shown], ACCOUNTS, "PyTorch basics"),
+    "gradebook.csv": lambda shown, case: exports.gradebook_csv([shown], TASKS, late=case.settings.given),
+}
+NO_FEEDBACK = {"Moodle worksheet", "Canvas gradebook", "gradebook.csv"}  # a total and a message: never a check's values
+NO_NOTE = {"Canvas gradebook"}  # Canvas's gradebook import takes a grade per assignment and no comment
+
+
+@dataclass
+class SeenCase:
+    name: str
+    settings: policy.Settings
+    now: datetime
+    values: bool  # whether the student may see the failed check's expected values at now
+    overrides: list = field(default_factory=list)
+    submitted: datetime | None = None
+    note: tuple = ()  # an adjustment is said: one of these, in any case
+
+
+SEEN = [
+    SeenCase("after_due_date, before the due date", policy.Settings(due=DUE, given=True), BEFORE, False),
+    SeenCase("after_due_date, after it", policy.Settings(due=DUE, given=True), AFTER, True),
+    SeenCase("visible, before the due date", policy.Settings(due=DUE, visibility="visible", given=True), BEFORE, True),
+    SeenCase("after_published, not yet published", policy.Settings(due=DUE, rules={"1.1": "after_published"}), AFTER, False),
+    SeenCase("after_published, published", policy.Settings(due=DUE, rules={"1.1": "after_published"}, published=True),
+             BEFORE, True),
+    SeenCase("hidden, after the due date", policy.Settings(due=DUE, rules={"1.1": "hidden"}), AFTER, False),
+    SeenCase("an override of a task", policy.Settings(due=DUE), AFTER, True,
+             [policy.Override("2.2", 1.0, "regraded by hand", 2)], note=("regraded by hand",)),
+    SeenCase("a late penalty", LATE, AFTER, True, submitted=DUE + timedelta(hours=25), note=("day(s) late", "late penalty")),
+    SeenCase("a waived late penalty", LATE, AFTER, True, [policy.Override("late", 0.0, "illness", 2)],
+             DUE + timedelta(days=3), ("illness",)),
+]
+
+
+@dataclass
+class ExportSeen:
+    export: str
+    case: SeenCase
+
+    @property
+    def values(self) -> bool:
+        return self.case.values and self.export not in NO_FEEDBACK
+
+    @property
+    def noted(self) -> bool:
+        return bool(self.case.note) and self.export not in NO_NOTE
+
+
+EXPORT_SEEN = [ExportSeen(export, case) for export in STUDENT_SEES for case in SEEN]
+
+
+@pytest.mark.parametrize("row", EXPORT_SEEN, ids=lambda r: f"{r.export}: {r.case.name}")
+def test_every_export_keeps_the_visibility_policy_and_says_each_adjustment(row):
+    """The expected values of task 1.1's failed check reach the student only when its visibility allows at that
+    moment (Gradescope: by Gradescope's own rule for each entry), and every override or late penalty is said, in
+    every export (Canvas's import holds a grade and no comment: only the total carries it there)."""
+    case = row.case
+    shown = policy.apply(made_result(earned={"1.1": 2}), case.settings, case.overrides, case.now, case.submitted)
+    seen = STUDENT_SEES[row.export](shown, case)
+    assert ("0.3133" in seen) == row.values, seen
+    assert any(note.lower() in seen.lower() for note in case.note) == row.noted, seen
+    if row.export == "Canvas gradebook":
+        assert seen.splitlines()[1].endswith(f",{shown['grade']['earned']:g}")
+
+
 # --- GitHub Classroom's reporter -----------------------------------------------------------------------------------
-# Its rules, from classroom-resources/autograding-grading-reporter (src/helpers/test-helpers.js getTestScore: a runner's
-# score is (tests with status "pass" / tests) x max_score; src/notify-classroom.js: the posted points are the sum of
-# tests[].score over runners with a max_score; src/console-results.js: a test's message is printed only when its
-# status is "error").
+# Its rules, rewritten from classroom-resources/autograding-grading-reporter at 43c2d9f (src/, not its code):
+# - src/main.js 6-13: each runner's result is the base64 JSON in <RUNNER>_RESULTS; 16-17: the console, then the notice;
+#   19-23: the step fails ("Some tests failed.") if a runner's status is "fail", else ("Some tests errored.") if "error".
+# - src/helpers/test-helpers.js 1: a runner's max score is max_score or 0; 11-18 (getTestScore): its score is
+#   (tests with status "pass" / tests) x max score, NaN when it has no tests (0 / 0).
+# - src/console-results.js 19: "Processing: <runner>"; 23-43: a passed test prints its name (with " - line N" when
+#   line_no is not 0), an errored one "Error: " and its message (else "Failed to run test '<name>'") and not its name,
+#   a failed one its name, each then its test_code if any; 50-52: "Total points for <runner>: <score, 2 decimals>/<max>"
+#   unless the max is 0; 58: the table (src/aggregate-results.js 5-36: a row per runner, score and max score, then the
+#   totals); 59-61: "Grand total tests passed: <passed>/<tests>".
+# - src/notify-classroom.js 6-19: the posted points are the sum of tests[].score over runners with a max_score (none:
+#   no notice); 21: "Points <total>/<max>", numbers as JavaScript writes them.
+
+def js_number(value: float) -> str:
+    """A number as JavaScript's String() writes it (shortest round trip; 41, not 41.0)."""
+    if value != value:
+        return "NaN"
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
 
 def reporter_table_score(runner: dict) -> float:
     passed = sum(t["status"] == "pass" for t in runner["tests"])
@@ -219,6 +330,37 @@ def reporter_table_score(runner: dict) -> float:
 
 def reporter_posted_points(runner: dict) -> float:
     return sum(t["score"] for t in runner["tests"]) if runner["max_score"] else 0
+
+
+def reporter_output(runners: dict[str, dict]) -> str:
+    """What the reporter prints for these runners (colours aside): the console, the table's rows, the notice and
+    whether the step fails, by the rules above."""
+    lines = []
+    for runner, result in runners.items():
+        lines.append(f"Processing: {runner}")
+        for test in result["tests"]:
+            where = f" - line {test['line_no']}" if test.get("line_no") else ""
+            if test["status"] == "pass":
+                lines.append(f"PASS {test['name']}{where}")
+            elif test["status"] == "error":
+                lines.append(f"Error: {test.get('message') or f'Failed to run test {test[chr(39)]}'}")
+            else:
+                lines.append(f"FAIL {test['name']}{where}")
+            if test.get("test_code"):
+                lines.append(f"Test code:\n{test['test_code']}")
+        score, most = reporter_table_score(result), result["max_score"] or 0
+        if most != 0:
+            lines.append(f"Total points for {runner}: {'NaN' if score != score else f'{score:.2f}'}/{js_number(most)}")
+    rows = [(runner, reporter_table_score(r), r["max_score"] or 0) for runner, r in runners.items()]
+    lines += [f"ROW {runner} {js_number(score)} {js_number(most)}" for runner, score, most in rows]
+    lines.append(f"ROW Total: {js_number(sum(r[1] for r in rows))} {js_number(sum(r[2] for r in rows))}")
+    counted = [r for r in runners.values() if r["max_score"]]
+    if counted:
+        lines.append(f"NOTICE Points {js_number(sum(reporter_posted_points(r) for r in counted))}/"
+                     f"{js_number(sum(r['max_score'] for r in counted))}")
+    statuses = {r["status"] for r in runners.values()}
+    lines += ["FAILED Some tests failed."] if "fail" in statuses else ["FAILED Some tests errored."] if "error" in statuses else []
+    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("earned", [{}, {"2.2": 1, "3.1": 2.5, "4.1": 0}, {tid: 0 for tid in TASKS}],
@@ -234,13 +376,42 @@ def test_classroom_totals_equal_ours_in_the_reporter(earned):
     assert {t["name"].split(":")[0][5:] for t in printed} == failed_tasks  # each failed task's hint is printed
 
 
-def test_classroom_empty_entry_gives_a_reason_not_nan():
+def _not_graded() -> dict:
     result = made_result(earned={tid: 0 for tid in TASKS}, status="empty")
     result["message"], result["tests"] = "none of the exercise files is in the entry", []
-    runner = exports.classroom_results(result)
-    assert reporter_table_score(runner) == 0 and runner["status"] == "error"
-    assert runner["tests"][0]["status"] == "error" and "none of the exercise files" in runner["tests"][0]["message"]
+    return exports.classroom_results(result)
 
+
+def _adjusted() -> dict:
+    shown = policy.apply(made_result(), LATE, [policy.Override("2.2", 1.0, "regraded by hand", 2)], AFTER,
+                         DUE + timedelta(hours=25))
+    return exports.classroom_results(shown)
+
+
+@dataclass
+class ReporterCase:
+    name: str
+    runner: Callable[[], dict]  # the pytorch runner's result
+    says: list  # what the output holds
+    never: list = field(default_factory=lambda: ["NaN"])
+
+
+REPORTER_CASES = [
+    ReporterCase("partial, half points: both totals ours, each failed task's hint printed",
+                 lambda: exports.classroom_results(made_result(earned={"2.2": 1, "3.1": 2.5, "4.1": 0})),
+                 ["Total points for pytorch: 34.50/41", "NOTICE Points 34.5/41", "Error: Task 2.2: check 1",
+                  "hint: look again", "FAILED Some tests failed."]),  # 41 - 2 (2.2) - 0.5 (3.1) - 4 (4.1)
+    ReporterCase("full marks", lambda: exports.classroom_results(made_result()),
+                 ["Total points for pytorch: 41.00/41", "NOTICE Points 41/41"], ["NaN", "FAILED", "Error:"]),
+    ReporterCase("an entry not graded: the reason, 0 and never NaN", _not_graded,
+                 ["Error: none of the exercise files is in the entry", "Total points for pytorch: 0.00/41",
+                  "NOTICE Points 0/41", "FAILED Some tests errored."]),
+    ReporterCase("an override and a late penalty: each said, the totals ours", _adjusted,
+                 ["regraded by hand", "late penalty", "Total points for pytorch: 30.80/41", "NOTICE Points 30.8/41"]),
+    ReporterCase("the reporter's own NaN: a runner with no tests (which ours never is)",
+                 lambda: {"version": 1, "status": "fail", "max_score": 41, "tests": []},
+                 ["Total points for pytorch: NaN/41"], []),
+]
 
 REPORTER = Path(os.environ.get("CLASSROOM_REPORTER", "/work/.mirror/classroom-resources+autograding-grading-reporter/repo"))
 STUBS = {  # the two libraries it loads, as small as its calls need: the table prints its rows, core records calls
@@ -248,7 +419,7 @@ STUBS = {  # the two libraries it loads, as small as its calls need: the table p
                               "exports.notice = (t) => console.log('NOTICE ' + t);\n"
                               "exports.setFailed = (t) => console.log('FAILED ' + t);\n",
     "cli-table3/index.js": "module.exports = class { constructor() { this.rows = [] } push(r) { this.rows.push(r) }\n"
-                           "  toString() { return this.rows.map((r) => 'ROW ' + JSON.stringify(r)).join('\\n') } };\n",
+                           "  toString() { return this.rows.map((r) => 'ROW ' + r.join(' ')).join('\\n') } };\n",
 }
 
 
@@ -271,23 +442,68 @@ def reporter_source(tmp_path: Path) -> Path | None:
     return None
 
 
-def test_classroom_result_in_the_real_reporter(tmp_path):
+def real_reporter_output(runner: dict, tmp_path: Path) -> str:
+    """The reporter's own src/main.js run under node on the runner (with the stand-ins above); skips without them."""
     node = shutil.which("node")
     src = reporter_source(tmp_path)
     if node is None or src is None:
         pytest.skip("needs node and the reporter's source (set CLASSROOM_REPORTER to a checkout of "
-                    "classroom-resources/autograding-grading-reporter)")
+                    "classroom-resources/autograding-grading-reporter); its rules rewritten run always")
     for name, text in STUBS.items():
         (tmp_path / "node_modules" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "node_modules" / name).write_text(text)
-    result = made_result(earned={"2.2": 1, "3.1": 2.5, "4.1": 0})
     env = {"PATH": os.environ["PATH"], "NODE_PATH": str(tmp_path / "node_modules"), "INPUT_RUNNERS": "pytorch",
-           "PYTORCH_RESULTS": base64.b64encode(json.dumps(exports.classroom_results(result)).encode()).decode()}
-    out = subprocess.run([node, str(src / "main.js")], env=env, capture_output=True, text=True, timeout=60).stdout
-    assert "Total points for pytorch: 34.50/41" in out, out  # 41 - 2 (2.2) - 0.5 (3.1) - 4 (4.1), as ours
-    assert "NOTICE Points 34.5/41" in out, out
-    assert "Error: Task 2.2: check 1" in out and "hint: look again" in out, out  # the hints show
-    assert "NaN" not in out
+           "PYTORCH_RESULTS": base64.b64encode(json.dumps(runner).encode()).decode()}
+    return subprocess.run([node, str(src / "main.js")], env=env, capture_output=True, text=True, timeout=60).stdout
+
+
+@pytest.mark.parametrize("engine", ["its rules rewritten", "its own code under node"])
+@pytest.mark.parametrize("case", REPORTER_CASES, ids=lambda c: c.name)
+def test_classroom_result_in_the_reporter(case, engine, tmp_path):
+    """One table, read by the reporter's rules rewritten in Python (always) and by its own code (when node and its
+    source are here): what the student reads in the workflow's log."""
+    runner = case.runner()
+    out = reporter_output({"pytorch": runner}) if engine.startswith("its rules") else real_reporter_output(runner, tmp_path)
+    for text in case.says:
+        assert text in out, out
+    for text in case.never:
+        assert text not in out, out
+
+
+WORKFLOW = ROOT / "docs" / "workflows" / "classroom.yml"
+
+
+def test_the_classroom_workflow_grades_a_repository_and_hands_the_reporter_its_result(tmp_path):
+    """docs/workflows/classroom.yml as the README describes it: the student's repository and the grader checked out
+    side by side, its Grade step (run as written, as GitHub runs a step: bash -eo pipefail) grading the repository as
+    a class of one, and the reporter reading that step's result as the runner its env names (src/main.js 10)."""
+    yaml = pytest.importorskip("yaml")
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    assert set(flow.get("on", flow.get(True))) == {"push", "workflow_dispatch", "repository_dispatch"}  # YAML 1.1: on
+    steps = flow["jobs"]["grade"]["steps"]
+    checkouts = [s["with"]["path"] for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts == ["submission", "course"]
+    grade = next(s for s in steps if s.get("id") == "pytorch")
+    (report,) = [s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-grading-reporter@")]
+    runners = report["with"]["runners"].split(",")
+    assert runners == ["pytorch"] and report["env"] == {"PYTORCH_RESULTS": "${{ steps.pytorch.outputs.result }}"}
+    submission_from_solutions(tmp_path / "submission", {"sec1_linear.py": (ROOT / "exercises" / "sec1_linear.py").read_text()})
+    for part in ("grader", "solutions", "exercises", "src"):
+        shutil.copytree(ROOT / part, tmp_path / "course" / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "constraints.txt"):
+        shutil.copy(ROOT / name, tmp_path / "course" / name)
+    env = {**environment(), "GITHUB_OUTPUT": str(tmp_path / "output"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", grade["run"]], cwd=tmp_path, env=env,
+                   check=True, capture_output=True, timeout=300)
+    (line,) = (tmp_path / "output").read_text().splitlines()
+    runner = json.loads(base64.b64decode(line.removeprefix("result=")))
+    ours = gradebook(tmp_path / "grades")["student"]
+    assert ours["status"] == "graded" and float(ours["total"]) == 41 - sum(t.points for t in TASKS.values()
+                                                                           if t.file == "sec1_linear.py")
+    out = reporter_output({"pytorch": runner})
+    assert f"Total points for pytorch: {float(ours['total']):.2f}/41" in out and f"NOTICE Points {ours['total']}/41" in out
+    assert "Error: Task 1.1" in out and "not implemented yet" in out
 
 
 # --- PrairieLearn ----------------------------------------------------------------------------------------------------
@@ -325,11 +541,23 @@ def _ada() -> dict[str, bytes]:
     return {name: (CLASS / "ada" / name).read_bytes() for name in FILES}
 
 
+NEWER = b"\n# handed in again\n"
+
+
+def _again(name: str) -> dict[str, bytes]:
+    """ada's files, with sec1_linear.py handed in again under name (its bytes marked)."""
+    files = _ada()
+    files[name] = files.pop("sec1_linear.py") + NEWER
+    return files
+
+
 @dataclass
 class DownloadCase:
     name: str
     members: dict
     ids: dict  # student id -> (system, late)
+    again: str = ""  # "newer": the sec1_linear.py graded is the one handed in again; else a fragment of why it is not graded
+    renamed: dict = field(default_factory=dict)  # what the download's record says was renamed
 
 
 DOWNLOADS = [
@@ -344,6 +572,24 @@ DOWNLOADS = [
                  {"77": ("moodle", False)}),
     DownloadCase("Moodle before 3.1: files at the top",
                  {f"Ada Lovelace_78_assignsubmission_file_{n}": d for n, d in _ada().items()}, {"78": ("moodle", False)}),
+    DownloadCase("Canvas: a file handed in again is renamed x-1.py",
+                 {f"lovelaceada_1001_50{i}_{n}": d for i, (n, d) in enumerate(_again("sec1_linear-1.py").items())},
+                 {"1001": ("canvas", False)}, "newer", {"sec1_linear-1.py": "sec1_linear.py"}),
+    DownloadCase("Canvas: x.py and x-2.py in one submission: the higher file id wins",
+                 {"lovelaceada_1001_590_sec1_linear.py": _ada()["sec1_linear.py"],
+                  **{f"lovelaceada_1001_60{i}_{n}": d for i, (n, d) in enumerate(_again("sec1_linear-2.py").items())}},
+                 {"1001": ("canvas", False)}, "newer", {"sec1_linear-2.py": "sec1_linear.py"}),
+    DownloadCase("Canvas: after seven tries the suffix is a uuid",
+                 {f"1001_60{i}_{n}": d for i, (n, d) in
+                  enumerate(_again("sec1_linear-0f8fad5b-d9cb-469f-a165-70867728950e.py").items())},
+                 {"1001": ("canvas", False)}, "newer", {"sec1_linear-0f8fad5b-d9cb-469f-a165-70867728950e.py": "sec1_linear.py"}),
+    DownloadCase("Moodle: x.py and the x (1).py its file manager renamed: the higher number wins",
+                 {f"Ada Lovelace_77_assignsubmission_file_/{n}": d for n, d in
+                  {"sec1_linear.py": _ada()["sec1_linear.py"], **_again("sec1_linear (1).py")}.items()},
+                 {"77": ("moodle", False)}, "newer", {"sec1_linear (1).py": "sec1_linear.py"}),
+    DownloadCase("Moodle: x (1).py alone is not taken for x.py (a browser names a second download so)",
+                 {f"Ada Lovelace_77_assignsubmission_file_/{n}": d for n, d in _again("sec1_linear (1).py").items()},
+                 {"77": ("moodle", False)}, "rename it to sec1_linear.py exactly"),
 ]
 
 
@@ -355,8 +601,13 @@ def test_bulk_download_becomes_a_class(case, tmp_path):
     entries = submission.discover(folder, FILES)
     assert sorted(e.student for e in entries) == sorted(case.ids)
     for entry in entries:
-        if entry.kind == "folder":
+        if entry.kind == "folder" and case.again in ("", "newer"):
             assert sorted(entry.sources) == FILES and entry.status == "graded"
+            assert entry.sources["sec1_linear.py"].endswith(NEWER) == (case.again == "newer")
+            assert entry.ignored == []  # an older attempt is left out, not listed
+        elif entry.kind == "folder":
+            assert case.again in entry.problems["sec1_linear.py"]
+    assert {k: v.get("renamed", {}) for k, v in accounts.items()} == {k: case.renamed for k in case.ids}
     again = submission.unpack_class(tmp_path / "download.zip", tmp_path / "class")  # unchanged zip: as it was
     assert submission.accounts_of(again) == accounts
 

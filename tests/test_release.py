@@ -579,6 +579,75 @@ def test_autograder_gives_zero_to_the_stubs(built, tmp_path):
     assert all("not implemented yet (Task" in t["output"] for t in results["tests"])
 
 
+WRONG_11 = ("y = x @ weight.T  # (..., in) @ (in, out) -> (..., out)",
+            "y = torch.zeros(*x.shape[:-1], weight.shape[0])  # right shape, wrong values")
+GS_DUE = "2025-03-14T23:59:00.000000+09:00"  # Gradescope writes its dates so (submission_metadata.json)
+POLICY = '[late]\nper_day = 10\n[visibility]\ndefault = "visible"\n"1.1" = "after_published"\n"2.2" = "hidden"\n'
+
+
+@dataclasses.dataclass(frozen=True)
+class GradescopePolicyCase:
+    name: str
+    settings: str | None  # the settings file given to the release, if any
+    metadata: dict  # what Gradescope writes to /autograder/submission_metadata.json
+    shown: dict  # task -> the visibilities of its entries: (its checks', its expected values')
+    late: float  # the late entry's points (0: no late entry)
+
+
+DEFAULTS = {"1.1": ({"visible"}, {"after_due_date"}), "2.2": ({"visible"}, set()), "3.1": ({"visible"}, set())}
+GIVEN = {"1.1": ({"visible"}, {"after_published"}), "2.2": ({"hidden"}, set()), "3.1": ({"visible"}, set())}
+GRADESCOPE_POLICY = [
+    GradescopePolicyCase("no settings file: today's defaults, no late policy", None,
+                         {"created_at": "2025-03-16T00:30:00+09:00", "assignment": {"due_date": GS_DUE}}, DEFAULTS, 0),
+    GradescopePolicyCase("settings: visibility per task; two started days past Gradescope's due date", POLICY,
+                         {"created_at": "2025-03-16T00:30:00+09:00", "assignment": {"due_date": GS_DUE}}, GIVEN, -8.2),
+    GradescopePolicyCase("settings with a due date of their own: the submitter's own Gradescope due date wins",
+                         "due = 2025-03-01T00:00:00+09:00\n" + POLICY,
+                         {"created_at": "2025-03-16T00:30:00+09:00", "assignment": {"due_date": GS_DUE},
+                          "users": [{"id": 1, "assignment": {"due_date": "2025-03-17T23:59:00+09:00"}}]}, GIVEN, 0),
+]
+
+
+@pytest.mark.parametrize("case", GRADESCOPE_POLICY, ids=lambda c: c.name)
+def test_autograder_applies_the_course_settings_it_was_released_with(case, tmp_path):
+    """release gradescope --course-settings puts the file in the zip; each results.json then gives each check the
+    visibility the file gives its task, and takes the late penalty by Gradescope's due date for the submission."""
+    args = ["gradescope", "--out", str(tmp_path / "dist"), "--course", str(ROOT)]
+    if case.settings is not None:
+        (tmp_path / "course.toml").write_text(case.settings)
+        args += ["--course-settings", str(tmp_path / "course.toml")]
+    assert release.main(args) == 0
+    with zipfile.ZipFile(tmp_path / "dist" / release.AUTOGRADER_ZIP) as zf:
+        assert (release.SETTINGS_FILE in zf.namelist()) == (case.settings is not None)
+    submission = submission_from_solutions(tmp_path / "files", {"sec1_linear.py": mutate("sec1_linear.py", *WRONG_11)})
+    root = autograder_tree(SimpleNamespace(out=tmp_path / "dist"), tmp_path / "autograder",
+                           {p.name: p for p in submission.glob("sec*.py")})
+    (root / "submission_metadata.json").write_text(json.dumps(case.metadata))
+    results = run_autograder(root)
+    checks = [t for t in results["tests"] if t["max_score"]]
+    expected = [t for t in results["tests"] if "number" in t and not t["max_score"]]
+    for task, (shown, later) in case.shown.items():
+        assert {t["visibility"] for t in checks if t["number"].startswith(task + ".")} == shown, task
+        assert {t["visibility"] for t in expected if t["number"].startswith(task + ".")} == later, task
+    failed = [t for t in checks if t["status"] == "failed"]
+    assert failed and all("expected [" not in t["output"] for t in failed)  # the values wait for their entry
+    assert len(expected) == len(failed) and all("expected [" in t["output"] for t in expected)
+    earned = sum(t["score"] for t in checks)
+    assert earned < total_points()  # task 1.1 failed
+    late = [t for t in results["tests"] if "number" not in t]
+    assert [t["score"] for t in late] == ([pytest.approx(case.late)] if case.late else [])
+    assert results["score"] == pytest.approx(earned + case.late)
+
+
+def test_gradescope_release_refuses_a_settings_file_it_cannot_use(tmp_path, capsys):
+    (tmp_path / "course.toml").write_text('[visibility]\n"1.1" = "later"\n')
+    args = ["gradescope", "--out", str(tmp_path / "dist"), "--course", str(ROOT), "--course-settings"]
+    assert release.main([*args, str(tmp_path / "course.toml")]) == 1
+    assert "visibility.1.1 is 'later'" in capsys.readouterr().err
+    assert release.main([*args, str(tmp_path / "none.toml")]) == 1
+    assert "cannot be read" in capsys.readouterr().err and not (tmp_path / "dist").exists()
+
+
 def test_autograder_writes_results_when_grading_crashes(built, tmp_path):
     root = autograder_tree(built, tmp_path / "autograder", {p.name: p for p in SOLUTIONS.glob("sec*.py")})
     shutil.rmtree(root / "source" / "grader")

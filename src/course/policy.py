@@ -287,12 +287,17 @@ def read_submitted(path: Path) -> tuple[dict[str, datetime], list[str]]:
     found, problems = {}, []
     for number, row in enumerate(rows[1:], 2):
         student, when = ([c.strip() for c in row] + ["", ""])[:2]
-        try:
-            moment = datetime.fromisoformat(when)
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
+        if (moment := parse_moment(when)) is None:
             problems.append(f"{path.name} row {number}: {untrusted.line(when, 40)!r} is not a date and time with its offset")
         else:
             found[student] = moment
     return found, problems
+
+
+def parse_moment(value: object) -> datetime | None:
+    """An ISO date and time with its offset (as learning systems write them), or None for anything else."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None

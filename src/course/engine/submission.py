@@ -440,10 +440,19 @@ def unpack_class(archive: Path, target: Path) -> Path:
 # How learning systems name what their bulk download holds (see README, "Learning systems"):
 # Canvas (app/models/content_zipper.rb): every file at the top, "<sortable name>[_late]_<user id>_<file id>_<its name>",
 # lowercased, the name without non-word characters (none when grading is anonymous).
-CANVAS = re.compile(r"^(?:(?P<name>[a-z0-9]*)_)??(?P<late>late_)?(?P<id>\d+)_\d+_(?P<file>.+)$")
+CANVAS = re.compile(r"^(?:(?P<name>[a-z0-9]*)_)??(?P<late>late_)?(?P<id>\d+)_(?P<order>\d+)_(?P<file>.+)$")
+# A file handed in under a name already in the student's submissions folder is renamed "<stem>-<n><extension>", n from
+# 1 (after 7 tries "<stem>-<uuid><extension>"), the extension being the run of ".word" parts at the end
+# (app/models/attachment.rb, make_unique_filename); its file id (the order above) is newer than the first one's.
+CANVAS_AGAIN = re.compile(r"^(?P<stem>.+?)-(?:\d+|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})"
+                          r"(?P<ext>(?:\.[A-Za-z][A-Za-z0-9]*)*\.[A-Za-z0-9]*)$")
 # Moodle (mod/assign/locallib.php, download_submissions): one folder per student and plugin,
 # "<full name>_<participant id>_assignsubmission_<plugin>_", or before Moodle 3.1 files named so with the file's name after.
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+# A file uploaded where one of its name is already attached: Moodle's file manager asks, and "Rename to" names it
+# "<stem> (<n>)<extension>", n one past the highest in use (lib/filestorage/file_storage.php, get_unused_filename);
+# the older file stays unless the student deletes it.
+MOODLE_AGAIN = re.compile(r"^(?P<stem>.+) \((?P<order>\d+)\)(?P<ext>\.[^.]*)?$")
 ACCOUNTS = ".learning-system.json"  # student id -> system, the system's id, name, late mark
 
 
@@ -458,19 +467,25 @@ def _regroup(folder: Path) -> None:
         return
     system, pattern = layout
     accounts: dict[str, dict] = {}
-    moves: dict[str, list[tuple[Path, str]]] = {}
+    moves: dict[str, list[tuple[Path, str, int]]] = {}
     for item in items:
         found = pattern.match(item.name)
         student = found["id"]
         account = accounts.setdefault(student, {"system": system, "id": student, "name": shown(found["name"] or ""),
                                                 "late": False})
         account["late"] = account["late"] or bool(found.groupdict().get("late"))
+        order = int(found.groupdict().get("order") or 0)
         if item.is_dir(follow_symlinks=False):
             for inner in os.scandir(item.path):
-                moves.setdefault(student, []).append((Path(inner.path), inner.name))
+                moves.setdefault(student, []).append((Path(inner.path), inner.name, order))
         elif found["file"]:
-            moves.setdefault(student, []).append((Path(item.path), found["file"]))
-    for student, files in moves.items():
+            moves.setdefault(student, []).append((Path(item.path), found["file"], order))
+    for student, handed in moves.items():
+        files, renamed, older = _latest(system, handed)
+        if renamed:
+            accounts[student]["renamed"] = renamed
+        if older:
+            accounts[student]["older"] = older
         if len(files) == 1 and files[0][1].lower().endswith((".zip", ".ipynb")):
             path, name = files[0]
             os.replace(path, folder / (student + Path(name).suffix.lower()))
@@ -485,6 +500,36 @@ def _regroup(folder: Path) -> None:
             with contextlib.suppress(OSError):
                 os.rmdir(item.path)
     (folder / ACCOUNTS).write_text(json.dumps(accounts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _latest(system: str, handed: list[tuple[Path, str, int]]) -> tuple[list[tuple[Path, str]], dict[str, str], list[str]]:
+    """A student's files (path, name the system gave, the system's order), one per name once the name the system
+    gives a file handed in again is undone: the latest such file, the others removed. Canvas: "x-1.py" is x.py,
+    the highest file id the latest. Moodle: "x (1).py" is x.py only beside an x.py (it is also how a browser names
+    a second download), the highest n the latest. Also {name given: name graded} for each file renamed, and the
+    names of those left out (shown escaped)."""
+    names = {name for _, name, _ in handed}
+    groups: dict[str, list[tuple[int, Path, str]]] = {}
+    for path, name, order in handed:
+        base, rank = name, order
+        if path.is_file() and (again := (CANVAS_AGAIN if system == "canvas" else MOODLE_AGAIN).match(name)):
+            plain = again["stem"] + (again["ext"] or "")
+            if system == "canvas":
+                base = plain
+            elif plain in names:
+                base, rank = plain, int(again["order"])
+        groups.setdefault(base, []).append((rank, path, name))
+    kept, renamed, older = [], {}, []
+    for base, group in groups.items():
+        *before, (_, path, name) = sorted(group, key=lambda g: g[0])
+        kept.append((path, base))
+        if name != base:
+            renamed[shown(name)] = shown(base)
+        for _, old, old_name in before:
+            with contextlib.suppress(OSError):
+                old.unlink()
+            older.append(shown(old_name))
+    return kept, renamed, sorted(older)
 
 
 def _layout(items: list[os.DirEntry]) -> tuple[str, re.Pattern] | None:

@@ -2,6 +2,7 @@
 
     python -m course.front.release bundle --out DIR       # DIR/pytorch-basics/ and DIR/pytorch-basics.zip
     python -m course.front.release gradescope --out DIR   # DIR/gradescope_autograder.zip
+        [--course-settings course.toml]                    # the course's policies (course.policy), in the zip
     python -m course.front.release autograde              # what the autograder's run_autograder runs
 
 The bundle holds the stubs, the public checks of public/, a README and VERSION.json. It is assembled
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import hashlib
 import io
 import json
@@ -25,9 +27,10 @@ import time
 import traceback
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from course import i18n, untrusted
+from course import i18n, policy, untrusted
 from course.front import stubgen
 from course.front.handin import exercise_files
 from course.render import exports
@@ -39,6 +42,7 @@ from course.version import grader_version
 
 BUNDLE = "pytorch-basics"
 AUTOGRADER_ZIP = "gradescope_autograder.zip"
+SETTINGS_FILE = "course.toml"  # in the autograder zip: the settings file given with --course-settings
 LESSON_SUFFIXES = {".md", ".png", ".svg", ".jpg", ".jpeg", ".gif"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so one source always gives the same zip
 TRIVIAL = re.compile(r"^([\W_]*|else:|try:|finally:|pass|return|break|continue)$")
@@ -408,9 +412,12 @@ exit 0
 """
 
 
-def autograder_files(course: Course) -> dict[str, bytes]:
-    """What the Gradescope zip holds: its two scripts, the package source, grader/, solutions/, pins."""
+def autograder_files(course: Course, settings: Path | None = None) -> dict[str, bytes]:
+    """What the Gradescope zip holds: its two scripts, the package source, grader/, solutions/, pins, and the
+    course's settings file (course.policy) as SETTINGS_FILE when one is given."""
     files = {"setup.sh": SETUP_SH.encode(), "run_autograder": RUN_AUTOGRADER.encode()}
+    if settings is not None:
+        files[SETTINGS_FILE] = Path(settings).read_bytes()
     for name in ("pyproject.toml", "constraints.txt", "README.md"):  # pyproject names README.md as the readme
         files[name] = (course.root / name).read_bytes()
     for label, folder in (("src/course", course.package), ("grader", course.grader), ("solutions", course.solutions)):
@@ -419,19 +426,56 @@ def autograder_files(course: Course) -> dict[str, bytes]:
     return files
 
 
-def build_gradescope(course: Course, out: Path) -> Path:
-    """Write out/gradescope_autograder.zip with setup.sh and run_autograder at its root."""
-    files = autograder_files(course)
+def build_gradescope(course: Course, out: Path, settings: Path | None = None) -> Path:
+    """Write out/gradescope_autograder.zip with setup.sh and run_autograder at its root (and the settings file,
+    when given: policy.SettingsError names what is wrong with it, and nothing is written)."""
+    if settings is not None:
+        policy.load(settings)
+    files = autograder_files(course, settings)
     files["VERSION.json"] = stamp(files, "gradescope autograder", course.grader_version())
     path = out / AUTOGRADER_ZIP
     write_release(path, zip_bytes(files, executable=frozenset({"setup.sh", "run_autograder"})))
     return path
 
 
+def gradescope_policy(root: Path) -> tuple[policy.Settings, datetime | None]:
+    """The course's settings for this submission, and when it was submitted. The settings are the zip's settings
+    file (none: the defaults, and no policy is applied); Gradescope's own due date for this submission wins over
+    the file's due date and extensions: Gradescope shows the student that date, grants extensions in it, and
+    releases after_due_date entries at it. That date is the latest of the submitters' own due dates (users[].
+    assignment.due_date, where an extension shows), else the assignment's due date, from
+    root/submission_metadata.json; the submission time is its created_at. A field that is absent or not a date
+    and time with its offset is left out."""
+    path = root / "source" / SETTINGS_FILE
+    settings = policy.load(path if path.is_file() else None)
+    try:
+        meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    users = meta.get("users") if isinstance(meta.get("users"), list) else []
+    own = [when for user in users if (when := policy.parse_moment(_field(user, "assignment", "due_date")))]
+    due = max(own, default=None) or policy.parse_moment(_field(meta, "assignment", "due_date"))
+    if due is not None and settings.given:
+        if settings.due not in (None, due):
+            print(f"course settings: due {settings.due.isoformat()}; Gradescope's due date {due.isoformat()} is used")
+        settings = dataclasses.replace(settings, due=due, extensions={})
+    return settings, policy.parse_moment(meta.get("created_at"))
+
+
+def _field(data: object, *keys: str) -> object:
+    """data[keys[0]][keys[1]]..., or None where a level is not a dict or lacks the key."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 def grade_submission(root: Path, timeout: float) -> dict:
-    """Grade root/submission with a grading service (course.front.serve) and return Gradescope's results."""
+    """Grade root/submission with a grading service (course.front.serve) and return Gradescope's results, with
+    the course's settings (gradescope_policy) applied when the zip holds them."""
     deadline = time.monotonic() + timeout  # the whole run: a service slow to start counts too
     source = root / "source"
+    settings, submitted = gradescope_policy(root)
     names = exercise_files()  # and each one's notebook, which the grader reads when the .py is absent
     chosen, notes = find_submitted(root / "submission", names + [str(Path(n).with_suffix(".ipynb")) for n in names])
     notes = [untrusted.line(note, untrusted.TEXT_LIMIT) for note in notes]  # they name the student's folders
@@ -446,6 +490,8 @@ def grade_submission(root: Path, timeout: float) -> dict:
         with Service(source / "grader", log=None) as service:  # its output goes to the instructor's log
             service.ready(max(1.0, deadline - time.monotonic()))
             result = service.grade(entry, seconds=max(1.0, deadline - time.monotonic()))
+    if settings.given:
+        result = policy.apply(result, settings, [], datetime.now(timezone.utc), submitted)
     results = exports.gradescope_results(result)
     key = result["key"]
     head = f"Graded by grader {key['grader']} (seed {key['seed']})."
@@ -483,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--out", type=Path, required=True, help="folder to write into")
         sub.add_argument("--course", type=Path, default=Path("."), help="the course checkout (default: here)")
+        if name == "gradescope":
+            sub.add_argument("--course-settings", metavar="TOML", type=Path, default=None,
+                             help="the course's settings file (visibility of checks, due date, late policy; see "
+                                  "course.policy), put in the zip and applied to each results.json")
     sub = commands.add_parser("autograde", help="grade ROOT/submission into ROOT/results/results.json")
     sub.add_argument("--root", type=Path, default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")))
     sub.add_argument("--timeout", type=float, default=480.0, help="seconds for the whole grading run (default 480)")
@@ -495,7 +545,11 @@ def main(argv: list[str] | None = None) -> int:
     if not any(p.name != "__init__.py" for p in course.solutions.glob("*.py")):
         parser.error(f"{course.solutions}/ holds no solution files; pass --course with the course checkout")
     if args.command == "gradescope":
-        print(f"wrote {build_gradescope(course, args.out)}")
+        try:
+            print(f"wrote {build_gradescope(course, args.out, args.course_settings)}")
+        except policy.SettingsError as e:
+            print(f"--course-settings: {untrusted.line(e, 400)}", file=sys.stderr)
+            return 1
         return 0
     try:
         folder = build_bundle(course, args.out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from fractions import Fraction
 
 from course import policy, untrusted
 from course.i18n import _
@@ -189,7 +190,10 @@ def classroom_results(result: dict) -> dict:
     and posts the sum of tests[].score, so each test here is one equal unit of points (0.5 for this course):
     a task of 3 points is 6 units, as many passed as it earned; both totals are then ours. It prints a test's
     message only when its status is error, so the first failed unit of a task carries the task's feedback
-    with that status; a result it cannot grade is all units failed, the first with the reason."""
+    with that status; a result it cannot grade is all units failed, the first with the reason. It prints a passed
+    or failed test's name: units taken by the late penalty say so in theirs, and an instructor's override is said
+    in the first unit of its task (the last unit for the late penalty's), in its message when that is what the
+    reporter prints of it."""
     result = untrusted.tree(result)
     grade = result["grade"]
     rows = grade["tasks"]
@@ -201,14 +205,15 @@ def classroom_results(result: dict) -> dict:
             failed.setdefault(test["task"], []).append(test["feedback"])
     reason = "" if result["status"] == STATUS_OK else (result["message"] or result["status"])
     take = int(round(penalty / unit))  # units of a late penalty: the last passed units fail
-    tests = []
+    tests, first = [], {}
     for tid, row in rows.items():
+        first[tid] = len(tests)
         count, passed = int(round(row["possible"] / unit)), int(round(row["earned"] / unit))
         said = "\n\n".join(failed.get(tid, []))
         for k in range(count):
             name = f"Task {tid}: {row.get('title', '')} ({k + 1}/{count})"
             ok = k < passed
-            test = {"name": name, "status": "pass" if ok else "fail", "score": float(unit) if ok else 0,
+            test = {"name": name, "status": "pass" if ok else "fail", "score": 0,
                     "message": "", "test_code": "", "filename": "", "line_no": 0, "duration": 0}
             if not ok and k == passed and (said or reason):
                 test.update(status="error", message=reason or said)
@@ -218,8 +223,18 @@ def classroom_results(result: dict) -> dict:
         if take <= 0:
             break
         if test["status"] == "pass":
-            test.update(status="fail", score=0, name=test["name"] + " - " + _("late penalty"))
+            test.update(status="fail", name=test["name"] + " - " + _("late penalty"))
             take -= 1
+    total, posted = Fraction(0), 0.0  # the reporter adds the scores up in order: each running sum a decimal of ours
+    for test in (t for t in tests if t["status"] == "pass"):
+        total += unit
+        test["score"] = float(round(total, 6)) - posted  # 0.2 each, but the sum of 154 is 30.8, not 30.799999999999923
+        posted += test["score"]
+    for adjustment in grade.get("adjustments", []):
+        if adjustment["kind"] == "override" and tests:
+            test = tests[first.get(adjustment["task"], len(tests) - 1)]
+            field, glue = ("message", "\n\n") if test["status"] == "error" else ("name", " - ")
+            test[field] += glue + _adjustment_name(adjustment)
     status = "pass" if grade["earned"] == grade["possible"] else ("error" if result["status"] != STATUS_OK else "fail")
     return {"version": 1, "status": status, "max_score": grade["possible"], "tests": tests}
 

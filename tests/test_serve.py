@@ -77,3 +77,11 @@ def test_a_service_that_dies_is_an_error_not_a_wait() -> None:
         (entry,) = [e for e in discover(CLASS, FILES) if e.student == "ada"]
         with pytest.raises(ServiceError, match="the grading service"):
             dying.grade(entry, seconds=60)
+
+
+@pytest.mark.parametrize("call, entry", [(10.0, 600.0), (2.0, 600.0), (60.0, 3600.0)])
+def test_a_cluster_entrys_limit_grows_with_the_calls(call: float, entry: float) -> None:
+    """--grader-timeout 60 makes each call six times longer: a cluster worker waits six times longer for an entry."""
+    from course.front.cluster import EnginePlugin
+
+    assert EnginePlugin("grader", [], "version", 1, call).entry_seconds == entry

@@ -55,5 +55,9 @@ class Limits:
     entry_seconds: float = 600.0  # one entry's whole suite in a grading service (a notebook's grade cells, the
     #                               Gradescope autograder, a cluster worker); each call has its own limit
 
+    def entry_limit(self, call_seconds: float) -> float:
+        """entry_seconds for calls of call_seconds each (--grader-timeout): longer in proportion to a longer call."""
+        return self.entry_seconds * max(1.0, call_seconds / self.call_seconds)
+
 
 LIMITS = Limits()

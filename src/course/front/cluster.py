@@ -56,8 +56,9 @@ class EnginePlugin(WorkerPlugin):
 
     name = PLUGIN
 
-    def __init__(self, grader: str, options: list[str], version: str, seed: int) -> None:
+    def __init__(self, grader: str, options: list[str], version: str, seed: int, call_seconds: float) -> None:
         self.grader, self.options, self.version, self.seed = grader, list(options), version, seed
+        self.entry_seconds = LIMITS.entry_limit(call_seconds)  # one entry's whole suite on the service
         self.service: Service | None = None  # on the worker (setup): a plugin travels to it pickled
 
     def setup(self, worker: Any = None) -> None:
@@ -98,7 +99,7 @@ class EnginePlugin(WorkerPlugin):
             try:
                 if self.service is None:
                     self.service = Service(self.service_grader(), self.options)
-                return {"result": json.dumps(self.service.grade(entry), ensure_ascii=False)}
+                return {"result": json.dumps(self.service.grade(entry, seconds=self.entry_seconds), ensure_ascii=False)}
             except Exception as error:  # noqa: BLE001  one entry's failure, never its chunk's
                 if self.service is not None:
                     self.service.close()
@@ -181,8 +182,8 @@ class ClusterGrading:
     def start(self) -> dict[str, dict]:
         """Register the engine plugin and wait for every worker's service; keep those that may grade."""
         grader = str(Path(str(self.engine.config.rootpath)) / "grader")
-        self.client.register_plugin(EnginePlugin(grader, options_of(self.engine), self.batch.version, self.engine.seed),
-                                    name=PLUGIN)
+        plugin = EnginePlugin(grader, options_of(self.engine), self.batch.version, self.engine.seed, self.engine.timeout)
+        self.client.register_plugin(plugin, name=PLUGIN)
         workers = self.client.scheduler_info()["workers"]
         addresses = list(workers)
         if not any(w.get("resources", {}).get(GRADES) for w in workers.values()):

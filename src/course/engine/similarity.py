@@ -98,55 +98,55 @@ def stub_statements(stub_source: bytes | None, names: str) -> set[str]:
             if isinstance(s, ast.stmt) and not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
-def _strip(body: list[ast.stmt], stub: set[str]) -> list[ast.stmt]:
-    """A block without its docstring and the stub's statements; nested definitions stripped the same way."""
+def _strip(body: list[ast.stmt], stub: set[str], kinds: set[str] | None = None) -> list[ast.stmt]:
+    """A block without its docstring and the stub's statements; nested definitions stripped the same way.
+    (A statement's shape is taken only when the stub holds a statement of its type: the shape costs a walk.)"""
+    kinds = {shape[:shape.index("(")] for shape in stub} if kinds is None else kinds
     kept = []
     for i, stmt in enumerate(body):
-        if (i == 0 and _is_docstring(stmt)) or _shape(stmt) in stub:
+        if (i == 0 and _is_docstring(stmt)) or (type(stmt).__name__ in kinds and _shape(stmt) in stub):
             continue
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stmt.body = _strip(stmt.body, stub)
+        if isinstance(stmt, _DEFS):
+            stmt.body = _strip(stmt.body, stub, kinds)
             if not stmt.body:  # a method left as the stub had it
                 continue
         kept.append(stmt)
     return kept
 
 
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_WRITING = (ast.Store, ast.Del)
+_FLOW = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom)
+_BLOCKS = ("body", "orelse", "finalbody")
+_LOCAL = "\x00"  # marks a local name's token until the unit's names are numbered (no other token holds it)
+
+
 def _bound(unit: ast.AST) -> set[str]:
     """Every name the unit binds: arguments, assignment and loop targets, with-as, except-as, imports, defs."""
-    names = set()
-    for node in ast.walk(unit):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
+    names, todo = set(), [unit]
+    while todo:
+        node = todo.pop()
+        kind = type(node)
+        if kind is ast.Name:
+            if isinstance(node.ctx, _WRITING):
+                names.add(node.id)
+            continue
+        if kind is ast.arg:
             names.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not unit:
-            names.add(node.name)
-        elif isinstance(node, ast.alias):
+        elif kind is ast.alias:
             names.add(node.asname or node.name.split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
+        elif kind is ast.ExceptHandler and node.name:
             names.add(node.name)
+        elif isinstance(node, _DEFS) and node is not unit:
+            names.add(node.name)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                todo += [v for v in value if isinstance(v, ast.AST)]
+            elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+                todo.append(value)
     return names
-
-
-def _effects(stmt: ast.stmt) -> tuple[set[str], set[str]]:
-    """The names a statement reads and the names it writes (a method called as a statement, or an in-place one,
-    writes its receiver; a return, raise, break or continue writes the flow, which every statement reads)."""
-    reads, writes = {"<flow>"}, set()
-    for node in ast.walk(stmt):
-        if isinstance(node, ast.Name):
-            (writes if isinstance(node.ctx, (ast.Store, ast.Del)) else reads).add(node.id)
-        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            writes.add(_base(node))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
-            writes.add(_base(node.value.func))  # a method called for its effect: optimizer.step(), loss.backward()
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_"):
-            writes.add(_base(node.func))  # in place: x.relu_()
-        elif isinstance(node, (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom)):
-            writes.add("<flow>")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            writes.add(node.name)
-    return reads, writes
 
 
 def _base(node: ast.AST) -> str:
@@ -155,35 +155,158 @@ def _base(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else "<expr>"
 
 
-def _canonical(body: list[ast.stmt], local: set[str]) -> list[ast.stmt]:
-    """The block in canonical order: a statement goes before a later one it conflicts with; among statements
-    free to go next, the one whose shape (local names blanked) sorts first. Inner blocks likewise."""
-    for stmt in body:
-        for name in ("body", "orelse", "finalbody"):
-            inner = getattr(stmt, name, None)
-            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                setattr(stmt, name, _canonical(inner, local))
-        for handler in getattr(stmt, "handlers", []):
-            handler.body = _canonical(handler.body, local)
-    if len(body) < 2:
-        return body
-    effects = [_effects(s) for s in body]
-    keys = [_blank(s, local) for s in body]
-    before: list[set[int]] = [set() for _ in body]
-    for j in range(len(body)):
+class _Reduction:
+    """One pass over a unit (a definition a task names, stripped): its tokens in canonical order, each with its
+    line. Every statement of a block is read once: its tokens (its own blocks already in canonical order), the
+    names it reads and writes, and, in a block of two or more, its shape with local names blanked (the sort key);
+    a block is then put in canonical order (see _order) and its statements' tokens joined in that order.
+
+    Tokens are the syntax tree's in pre-order: node types, attribute names (".attr"), keyword names ("arg="),
+    numbers and other constants (repr, 20 characters), one token for any string ("str", "bytes"); a global name as
+    itself; a local name (one the unit binds) marked with _LOCAL, then numbered by first use (v0, v1...)."""
+
+    def __init__(self, local: set[str]) -> None:
+        self.local = local
+        self.blank = {_LOCAL + name: "_" for name in local}  # a local name in a sort key
+
+    def tokens(self, unit: ast.AST) -> tuple[list[str], list[int]]:
+        tokens: list[str] = []
+        lines: list[int] = []
+        self.block(unit, "body", unit.body, tokens, lines, set(), set())
+        numbers: dict[str, str] = {}
+        for i, token in enumerate(tokens):
+            if token[:1] == _LOCAL:
+                tokens[i] = numbers.get(token) or numbers.setdefault(token, f"v{len(numbers)}")
+        return tokens, lines
+
+    def block(self, owner: ast.AST, field: str, body: list[ast.stmt], tokens: list[str], lines: list[int],
+              reads: set[str], writes: set[str]) -> None:
+        """Append a block's tokens in canonical order (the owner's field is set to that order); add what its
+        statements read and write to reads and writes (the owner's)."""
+        read = []
+        for stmt in body:
+            own: tuple[list[str], list[int], set[str], set[str]] = ([], [], {"<flow>"}, set())
+            self.visit(stmt, 0, own[0], own[1], own[2], own[3], True)
+            read.append(own)
+            reads |= own[2]
+            writes |= own[3]
+        if len(body) > 1:
+            keys = [" ".join(map(self.blank.get, own[0], own[0])) for own in read]
+            order = _order(keys, [(own[2], own[3]) for own in read])
+            setattr(owner, field, [body[i] for i in order])
+            read = [read[i] for i in order]
+        for own in read:
+            tokens += own[0]
+            lines += own[1]
+
+    def visit(self, node: ast.AST, line: int, tokens: list[str], lines: list[int], reads: set[str],
+              writes: set[str], canonical: bool = False, signature: bool = False) -> None:
+        """Append the node's tokens and lines (none for a signature: it is the stub's, yet what it reads counts) and
+        add what it reads and writes; canonical: a statement of a block in canonical order, whose own blocks are."""
+        line = getattr(node, "lineno", line)
+        kind = type(node)
+        if kind is ast.Name:
+            (writes if isinstance(node.ctx, _WRITING) else reads).add(node.id)
+            if not signature:
+                tokens.append(_LOCAL + node.id if node.id in self.local else node.id)
+                lines.append(line)
+            return
+        if kind is ast.Constant:
+            if not signature:
+                value = node.value
+                tokens.append("str" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else repr(value)[:20])
+                lines.append(line)
+            return
+        if kind is ast.arg:
+            if not signature:
+                tokens.append(_LOCAL + node.arg if node.arg in self.local else node.arg)
+                lines.append(line)
+            if node.annotation is not None:
+                self.visit(node.annotation, line, tokens, lines, reads, writes, signature=True)
+            return
+        if not signature:
+            tokens.append(kind.__name__)
+            lines.append(line)
+        if kind is ast.Attribute:
+            if isinstance(node.ctx, _WRITING):
+                writes.add(_base(node))
+            if not signature:
+                tokens.append("." + node.attr)
+                lines.append(line)
+        elif kind is ast.Subscript:
+            if isinstance(node.ctx, _WRITING):
+                writes.add(_base(node))
+        elif kind is ast.Expr:
+            if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+                writes.add(_base(node.value.func))  # a method called for its effect: optimizer.step(), loss.backward()
+        elif kind is ast.Call:
+            if isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_"):
+                writes.add(_base(node.func))  # in place: x.relu_()
+        elif isinstance(node, _FLOW):
+            writes.add("<flow>")
+        elif isinstance(node, _DEFS):
+            writes.add(node.name)
+        elif kind is ast.keyword and not signature:
+            tokens.append(f"{node.arg}=")
+            lines.append(line)
+        if isinstance(node, _FUNCTIONS):
+            fields, quiet = ("decorator_list", "body"), ("args", "returns", "type_params")  # the signature is the stub's
+        elif kind is ast.ClassDef:
+            fields, quiet = ("decorator_list", "bases", "body"), ("keywords", "type_params")
+        else:
+            fields, quiet = node._fields, ()
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                if not isinstance(value, ast.expr_context):
+                    self.visit(value, line, tokens, lines, reads, writes, signature=signature)
+            elif isinstance(value, list) and value:
+                if canonical and field in _BLOCKS and isinstance(value[0], ast.stmt):
+                    self.block(node, field, value, tokens, lines, reads, writes)
+                    continue
+                for child in value:
+                    if canonical and field == "handlers":
+                        self.handler(child, line, tokens, lines, reads, writes, signature)
+                    elif isinstance(child, ast.AST):
+                        self.visit(child, line, tokens, lines, reads, writes, signature=signature)
+        for field in quiet:
+            value = getattr(node, field, None)
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.AST):
+                    self.visit(child, line, tokens, lines, reads, writes, signature=True)
+
+    def handler(self, node: ast.ExceptHandler, line: int, tokens: list[str], lines: list[int], reads: set[str],
+                writes: set[str], signature: bool) -> None:
+        """An except clause of a statement in canonical order: its body is a block in canonical order too."""
+        line = getattr(node, "lineno", line)
+        if not signature:
+            tokens.append(type(node).__name__)
+            lines.append(line)
+        if node.type is not None:
+            self.visit(node.type, line, tokens, lines, reads, writes, signature=signature)
+        if node.body:
+            self.block(node, "body", node.body, tokens, lines, reads, writes)
+
+
+def _order(keys: list[str], effects: list[tuple[set[str], set[str]]]) -> list[int]:
+    """A block's canonical order: a statement goes before a later one it conflicts with (one writes a name the other
+    reads or writes); among statements free to go next, the one whose key (its shape, local names blanked) sorts
+    first. Any valid reordering of the same block gives the same order."""
+    before: list[set[int]] = [set() for _ in keys]
+    for j in range(len(keys)):
         rj, wj = effects[j]
         for i in range(j):
             ri, wi = effects[i]
             if wi & (rj | wj) or wj & ri:
                 before[j].add(i)
-    ready = [(keys[j], j) for j in range(len(body)) if not before[j]]
+    ready = [(keys[j], j) for j in range(len(keys)) if not before[j]]
     heapq.heapify(ready)
     order, placed = [], set()
     while ready:
         _, i = heapq.heappop(ready)
-        order.append(body[i])
+        order.append(i)
         placed.add(i)
-        for j in range(len(body)):
+        for j in range(len(keys)):
             if j not in placed and i in before[j]:
                 before[j].discard(i)
                 if not before[j]:
@@ -191,74 +314,20 @@ def _canonical(body: list[ast.stmt], local: set[str]) -> list[ast.stmt]:
     return order
 
 
-def _blank(stmt: ast.stmt, local: set[str]) -> str:
-    """A statement's shape with every local name blanked, so the order it sorts into survives renaming."""
-    return " ".join(_walk(stmt, dict.fromkeys(local, "_"), []))
-
-
-def _walk(node: ast.AST, names: dict[str, str], out: list[str], lines: list[int] | None = None, line: int = 0) -> list[str]:
-    """The node's tokens in order (pre-order over the syntax tree); names maps local names to placeholders
-    (a new local name gets the next one). With lines, each token's source line is appended there."""
-    line = getattr(node, "lineno", line)
-
-    def emit(token: str) -> None:
-        out.append(token)
-        if lines is not None:
-            lines.append(line)
-
-    if isinstance(node, (ast.expr_context, ast.Load)):
-        return out
-    if isinstance(node, ast.Name):
-        emit(_placeholder(node.id, names))
-        return out
-    if isinstance(node, ast.arg):
-        emit(_placeholder(node.arg, names))
-        return out
-    if isinstance(node, ast.Constant):
-        value = node.value
-        emit("str" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else repr(value)[:20])
-        return out
-    emit(type(node).__name__)
-    if isinstance(node, ast.Attribute):
-        emit("." + node.attr)
-    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        for child in (*node.decorator_list, *node.body):  # the signature is the stub's
-            _walk(child, names, out, lines, line)
-        return out
-    elif isinstance(node, ast.ClassDef):
-        for child in (*node.decorator_list, *node.bases, *node.body):
-            _walk(child, names, out, lines, line)
-        return out
-    elif isinstance(node, ast.keyword):
-        emit(f"{node.arg}=")
-    for child in ast.iter_child_nodes(node):
-        _walk(child, names, out, lines, line)
-    return out
-
-
-def _placeholder(name: str, names: dict[str, str]) -> str:
-    if name not in names:
-        return name  # a global: torch, nn, len
-    if names[name] == "=":  # blanking, or first use: number it
-        names[name] = f"v{sum(1 for v in names.values() if v != '=')}"
-    return names[name]
-
-
 def body_of(tree: ast.Module, text: list[str], names: str, stub: set[str]) -> Body | None:
     """A student's code for a task, reduced (its definitions are changed in place: parse a module once, and
     read each task from it once); None when the module defines none of it or nothing but the stub."""
     body = Body("", "")
+    kinds = {shape[:shape.index("(")] for shape in stub}
     try:
         for unit in units(tree, names):
             shown = _shown(unit, text)
-            unit.body = _strip(unit.body, stub)
+            unit.body = _strip(unit.body, stub, kinds)
             if not unit.body:
                 continue
-            local = _bound(unit) - {unit.name}
-            unit.body = _canonical(unit.body, local)
-            names_map = dict.fromkeys(sorted(local), "=")
-            for stmt in unit.body:
-                _walk(stmt, names_map, body.tokens, body.lines)
+            tokens, lines = _Reduction(_bound(unit) - {unit.name}).tokens(unit)
+            body.tokens += tokens
+            body.lines += lines
             body.shown += shown
     except (RecursionError, MemoryError, ValueError):
         return None
@@ -412,36 +481,46 @@ def _side(body: Body, marks: list[int]) -> dict:
             "marked": marks, "more": max(0, len(body.shown) - CODE_LINES)}
 
 
+def _read(source: bytes, tasks: dict, stub: dict[str, set[str]], cache: dict[str, int]) -> dict[str, Body | None]:
+    """One submitted file's body for each of its tasks, reduced and fingerprinted: parsed once, then each task read
+    from the tree once, and the tree let go."""
+    tree = parse(source)
+    found = {}
+    for tid, task in tasks.items():
+        found[tid] = body_of(*tree, task.function, stub[tid]) if tree else None
+        if found[tid] is not None:
+            fingerprint(found[tid], cache)
+    return found
+
+
 def report(entries: list[Any], tasks: dict, stubs: dict[str, bytes]) -> dict:
     """Similarity of every task's code across the class: per task, how many bodies were compared and were
     too short, the flagged pairs (student slugs, score) and the clusters, and the best SHOWN_PAIRS pairs
     with both codes and the shared lines. entries: course.engine.submission.Entry (sources in memory)."""
     cache: dict[str, int] = {}
-    trees: dict[bytes, Any] = {}
-    reduced: dict[tuple[bytes, str], Body | None] = {}
     out: dict = {"settings": {"k": K, "window": WINDOW, "min_tokens": MIN_TOKENS, "threshold": THRESHOLD,
                               "min_shared": MIN_SHARED, "common_share": COMMON_SHARE, "common_least": COMMON_LEAST},
                  "students": {}, "tasks": {}}
-    everything = []
-    for tid, task in tasks.items():
-        stub = stub_statements(stubs.get(task.file), task.function)
-        bodies = []
-        for entry in entries:
-            source = entry.sources.get(task.file)
+    stub = {tid: stub_statements(stubs.get(task.file), task.function) for tid, task in tasks.items()}
+    reduced = {tid: [] for tid in tasks}  # per task, (entry, its body)
+    files: dict[tuple[str, bytes], dict[str, Body | None]] = {}  # the same file (a stub, a copy) is read once
+    for entry in entries:
+        for file in dict.fromkeys(task.file for task in tasks.values()):
+            source = entry.sources.get(file)
             if not source:
                 continue
-            digest = hashlib.sha256(source).digest()  # the same file (an untouched stub, a copy) is read once
-            if digest not in trees:
-                trees[digest] = parse(source)
-            if (digest, tid) not in reduced:
-                found = body_of(*trees[digest], task.function, stub) if trees[digest] else None
+            key = (file, hashlib.sha256(source).digest())
+            if key not in files:
+                files[key] = _read(source, {tid: task for tid, task in tasks.items() if task.file == file}, stub, cache)
+            for tid, found in files[key].items():
                 if found is not None:
-                    fingerprint(found, cache)
-                reduced[digest, tid] = found
-            found = reduced[digest, tid]
-            if found is not None:
-                bodies.append(Body(entry.student, entry.slug, found.tokens, found.lines, found.shown, found.prints))
-                out["students"][entry.slug] = untrusted.line(entry.student)
+                    reduced[tid].append((entry, found))
+    everything = []
+    for tid in tasks:
+        bodies = []
+        for entry, found in reduced[tid]:
+            bodies.append(Body(entry.student, entry.slug, found.tokens, found.lines, found.shown, found.prints))
+            out["students"][entry.slug] = untrusted.line(entry.student)
         pairs, compared, short = compare(bodies)
         out["tasks"][tid] = {"compared": compared, "short": short,
                              "pairs": [{"a": p["a"].slug, "b": p["b"].slug, "score": p["score"], "shared": p["shared"]}

@@ -115,38 +115,15 @@ def _strip(body: list[ast.stmt], stub: set[str], kinds: set[str] | None = None) 
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _WRITING = (ast.Store, ast.Del)
 _FLOW = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom)
 _BLOCKS = ("body", "orelse", "finalbody")
+_FIELDS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {  # per node type, the fields with tokens and without
+    ast.FunctionDef: (("decorator_list", "body"), ("args", "returns", "type_params")),  # the signature is the stub's
+    ast.AsyncFunctionDef: (("decorator_list", "body"), ("args", "returns", "type_params")),
+    ast.ClassDef: (("decorator_list", "bases", "body"), ("keywords", "type_params")),
+}  # any other: its fields but ctx (Load, Store, Del: no tokens, and what they say is read from the node)
 _LOCAL = "\x00"  # marks a local name's token until the unit's names are numbered (no other token holds it)
-
-
-def _bound(unit: ast.AST) -> set[str]:
-    """Every name the unit binds: arguments, assignment and loop targets, with-as, except-as, imports, defs."""
-    names, todo = set(), [unit]
-    while todo:
-        node = todo.pop()
-        kind = type(node)
-        if kind is ast.Name:
-            if isinstance(node.ctx, _WRITING):
-                names.add(node.id)
-            continue
-        if kind is ast.arg:
-            names.add(node.arg)
-        elif kind is ast.alias:
-            names.add(node.asname or node.name.split(".")[0])
-        elif kind is ast.ExceptHandler and node.name:
-            names.add(node.name)
-        elif isinstance(node, _DEFS) and node is not unit:
-            names.add(node.name)
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if isinstance(value, list):
-                todo += [v for v in value if isinstance(v, ast.AST)]
-            elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
-                todo.append(value)
-    return names
 
 
 def _base(node: ast.AST) -> str:
@@ -155,137 +132,188 @@ def _base(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else "<expr>"
 
 
+class _Statement:
+    """A statement of a block in canonical order, read: its tokens and their lines (where one of its own blocks
+    goes, that block, see blocks), and the names it reads and writes."""
+
+    __slots__ = ("tokens", "lines", "reads", "writes", "blocks")
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+        self.lines: list[int] = []
+        self.reads, self.writes = {"<flow>"}, set()
+        self.blocks: list[tuple[int, ast.AST, str, list[ast.stmt], list[_Statement]]] = []  # (at, owner, field, ...)
+
+
 class _Reduction:
-    """One pass over a unit (a definition a task names, stripped): its tokens in canonical order, each with its
-    line. Every statement of a block is read once: its tokens (its own blocks already in canonical order), the
-    names it reads and writes, and, in a block of two or more, its shape with local names blanked (the sort key);
-    a block is then put in canonical order (see _order) and its statements' tokens joined in that order.
+    """One pass over a unit (a definition a task names, stripped) reads every node once: the tokens of each
+    statement, the names it reads and writes, and the names the unit binds. Then each block, innermost first, is
+    put in canonical order (see _order; its statements' sort keys are their shapes with the local names blanked),
+    and the statements' tokens are joined in that order.
 
     Tokens are the syntax tree's in pre-order: node types, attribute names (".attr"), keyword names ("arg="),
-    numbers and other constants (repr, 20 characters), one token for any string ("str", "bytes"); a global name as
-    itself; a local name (one the unit binds) marked with _LOCAL, then numbered by first use (v0, v1...)."""
+    numbers and other constants (repr, 20 characters), one token for any string ("str", "bytes"); a name as itself
+    when global, numbered by first use (v0, v1...) when the unit binds it (marked with _LOCAL until then)."""
 
-    def __init__(self, local: set[str]) -> None:
-        self.local = local
-        self.blank = {_LOCAL + name: "_" for name in local}  # a local name in a sort key
+    def __init__(self) -> None:
+        self.bound: set[str] = set()  # the names the unit binds: arguments, assignment and loop targets, with-as,
+        # except-as, imports, definitions
+        self.names: set[str] = set()  # every name token, marked
 
     def tokens(self, unit: ast.AST) -> tuple[list[str], list[int]]:
-        tokens: list[str] = []
-        lines: list[int] = []
-        self.block(unit, "body", unit.body, tokens, lines, set(), set())
+        top = _Statement()
+        top.blocks.append((0, unit, "body", unit.body, [self.statement(stmt) for stmt in unit.body]))
+        for name in unit._fields:  # the unit's own signature: its arguments are local too
+            for node in _nodes(getattr(unit, name, None)) if name != "body" else ():
+                self.visit(node, 0, _Statement(), signature=True)
+        local = self.bound - {unit.name}
+        self.blank = {token: "_" if token[1:] in local else token[1:] for token in self.names}  # in a sort key
+        tokens, lines = self.joined(top)
         numbers: dict[str, str] = {}
         for i, token in enumerate(tokens):
             if token[:1] == _LOCAL:
-                tokens[i] = numbers.get(token) or numbers.setdefault(token, f"v{len(numbers)}")
+                name = token[1:]
+                tokens[i] = (numbers.get(name) or numbers.setdefault(name, f"v{len(numbers)}")) if name in local else name
         return tokens, lines
 
-    def block(self, owner: ast.AST, field: str, body: list[ast.stmt], tokens: list[str], lines: list[int],
-              reads: set[str], writes: set[str]) -> None:
-        """Append a block's tokens in canonical order (the owner's field is set to that order); add what its
-        statements read and write to reads and writes (the owner's)."""
-        read = []
-        for stmt in body:
-            own: tuple[list[str], list[int], set[str], set[str]] = ([], [], {"<flow>"}, set())
-            self.visit(stmt, 0, own[0], own[1], own[2], own[3], True)
-            read.append(own)
-            reads |= own[2]
-            writes |= own[3]
-        if len(body) > 1:
-            keys = [" ".join(map(self.blank.get, own[0], own[0])) for own in read]
-            order = _order(keys, [(own[2], own[3]) for own in read])
-            setattr(owner, field, [body[i] for i in order])
-            read = [read[i] for i in order]
-        for own in read:
-            tokens += own[0]
-            lines += own[1]
+    def statement(self, stmt: ast.stmt) -> _Statement:
+        read = _Statement()
+        self.visit(stmt, 0, read, True)
+        return read
 
-    def visit(self, node: ast.AST, line: int, tokens: list[str], lines: list[int], reads: set[str],
-              writes: set[str], canonical: bool = False, signature: bool = False) -> None:
-        """Append the node's tokens and lines (none for a signature: it is the stub's, yet what it reads counts) and
-        add what it reads and writes; canonical: a statement of a block in canonical order, whose own blocks are."""
+    def joined(self, stmt: _Statement) -> tuple[list[str], list[int]]:
+        """The statement's tokens and lines with each of its blocks in canonical order (the owner's field set to it)."""
+        if not stmt.blocks:
+            return stmt.tokens, stmt.lines
+        tokens, lines, done = [], [], 0
+        for at, owner, name, body, statements in stmt.blocks:
+            tokens += stmt.tokens[done:at]
+            lines += stmt.lines[done:at]
+            done = at
+            parts = [self.joined(s) for s in statements]
+            if len(statements) > 1:
+                keys = [" ".join(map(self.blank.get, t, t)) for t, _ in parts]
+                order = _order(keys, [(s.reads, s.writes) for s in statements])
+                setattr(owner, name, [body[i] for i in order])
+                parts = [parts[i] for i in order]
+            for t, n in parts:
+                tokens += t
+                lines += n
+        tokens += stmt.tokens[done:]
+        lines += stmt.lines[done:]
+        return tokens, lines
+
+    def block(self, owner: ast.AST, name: str, body: list[ast.stmt], into: _Statement) -> None:
+        """A block whose statements go in canonical order: each read on its own, what they read and write added to
+        the statement into, and the block put where its tokens go."""
+        statements = [self.statement(stmt) for stmt in body]
+        for s in statements:
+            into.reads |= s.reads
+            into.writes |= s.writes
+        into.blocks.append((len(into.tokens), owner, name, body, statements))
+
+    def visit(self, node: ast.AST, line: int, into: _Statement, canonical: bool = False, signature: bool = False) -> None:
+        """Add the node's tokens and lines to the statement into (none for a signature: it is the stub's, yet what it
+        reads counts), and what it reads, writes and binds; canonical: a statement of a block in canonical order,
+        whose own blocks are too."""
         line = getattr(node, "lineno", line)
         kind = type(node)
         if kind is ast.Name:
-            (writes if isinstance(node.ctx, _WRITING) else reads).add(node.id)
+            if isinstance(node.ctx, _WRITING):
+                into.writes.add(node.id)
+                self.bound.add(node.id)
+            else:
+                into.reads.add(node.id)
             if not signature:
-                tokens.append(_LOCAL + node.id if node.id in self.local else node.id)
-                lines.append(line)
+                token = _LOCAL + node.id
+                self.names.add(token)
+                into.tokens.append(token)
+                into.lines.append(line)
             return
         if kind is ast.Constant:
             if not signature:
                 value = node.value
-                tokens.append("str" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else repr(value)[:20])
-                lines.append(line)
+                into.tokens.append("str" if isinstance(value, str) else "bytes" if isinstance(value, bytes)
+                                       else repr(value)[:20])
+                into.lines.append(line)
             return
         if kind is ast.arg:
+            self.bound.add(node.arg)
             if not signature:
-                tokens.append(_LOCAL + node.arg if node.arg in self.local else node.arg)
-                lines.append(line)
+                token = _LOCAL + node.arg
+                self.names.add(token)
+                into.tokens.append(token)
+                into.lines.append(line)
             if node.annotation is not None:
-                self.visit(node.annotation, line, tokens, lines, reads, writes, signature=True)
+                self.visit(node.annotation, line, into, signature=True)
             return
         if not signature:
-            tokens.append(kind.__name__)
-            lines.append(line)
+            into.tokens.append(kind.__name__)
+            into.lines.append(line)
         if kind is ast.Attribute:
             if isinstance(node.ctx, _WRITING):
-                writes.add(_base(node))
+                into.writes.add(_base(node))
             if not signature:
-                tokens.append("." + node.attr)
-                lines.append(line)
+                into.tokens.append("." + node.attr)
+                into.lines.append(line)
         elif kind is ast.Subscript:
             if isinstance(node.ctx, _WRITING):
-                writes.add(_base(node))
+                into.writes.add(_base(node))
         elif kind is ast.Expr:
             if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
-                writes.add(_base(node.value.func))  # a method called for its effect: optimizer.step(), loss.backward()
+                into.writes.add(_base(node.value.func))  # a method called for its effect: optimizer.step(), loss.backward()
         elif kind is ast.Call:
             if isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_"):
-                writes.add(_base(node.func))  # in place: x.relu_()
+                into.writes.add(_base(node.func))  # in place: x.relu_()
         elif isinstance(node, _FLOW):
-            writes.add("<flow>")
+            into.writes.add("<flow>")
         elif isinstance(node, _DEFS):
-            writes.add(node.name)
-        elif kind is ast.keyword and not signature:
-            tokens.append(f"{node.arg}=")
-            lines.append(line)
-        if isinstance(node, _FUNCTIONS):
-            fields, quiet = ("decorator_list", "body"), ("args", "returns", "type_params")  # the signature is the stub's
-        elif kind is ast.ClassDef:
-            fields, quiet = ("decorator_list", "bases", "body"), ("keywords", "type_params")
-        else:
-            fields, quiet = node._fields, ()
-        for field in fields:
-            value = getattr(node, field, None)
+            into.writes.add(node.name)
+            self.bound.add(node.name)
+        elif kind is ast.keyword:
+            if not signature:
+                into.tokens.append(f"{node.arg}=")
+                into.lines.append(line)
+        elif kind is ast.alias:
+            self.bound.add(node.asname or node.name.split(".")[0])
+        elif kind is ast.ExceptHandler and node.name:
+            self.bound.add(node.name)
+        fields, quiet = _FIELDS.get(kind) or _FIELDS.setdefault(kind, (tuple(f for f in kind._fields if f != "ctx"), ()))
+        for name in fields:
+            value = getattr(node, name, None)
             if isinstance(value, ast.AST):
-                if not isinstance(value, ast.expr_context):
-                    self.visit(value, line, tokens, lines, reads, writes, signature=signature)
+                self.visit(value, line, into, signature=signature)
             elif isinstance(value, list) and value:
-                if canonical and field in _BLOCKS and isinstance(value[0], ast.stmt):
-                    self.block(node, field, value, tokens, lines, reads, writes)
+                if canonical and name in _BLOCKS and isinstance(value[0], ast.stmt):
+                    self.block(node, name, value, into)
                     continue
                 for child in value:
-                    if canonical and field == "handlers":
-                        self.handler(child, line, tokens, lines, reads, writes, signature)
+                    if canonical and name == "handlers":
+                        self.handler(child, line, into, signature)
                     elif isinstance(child, ast.AST):
-                        self.visit(child, line, tokens, lines, reads, writes, signature=signature)
-        for field in quiet:
-            value = getattr(node, field, None)
-            for child in value if isinstance(value, list) else [value]:
-                if isinstance(child, ast.AST):
-                    self.visit(child, line, tokens, lines, reads, writes, signature=True)
+                        self.visit(child, line, into, signature=signature)
+        for name in quiet:
+            for child in _nodes(getattr(node, name, None)):
+                self.visit(child, line, into, signature=True)
 
-    def handler(self, node: ast.ExceptHandler, line: int, tokens: list[str], lines: list[int], reads: set[str],
-                writes: set[str], signature: bool) -> None:
+    def handler(self, node: ast.ExceptHandler, line: int, into: _Statement, signature: bool) -> None:
         """An except clause of a statement in canonical order: its body is a block in canonical order too."""
         line = getattr(node, "lineno", line)
         if not signature:
-            tokens.append(type(node).__name__)
-            lines.append(line)
+            into.tokens.append(type(node).__name__)
+            into.lines.append(line)
+        if node.name:
+            self.bound.add(node.name)
         if node.type is not None:
-            self.visit(node.type, line, tokens, lines, reads, writes, signature=signature)
+            self.visit(node.type, line, into, signature=signature)
         if node.body:
-            self.block(node, "body", node.body, tokens, lines, reads, writes)
+            self.block(node, "body", node.body, into)
+
+
+def _nodes(value: Any) -> list[ast.AST]:
+    """The nodes a field holds (one, a list, or none)."""
+    return [v for v in value if isinstance(v, ast.AST)] if isinstance(value, list) else \
+        [value] if isinstance(value, ast.AST) else []
 
 
 def _order(keys: list[str], effects: list[tuple[set[str], set[str]]]) -> list[int]:
@@ -325,7 +353,7 @@ def body_of(tree: ast.Module, text: list[str], names: str, stub: set[str]) -> Bo
             unit.body = _strip(unit.body, stub, kinds)
             if not unit.body:
                 continue
-            tokens, lines = _Reduction(_bound(unit) - {unit.name}).tokens(unit)
+            tokens, lines = _Reduction().tokens(unit)
             body.tokens += tokens
             body.lines += lines
             body.shown += shown
@@ -365,7 +393,7 @@ def _token_hash(token: str, cache: dict[str, int]) -> int:
 def fingerprint(body: Body, cache: dict[str, int]) -> None:
     """Winnow the body's k-gram hashes: in every window of WINDOW k-grams, the least hash (the rightmost of
     equal ones) is a fingerprint; each fingerprint keeps the positions of its k-grams."""
-    codes = [_token_hash(t, cache) for t in body.tokens]
+    codes = [cache.get(t) or _token_hash(t, cache) for t in body.tokens]
     if len(codes) < K:
         return
     top = pow(_BASE, K - 1, _MASK)
@@ -376,10 +404,16 @@ def fingerprint(body: Body, cache: dict[str, int]) -> None:
     for i in range(K, len(codes)):
         h = ((h - codes[i - K] * top) * _BASE + codes[i]) % _MASK
         grams.append(h)
-    chosen = -1
-    for start in range(max(1, len(grams) - WINDOW + 1)):
-        window = range(start, min(start + WINDOW, len(grams)))
-        low = min(window, key=lambda i: (grams[i], -i))
+    chosen, n = -1, len(grams)
+    for start in range(max(1, n - WINDOW + 1)):
+        last = min(start + WINDOW, n) - 1
+        if chosen >= start:  # still in the window: the least of the rest, unless the k-gram come in is as low
+            low = last if grams[last] <= grams[chosen] else chosen
+        else:
+            low = start
+            for i in range(start + 1, last + 1):
+                if grams[i] <= grams[low]:
+                    low = i
         if low != chosen:
             chosen = low
             body.prints.setdefault(grams[low], []).append(low)

@@ -319,26 +319,36 @@ def _nodes(value: Any) -> list[ast.AST]:
 def _order(keys: list[str], effects: list[tuple[set[str], set[str]]]) -> list[int]:
     """A block's canonical order: a statement goes before a later one it conflicts with (one writes a name the other
     reads or writes); among statements free to go next, the one whose key (its shape, local names blanked) sorts
-    first. Any valid reordering of the same block gives the same order."""
-    before: list[set[int]] = [set() for _ in keys]
-    for j in range(len(keys)):
-        rj, wj = effects[j]
-        for i in range(j):
-            ri, wi = effects[i]
-            if wi & (rj | wj) or wj & ri:
-                before[j].add(i)
-    ready = [(keys[j], j) for j in range(len(keys)) if not before[j]]
+    first. Any valid reordering of the same block gives the same order.
+
+    Each statement waits only for the last statement before it that wrote a name it reads or writes, and, for a name
+    it writes, for the statements that read it since: every other conflict follows from these, so a statement is
+    free at the same moment, and a block of thousands of statements is ordered in about linear time, not quadratic."""
+    after: list[list[int]] = [[] for _ in keys]
+    waiting = [0] * len(keys)
+    writer: dict[str, int] = {}
+    readers: dict[str, list[int]] = {}
+    for j, (reads, writes) in enumerate(effects):
+        first = {writer[name] for name in reads | writes if name in writer}
+        for name in writes:
+            first.update(readers.get(name, ()))
+        for i in first:
+            after[i].append(j)
+        waiting[j] = len(first)
+        for name in reads - writes:
+            readers.setdefault(name, []).append(j)
+        for name in writes:
+            writer[name], readers[name] = j, []
+    ready = [(keys[j], j) for j in range(len(keys)) if not waiting[j]]
     heapq.heapify(ready)
-    order, placed = [], set()
+    order = []
     while ready:
         _, i = heapq.heappop(ready)
         order.append(i)
-        placed.add(i)
-        for j in range(len(keys)):
-            if j not in placed and i in before[j]:
-                before[j].discard(i)
-                if not before[j]:
-                    heapq.heappush(ready, (keys[j], j))
+        for j in after[i]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                heapq.heappush(ready, (keys[j], j))
     return order
 
 

@@ -2,8 +2,11 @@
 
     python scripts/bench_batch.py [--students 200] [--loop-sample 5] [--against DIR]
 
-Builds a class of N students from the sample class (each copy made unique by a comment line, so
-no two submissions hash alike), then prints:
+Builds a class of N students from the sample class's nine folders, each copy made distinct (`distinct`): in
+copy i every function's local variables get the suffix _i and its body starts with `bench_copy = i`, so no two
+files are alike in text or in the code the similarity compares, while every copy is graded as its original is
+(the same checks pass and fail). Until this session a copy differed only by a comment line; grading does not see
+the difference, so the batch figures stay comparable with earlier ones. Then prints:
 1. `pytest grader --submissions` on all N, against a loop running `pytest grader --submission X`
    once per student (timed on a sample, scaled to N): the ratio (target: at least 20x);
 2. seconds per submission against nbgrader's autograde of the same course as notebooks: with nbgrader
@@ -14,10 +17,11 @@ no two submissions hash alike), then prints:
    sizes, sampled every 50 ms) for N = 50 and N = N (target: under 1 GiB, flat in N);
 4. the class page and code similarity for the N (`python -m course.front.class_page OUT`'s work: the class read
    again, the results loaded, the similarity computed, the page written; the batch itself pays less, having the
-   class in memory) against the batch's own time, measured in the same run (target: under 10%);
-5. with --similarity-students M (default 1000), the similarity alone for M students, twice: the sample class's
-   copies (as the batch's class: identical bodies, compared once) and M distinct ones (a line with the
-   student's number put at the top of every function, so no two bodies are alike and none is compared once).
+   class in memory) against the batch's own time, measured in the same run (target: under 10%). The class is
+   a hard one for the similarity: every file is reduced on its own, and each of the nine styles has N/9
+   near-copies, so every long task has nine large clusters of flagged pairs (a real class has few);
+5. with --similarity-students M (default 1000), the similarity alone for M students, twice: copies of the
+   sample class (identical files, reduced and compared once) and M distinct ones, made as the batch's class.
 With --against DIR (another checkout of the course, e.g. `git worktree add DIR main`), the batch of N is
 also graded by that checkout's code (its grader/ and src/), alternately with this one's, three times
 each, and the ratio of the medians printed: what a student costs now against then.
@@ -25,6 +29,7 @@ each, and the ratio of the medians printed: what a student costs now against the
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import shutil
 import subprocess
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +46,7 @@ QUOTED_NBGRADER_SECONDS = 4.0  # per torch notebook, from the batch issue
 
 
 def make_class(target: Path, n: int) -> list[Path]:
-    """N entries cycling through the sample class's folders, each with its own comment line."""
+    """N entries cycling through the sample class's folders, each copy's files made its own (distinct)."""
     sources = sorted(p for p in SAMPLE.iterdir() if p.is_dir())
     target.mkdir(parents=True)
     entries = []
@@ -48,10 +54,46 @@ def make_class(target: Path, n: int) -> list[Path]:
         src = sources[i % len(sources)]
         dst = target / f"s{i:04d}-{src.name}"
         shutil.copytree(src, dst)
-        for path in sorted(dst.glob("*.py"))[:1]:
-            path.write_bytes(path.read_bytes() + f"\n# submission {i}\n".encode())
+        for path in sorted(dst.glob("*.py")):
+            path.write_bytes(distinct(path.read_bytes(), i))
         entries.append(dst)
     return entries
+
+
+def distinct(source: bytes, i: int) -> bytes:
+    """A student's file as copy i of it: the same behaviour, other text and other code to compare. In every function
+    without nested scopes, each local variable (not an argument) gets the suffix _i; every function's body starts
+    with a line `bench_copy = i`; a comment line with i ends the file (a file that does not parse gets only that)."""
+    end = f"\n# submission {i}\n".encode()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source + end
+    lines = source.splitlines(keepends=True)
+    renames: dict[int, list[ast.Name]] = {}
+    tops = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        inside = list(ast.walk(fn))[1:]
+        if not any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) for node in inside):
+            kept = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
+            kept |= {name for node in inside if isinstance(node, (ast.Global, ast.Nonlocal)) for name in node.names}
+            local = {node.id for node in inside if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del))}
+            for node in inside:
+                if isinstance(node, ast.Name) and node.id in local - kept:
+                    renames.setdefault(node.lineno, []).append(node)
+        body = fn.body[1:] if isinstance(fn.body[0], ast.Expr) and isinstance(fn.body[0].value, ast.Constant) else fn.body
+        if body and body[0].lineno > fn.lineno and not lines[body[0].lineno - 1][:body[0].col_offset].strip():
+            tops.append((body[0].lineno, body[0].col_offset))
+    for number, names in renames.items():  # columns are UTF-8 offsets: edit the line's bytes, last name first
+        line = lines[number - 1]
+        for node in sorted(names, key=lambda node: -node.col_offset):
+            line = line[:node.col_offset] + f"{node.id}_{i}".encode() + line[node.end_col_offset:]
+        lines[number - 1] = line
+    for number, col in sorted(tops, reverse=True):
+        lines.insert(number - 1, b" " * col + f"bench_copy = {i}\n".encode())
+    return b"".join(lines) + end
 
 
 def tree_pss(root_pid: int) -> int:
@@ -176,7 +218,10 @@ def main() -> None:
     parser.add_argument("--nbgrader-students", type=int, default=3, help="students nbgrader autogrades (0: skip)")
     parser.add_argument("--against", type=Path, default=None, help="another checkout to grade the same class with")
     parser.add_argument("--similarity-students", type=int, default=1000, help="students for the similarity figure (0: skip)")
+    parser.add_argument("--time-similarity", type=int, default=None, help=argparse.SUPPRESS)  # similarity_seconds's process
     args = parser.parse_args()
+    if args.time_similarity is not None:
+        return time_similarity(args.time_similarity)
     n = args.students
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp = Path(tmp)
@@ -189,7 +234,7 @@ def main() -> None:
         seconds_50, peak_50, _ = run_batch(small, tmp / "out50")
         seconds, peak, _ = run_batch(tmp / "class", tmp / "out")
         page = class_page_seconds(tmp / "out")
-        similar = similarity_seconds(tmp, args.similarity_students) if args.similarity_students else None
+        similar = similarity_seconds(args.similarity_students) if args.similarity_students else None
         against = compare(tmp, args.against.resolve(), n) if args.against else None
         per_loop = loop_seconds(entries[: args.loop_sample])
         nbgrader = nbgrader_seconds(tmp, args.nbgrader_students) if args.nbgrader_students else None
@@ -238,52 +283,34 @@ def class_page_seconds(out: Path) -> float:
     return float(proc.stdout.split()[-1])
 
 
-SIMILARITY_SCRIPT = """
-import ast, sys, time
-from pathlib import Path
-from course.content.curriculum import TASKS
-from course.engine import similarity
-from course.engine.submission import discover
-from course.i18n import ROOT
-
-def numbered(source, i):
-    # a line `marker = i` at the top of every function's body: the body is the student's own
-    lines = source.decode().splitlines(keepends=True)
-    tops = []
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:  # a sample student's broken file
-        return source
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            first = node.body[1] if len(node.body) > 1 and isinstance(node.body[0], ast.Expr) else node.body[0]
-            tops.append((first.lineno, first.col_offset))
-    for line, col in sorted(tops, reverse=True):
-        lines.insert(line - 1, " " * col + f"marker = {i}" + chr(10))
-    return "".join(lines).encode()
-
-n = int(sys.argv[2])
-files = sorted({t.file for t in TASKS.values()})
-sample = [e for e in discover(Path(sys.argv[1]), files) if e.sources]
-stubs = {f: (ROOT / "exercises" / f).read_bytes() for f in files}
-copies = []
-for i in range(n):
-    e = sample[i % len(sample)]
-    copies.append(type(e)(f"s{i:04d}", f"s{i:04d}", "folder", Path(f"s{i:04d}"), sources=dict(e.sources)))
-t = time.perf_counter(); similarity.report(copies, TASKS, stubs); first = time.perf_counter() - t
-for i, e in enumerate(copies):
-    e.sources = {f: numbered(src, i) for f, src in e.sources.items()}
-t = time.perf_counter(); similarity.report(copies, TASKS, stubs); second = time.perf_counter() - t
-print(first, second)
-"""
-
-
-def similarity_seconds(tmp: Path, n: int) -> tuple[float, float]:
-    """Seconds of the similarity alone for n students: copies of the sample class, then n distinct students."""
-    proc = subprocess.run([sys.executable, "-c", SIMILARITY_SCRIPT, str(SAMPLE), str(n)],
+def similarity_seconds(n: int) -> tuple[float, float]:
+    """Seconds of the similarity alone for n students (--time-similarity, in a process of its own)."""
+    proc = subprocess.run([sys.executable, __file__, "--time-similarity", str(n)],
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True, check=True)
     first, second = proc.stdout.split()[-2:]
     return float(first), float(second)
+
+
+def time_similarity(n: int) -> None:
+    """Print the seconds of the similarity for n students, copies of the sample class (identical files, compared
+    once), then for the same n made distinct as the batch's class is (distinct)."""
+    from course.content.curriculum import TASKS
+    from course.engine import similarity
+    from course.engine.submission import discover
+
+    files = sorted({t.file for t in TASKS.values()})
+    sample = [e for e in discover(SAMPLE, files) if e.sources]
+    stubs = {f: (ROOT / "exercises" / f).read_bytes() for f in files}
+    copies = [replace(sample[i % len(sample)], student=f"s{i:04d}", name=f"s{i:04d}", path=Path(f"s{i:04d}"),
+                      sources=dict(sample[i % len(sample)].sources)) for i in range(n)]
+    start = time.perf_counter()
+    similarity.report(copies, TASKS, stubs)
+    first = time.perf_counter() - start
+    for i, entry in enumerate(copies):
+        entry.sources = {f: distinct(source, i) for f, source in entry.sources.items()}
+    start = time.perf_counter()
+    similarity.report(copies, TASKS, stubs)
+    print(first, time.perf_counter() - start)
 
 
 def compare(tmp: Path, other: Path, n: int) -> list[tuple[float, float]]:

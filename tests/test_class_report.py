@@ -9,6 +9,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +21,10 @@ from conftest import (CLASS, ROOT, S1, Page, batch, chromium, environment, fits_
 
 from course.content.curriculum import TASKS
 from course.engine.result import grade_of, make
+from course.engine.submission import Entry
+from course.front.class_page import stored_rows
 from course.render import class_report
+from course.render.outputs import class_similarity, write_class_page
 
 SEED = "23"
 HEADER_RGB = (0x1E, 0x3A, 0x8A)
@@ -58,9 +63,14 @@ def test_the_batch_writes_the_page_and_the_similarity(graded):
 
 
 def test_numbers_on_the_page_are_the_gradebooks(graded):
-    rows = graded_rows(graded.out)
-    everyone = gradebook_rows(graded.out)
-    page = Page(graded.page)
+    numbers_are_the_gradebooks(graded.out, graded.page)
+
+
+def numbers_are_the_gradebooks(out: Path, page_text: str) -> None:
+    """The page's summary, per-task table, histogram and ungraded entries say what OUT/gradebook.csv says."""
+    rows = graded_rows(out)
+    everyone = gradebook_rows(out)
+    page = Page(page_text)
     percents = [float(r["percent"]) for r in rows]
     summary = (f"{len(rows)} of {len(everyone)} entries graded; mean {statistics.fmean(percents):.1f}%, "
                f"median {statistics.median(percents):.1f}%")
@@ -72,7 +82,7 @@ def test_numbers_on_the_page_are_the_gradebooks(graded):
         shown = f"{tid} {task.function} {task.title} {statistics.fmean(earned):.2f} /{task.points} " \
                 f"{full} {len(earned) - full - zero} {zero}"
         assert shown in page.words, shown
-    bars = [int(a) for a in re_bars(graded.page)]
+    bars = [int(a) for a in re_bars(page_text)]
     assert sum(bars) == len(rows) and sorted(bars) == sorted(n for n in class_report.bands(percents) if n)
     for r in everyone:
         if r["status"] != "graded":
@@ -151,6 +161,104 @@ def test_the_page_is_rebuilt_without_grading(graded, tmp_path):
     proc = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "not at hand" in proc.stdout, proc.stderr
     assert (out / "class.html").read_text(encoding="utf-8") == graded.page
+
+
+@dataclass(frozen=True)
+class Policies:
+    name: str
+    files: dict[str, str]  # OUT's policy files (a settings file: course.toml beside OUT), as the instructor writes them
+    given: bool = False  # the rebuild is given the settings file, rather than reading which one from batch.json
+    changed: tuple[str, ...] = ()  # the students whose numbers the policies change
+
+
+LONG_AGO = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
+POLICIES = [
+    Policies("an override", {"overrides.csv": "student,task,points,comment\nada,4.2,0,copied\nben,3.1,3,regraded\n"},
+             changed=("ada", "ben")),
+    Policies("a late penalty from the batch's settings",
+             {"course.toml": f"due = {LONG_AGO}\n[late]\nper_day = 10\n",
+              "submitted.csv": f"student,submitted\nchloe,{(datetime.fromisoformat(LONG_AGO) + timedelta(days=2)).isoformat()}\n"},
+             changed=("chloe",)),
+    Policies("both, the settings given again", {
+        "course.toml": f"due = {LONG_AGO}\n[late]\nper_day = 25\ncap = 50\n",
+        "submitted.csv": f"student,submitted\njon,{(datetime.fromisoformat(LONG_AGO) + timedelta(hours=5)).isoformat()}\n",
+        "overrides.csv": "student,task,points,comment\njon,2.2,3,\n"}, given=True, changed=("jon",)),
+]
+
+
+@pytest.mark.parametrize("case", POLICIES, ids=[c.name for c in POLICIES])
+def test_the_rebuilt_page_applies_the_course_policies(graded, tmp_path, case):
+    """A batch with overrides, a settings file or submission times: the page the command rebuilds is the batch's, and
+    its numbers are the gradebook's (which the policies changed)."""
+    out = tmp_path / "out"
+    shutil.copytree(graded.out, out)
+    for name, text in case.files.items():
+        (tmp_path / name if name.endswith(".toml") else out / name).write_text(text, encoding="utf-8")
+    settings = ["--course-settings", str(tmp_path / "course.toml")] if "course.toml" in case.files else []
+    ran = batch(graded.subs, out, "--grader-seed", SEED, *settings)
+    assert ran.clean and ran.todo == 0, ran  # nothing graded again: the files rebuilt with the policies
+    before = {r["student"]: r["percent"] for r in gradebook_rows(graded.out)}
+    assert sorted(r["student"] for r in gradebook_rows(out) if r["percent"] != before[r["student"]]) == list(case.changed)
+    page = (out / "class.html").read_text(encoding="utf-8")
+    numbers_are_the_gradebooks(out, page)
+    (out / "class.html").unlink()
+    proc = subprocess.run([sys.executable, "-m", "course.front.class_page", str(out), *(settings if case.given else [])],
+                          cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "class.html").read_text(encoding="utf-8") == page
+
+
+def test_a_settings_file_gone_is_said_not_ignored(graded, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded.out, out)
+    recorded = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    recorded["course_settings"] = str(tmp_path / "moved.toml")
+    (out / "batch.json").write_text(json.dumps(recorded), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "course.front.class_page", str(out)], cwd=ROOT, env=environment(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "moved.toml" in proc.stderr and "--course-settings" in proc.stderr, proc.stderr
+
+
+@dataclass(frozen=True)
+class Broken:
+    name: str
+    folder: str  # made a folder in OUT, so that file cannot be written
+    said: str  # in the line the batch prints (OUT is the folder "OUT")
+    page: bool  # class.html is written all the same
+
+
+BROKEN = [
+    Broken("class.html cannot be written", "class.html",
+           "class page: not written: OUT/class.html could not be written (IsADirectoryError", page=False),
+    Broken("similarity.json cannot be written", "similarity.json",
+           "OUT/class.html (OUT/similarity.json could not be written (IsADirectoryError", page=True),
+]
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[c.name for c in BROKEN])
+def test_a_class_page_that_cannot_be_written_is_said_in_one_line(graded, tmp_path, case):
+    """The batch ends as usual, every other file written, and its terminal output says in one line what failed."""
+    out = tmp_path / "OUT"
+    shutil.copytree(graded.out, out)
+    (out / case.folder).unlink()
+    (out / case.folder).mkdir()
+    ran = batch(graded.subs, out, "--grader-seed", SEED)
+    assert ran.clean, ran
+    assert (out / "gradebook.csv").read_bytes() == (graded.out / "gradebook.csv").read_bytes()
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == sorted(p.name for p in (graded.out / "feedback").iterdir())
+    (line,) = [line for line in ran.stdout.splitlines() if line.startswith("class page:")]
+    assert case.said in line, line
+    assert (out / "class.html").is_file() == case.page
+
+
+def test_a_similarity_that_raises_is_said_and_the_page_written(graded, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded.out, out)
+    weird = Entry("odd", "odd", "folder", tmp_path / "odd", sources={S1: "text where bytes belong"})
+    found = class_similarity([weird], TASKS, None)
+    line = write_class_page(out, stored_rows(out), TASKS, found)
+    assert line.startswith(f"class page: {out / 'class.html'} (no similarity: it could not be computed (TypeError"), line
+    assert "Similarity is unavailable" in Page((out / "class.html").read_text(encoding="utf-8")).words
 
 
 def test_korean_page(graded, tmp_path):

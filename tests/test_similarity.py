@@ -147,6 +147,8 @@ HOSTILE = {
     "null_bytes": "def evaluate(m, l, f):\n    return 1\x00\n",
     "deep_statements": "def evaluate(model, loader, loss_fn):\n" + "".join(
         "    " * (i + 1) + "if model:\n" for i in range(90)) + "    " * 91 + "return 1\n",
+    "twenty_thousand_statements": "def evaluate(model, loader, loss_fn):\n" + "".join(  # ordered in linear time
+        f"    a{i % 50} = b{i % 7} + {i}\n" for i in range(20_000)),
     "shadowing_everything": "evaluate = 3\nclass evaluate:\n    def __init__(self): pass\ndef evaluate(*a, **k):\n"
                             "    '''x'''\n    raise NotImplementedError('not implemented yet (Task 4.3)')\n",
 }

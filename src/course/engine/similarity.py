@@ -27,6 +27,7 @@ and OUT/similarity.json, its student code made safe (course.untrusted) for every
 from __future__ import annotations
 
 import ast
+import gc
 import hashlib
 import heapq
 import zlib
@@ -98,55 +99,34 @@ def stub_statements(stub_source: bytes | None, names: str) -> set[str]:
             if isinstance(s, ast.stmt) and not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
-def _strip(body: list[ast.stmt], stub: set[str]) -> list[ast.stmt]:
-    """A block without its docstring and the stub's statements; nested definitions stripped the same way."""
+def _strip(body: list[ast.stmt], stub: set[str], kinds: set[str] | None = None) -> list[ast.stmt]:
+    """A block without its docstring and the stub's statements; nested definitions stripped the same way.
+    (A statement's shape is taken only when the stub holds a statement of its type: the shape costs a walk.)"""
+    kinds = {shape[:shape.index("(")] for shape in stub} if kinds is None else kinds
     kept = []
     for i, stmt in enumerate(body):
-        if (i == 0 and _is_docstring(stmt)) or _shape(stmt) in stub:
+        if (i == 0 and _is_docstring(stmt)) or (type(stmt).__name__ in kinds and _shape(stmt) in stub):
             continue
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stmt.body = _strip(stmt.body, stub)
+        if isinstance(stmt, _DEFS):
+            stmt.body = _strip(stmt.body, stub, kinds)
             if not stmt.body:  # a method left as the stub had it
                 continue
         kept.append(stmt)
     return kept
 
 
-def _bound(unit: ast.AST) -> set[str]:
-    """Every name the unit binds: arguments, assignment and loop targets, with-as, except-as, imports, defs."""
-    names = set()
-    for node in ast.walk(unit):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not unit:
-            names.add(node.name)
-        elif isinstance(node, ast.alias):
-            names.add(node.asname or node.name.split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-    return names
-
-
-def _effects(stmt: ast.stmt) -> tuple[set[str], set[str]]:
-    """The names a statement reads and the names it writes (a method called as a statement, or an in-place one,
-    writes its receiver; a return, raise, break or continue writes the flow, which every statement reads)."""
-    reads, writes = {"<flow>"}, set()
-    for node in ast.walk(stmt):
-        if isinstance(node, ast.Name):
-            (writes if isinstance(node.ctx, (ast.Store, ast.Del)) else reads).add(node.id)
-        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            writes.add(_base(node))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
-            writes.add(_base(node.value.func))  # a method called for its effect: optimizer.step(), loss.backward()
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_"):
-            writes.add(_base(node.func))  # in place: x.relu_()
-        elif isinstance(node, (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom)):
-            writes.add("<flow>")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            writes.add(node.name)
-    return reads, writes
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_WRITING = (ast.Store, ast.Del)
+_FLOW = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom)
+_BLOCKS = ("body", "orelse", "finalbody")
+_FIELDS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {  # per node type, the fields with tokens and without
+    ast.FunctionDef: (("decorator_list", "body"), ("args", "returns", "type_params")),  # the signature is the stub's
+    ast.AsyncFunctionDef: (("decorator_list", "body"), ("args", "returns", "type_params")),
+    ast.ClassDef: (("decorator_list", "bases", "body"), ("keywords", "type_params")),
+}  # any other: its fields but those that never hold a node
+_SCALAR = {"ctx", "id", "attr", "arg", "name", "asname", "module", "level", "type_comment", "kind", "conversion",
+           "is_async", "simple", "tag", "rest", "kwd_attrs"}  # ctx (Load, Store, Del): what it says is read at the node
+_LOCAL = "\x00"  # marks a local name's token until the unit's names are numbered (no other token holds it)
 
 
 def _base(node: ast.AST) -> str:
@@ -155,110 +135,240 @@ def _base(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else "<expr>"
 
 
-def _canonical(body: list[ast.stmt], local: set[str]) -> list[ast.stmt]:
-    """The block in canonical order: a statement goes before a later one it conflicts with; among statements
-    free to go next, the one whose shape (local names blanked) sorts first. Inner blocks likewise."""
-    for stmt in body:
-        for name in ("body", "orelse", "finalbody"):
-            inner = getattr(stmt, name, None)
-            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                setattr(stmt, name, _canonical(inner, local))
-        for handler in getattr(stmt, "handlers", []):
-            handler.body = _canonical(handler.body, local)
-    if len(body) < 2:
-        return body
-    effects = [_effects(s) for s in body]
-    keys = [_blank(s, local) for s in body]
-    before: list[set[int]] = [set() for _ in body]
-    for j in range(len(body)):
-        rj, wj = effects[j]
-        for i in range(j):
-            ri, wi = effects[i]
-            if wi & (rj | wj) or wj & ri:
-                before[j].add(i)
-    ready = [(keys[j], j) for j in range(len(body)) if not before[j]]
+class _Statement:
+    """A statement of a block in canonical order, read: its tokens and their lines (where one of its own blocks
+    goes, that block, see blocks), and the names it reads and writes."""
+
+    __slots__ = ("tokens", "lines", "reads", "writes", "blocks")
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+        self.lines: list[int] = []
+        self.reads, self.writes = {"<flow>"}, set()
+        self.blocks: list[tuple[int, ast.AST, str, list[ast.stmt], list[_Statement]]] = []  # (at, owner, field, ...)
+
+
+class _Reduction:
+    """One pass over a unit (a definition a task names, stripped) reads every node once: the tokens of each
+    statement, the names it reads and writes, and the names the unit binds. Then each block, innermost first, is
+    put in canonical order (see _order; its statements' sort keys are their shapes with the local names blanked),
+    and the statements' tokens are joined in that order.
+
+    Tokens are the syntax tree's in pre-order: node types, attribute names (".attr"), keyword names ("arg="),
+    numbers and other constants (repr, 20 characters), one token for any string ("str", "bytes"); a name as itself
+    when global, numbered by first use (v0, v1...) when the unit binds it (marked with _LOCAL until then)."""
+
+    def __init__(self) -> None:
+        self.bound: set[str] = set()  # the names the unit binds: arguments, assignment and loop targets, with-as,
+        # except-as, imports, definitions
+        self.names: set[str] = set()  # every name token, marked
+
+    def tokens(self, unit: ast.AST) -> tuple[list[str], list[int]]:
+        top = _Statement()
+        top.blocks.append((0, unit, "body", unit.body, [self.statement(stmt) for stmt in unit.body]))
+        for name in unit._fields:  # the unit's own signature: its arguments are local too
+            for node in _nodes(getattr(unit, name, None)) if name != "body" else ():
+                self.visit(node, 0, _Statement(), signature=True)
+        local = self.bound - {unit.name}
+        self.blank = {token: "_" if token[1:] in local else token[1:] for token in self.names}  # in a sort key
+        tokens, lines = self.joined(top)
+        numbers: dict[str, str] = {}
+        for i, token in enumerate(tokens):
+            if token[:1] == _LOCAL:
+                name = token[1:]
+                tokens[i] = (numbers.get(name) or numbers.setdefault(name, f"v{len(numbers)}")) if name in local else name
+        return tokens, lines
+
+    def statement(self, stmt: ast.stmt) -> _Statement:
+        read = _Statement()
+        self.visit(stmt, 0, read, True)
+        return read
+
+    def joined(self, stmt: _Statement) -> tuple[list[str], list[int]]:
+        """The statement's tokens and lines with each of its blocks in canonical order (the owner's field set to it)."""
+        if not stmt.blocks:
+            return stmt.tokens, stmt.lines
+        tokens, lines, done = [], [], 0
+        for at, owner, name, body, statements in stmt.blocks:
+            tokens += stmt.tokens[done:at]
+            lines += stmt.lines[done:at]
+            done = at
+            parts = [self.joined(s) for s in statements]
+            if len(statements) > 1:
+                keys = [" ".join(map(self.blank.get, t, t)) for t, _ in parts]
+                order = _order(keys, [(s.reads, s.writes) for s in statements])
+                setattr(owner, name, [body[i] for i in order])
+                parts = [parts[i] for i in order]
+            for t, n in parts:
+                tokens += t
+                lines += n
+        tokens += stmt.tokens[done:]
+        lines += stmt.lines[done:]
+        return tokens, lines
+
+    def block(self, owner: ast.AST, name: str, body: list[ast.stmt], into: _Statement) -> None:
+        """A block whose statements go in canonical order: each read on its own, what they read and write added to
+        the statement into, and the block put where its tokens go."""
+        statements = [self.statement(stmt) for stmt in body]
+        for s in statements:
+            into.reads |= s.reads
+            into.writes |= s.writes
+        into.blocks.append((len(into.tokens), owner, name, body, statements))
+
+    def visit(self, node: ast.AST, line: int, into: _Statement, canonical: bool = False, signature: bool = False) -> None:
+        """Add the node's tokens and lines to the statement into (none for a signature: it is the stub's, yet what it
+        reads counts), and what it reads, writes and binds; canonical: a statement of a block in canonical order,
+        whose own blocks are too."""
+        line = getattr(node, "lineno", line)
+        kind = type(node)
+        if kind is ast.Name:
+            if isinstance(node.ctx, _WRITING):
+                into.writes.add(node.id)
+                self.bound.add(node.id)
+            else:
+                into.reads.add(node.id)
+            if not signature:
+                token = _LOCAL + node.id
+                self.names.add(token)
+                into.tokens.append(token)
+                into.lines.append(line)
+            return
+        if kind is ast.Constant:
+            if not signature:
+                value = node.value
+                into.tokens.append("str" if isinstance(value, str) else "bytes" if isinstance(value, bytes)
+                                       else repr(value)[:20])
+                into.lines.append(line)
+            return
+        if kind is ast.arg:
+            self.bound.add(node.arg)
+            if not signature:
+                token = _LOCAL + node.arg
+                self.names.add(token)
+                into.tokens.append(token)
+                into.lines.append(line)
+            if node.annotation is not None:
+                self.visit(node.annotation, line, into, signature=True)
+            return
+        if not signature:
+            into.tokens.append(kind.__name__)
+            into.lines.append(line)
+        if kind is ast.Attribute:
+            if isinstance(node.ctx, _WRITING):
+                into.writes.add(_base(node))
+            if not signature:
+                into.tokens.append("." + node.attr)
+                into.lines.append(line)
+        elif kind is ast.Subscript:
+            if isinstance(node.ctx, _WRITING):
+                into.writes.add(_base(node))
+        elif kind is ast.Expr:
+            if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+                into.writes.add(_base(node.value.func))  # a method called for its effect: optimizer.step(), loss.backward()
+        elif kind is ast.Call:
+            if isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_"):
+                into.writes.add(_base(node.func))  # in place: x.relu_()
+        elif isinstance(node, _FLOW):
+            into.writes.add("<flow>")
+        elif isinstance(node, _DEFS):
+            into.writes.add(node.name)
+            self.bound.add(node.name)
+        elif kind is ast.keyword:
+            if not signature:
+                into.tokens.append(f"{node.arg}=")
+                into.lines.append(line)
+        elif kind is ast.alias:
+            self.bound.add(node.asname or node.name.split(".")[0])
+        elif kind is ast.ExceptHandler and node.name:
+            self.bound.add(node.name)
+        fields, quiet = _FIELDS.get(kind) or _FIELDS.setdefault(kind, (tuple(f for f in kind._fields if f not in _SCALAR), ()))
+        for name in fields:
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                self.visit(value, line, into, signature=signature)
+            elif isinstance(value, list) and value:
+                if canonical and name in _BLOCKS and isinstance(value[0], ast.stmt):
+                    self.block(node, name, value, into)
+                    continue
+                for child in value:
+                    if canonical and name == "handlers":
+                        self.handler(child, line, into, signature)
+                    elif isinstance(child, ast.AST):
+                        self.visit(child, line, into, signature=signature)
+        for name in quiet:
+            for child in _nodes(getattr(node, name, None)):
+                self.visit(child, line, into, signature=True)
+
+    def handler(self, node: ast.ExceptHandler, line: int, into: _Statement, signature: bool) -> None:
+        """An except clause of a statement in canonical order: its body is a block in canonical order too."""
+        line = getattr(node, "lineno", line)
+        if not signature:
+            into.tokens.append(type(node).__name__)
+            into.lines.append(line)
+        if node.name:
+            self.bound.add(node.name)
+        if node.type is not None:
+            self.visit(node.type, line, into, signature=signature)
+        if node.body:
+            self.block(node, "body", node.body, into)
+
+
+def _nodes(value: Any) -> list[ast.AST]:
+    """The nodes a field holds (one, a list, or none)."""
+    return [v for v in value if isinstance(v, ast.AST)] if isinstance(value, list) else \
+        [value] if isinstance(value, ast.AST) else []
+
+
+def _order(keys: list[str], effects: list[tuple[set[str], set[str]]]) -> list[int]:
+    """A block's canonical order: a statement goes before a later one it conflicts with (one writes a name the other
+    reads or writes); among statements free to go next, the one whose key (its shape, local names blanked) sorts
+    first. Any valid reordering of the same block gives the same order.
+
+    Each statement waits only for the last statement before it that wrote a name it reads or writes, and, for a name
+    it writes, for the statements that read it since: every other conflict follows from these, so a statement is
+    free at the same moment, and a block of thousands of statements is ordered in about linear time, not quadratic."""
+    after: list[list[int]] = [[] for _ in keys]
+    waiting = [0] * len(keys)
+    writer: dict[str, int] = {}
+    readers: dict[str, list[int]] = {}
+    for j, (reads, writes) in enumerate(effects):
+        first = {writer[name] for name in reads | writes if name in writer}
+        for name in writes:
+            first.update(readers.get(name, ()))
+        for i in first:
+            after[i].append(j)
+        waiting[j] = len(first)
+        for name in reads - writes:
+            readers.setdefault(name, []).append(j)
+        for name in writes:
+            writer[name], readers[name] = j, []
+    ready = [(keys[j], j) for j in range(len(keys)) if not waiting[j]]
     heapq.heapify(ready)
-    order, placed = [], set()
+    order = []
     while ready:
         _, i = heapq.heappop(ready)
-        order.append(body[i])
-        placed.add(i)
-        for j in range(len(body)):
-            if j not in placed and i in before[j]:
-                before[j].discard(i)
-                if not before[j]:
-                    heapq.heappush(ready, (keys[j], j))
+        order.append(i)
+        for j in after[i]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                heapq.heappush(ready, (keys[j], j))
     return order
-
-
-def _blank(stmt: ast.stmt, local: set[str]) -> str:
-    """A statement's shape with every local name blanked, so the order it sorts into survives renaming."""
-    return " ".join(_walk(stmt, dict.fromkeys(local, "_"), []))
-
-
-def _walk(node: ast.AST, names: dict[str, str], out: list[str], lines: list[int] | None = None, line: int = 0) -> list[str]:
-    """The node's tokens in order (pre-order over the syntax tree); names maps local names to placeholders
-    (a new local name gets the next one). With lines, each token's source line is appended there."""
-    line = getattr(node, "lineno", line)
-
-    def emit(token: str) -> None:
-        out.append(token)
-        if lines is not None:
-            lines.append(line)
-
-    if isinstance(node, (ast.expr_context, ast.Load)):
-        return out
-    if isinstance(node, ast.Name):
-        emit(_placeholder(node.id, names))
-        return out
-    if isinstance(node, ast.arg):
-        emit(_placeholder(node.arg, names))
-        return out
-    if isinstance(node, ast.Constant):
-        value = node.value
-        emit("str" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else repr(value)[:20])
-        return out
-    emit(type(node).__name__)
-    if isinstance(node, ast.Attribute):
-        emit("." + node.attr)
-    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        for child in (*node.decorator_list, *node.body):  # the signature is the stub's
-            _walk(child, names, out, lines, line)
-        return out
-    elif isinstance(node, ast.ClassDef):
-        for child in (*node.decorator_list, *node.bases, *node.body):
-            _walk(child, names, out, lines, line)
-        return out
-    elif isinstance(node, ast.keyword):
-        emit(f"{node.arg}=")
-    for child in ast.iter_child_nodes(node):
-        _walk(child, names, out, lines, line)
-    return out
-
-
-def _placeholder(name: str, names: dict[str, str]) -> str:
-    if name not in names:
-        return name  # a global: torch, nn, len
-    if names[name] == "=":  # blanking, or first use: number it
-        names[name] = f"v{sum(1 for v in names.values() if v != '=')}"
-    return names[name]
 
 
 def body_of(tree: ast.Module, text: list[str], names: str, stub: set[str]) -> Body | None:
     """A student's code for a task, reduced (its definitions are changed in place: parse a module once, and
     read each task from it once); None when the module defines none of it or nothing but the stub."""
     body = Body("", "")
+    kinds = {shape[:shape.index("(")] for shape in stub}
     try:
         for unit in units(tree, names):
             shown = _shown(unit, text)
-            unit.body = _strip(unit.body, stub)
+            unit.body = _strip(unit.body, stub, kinds)
             if not unit.body:
                 continue
-            local = _bound(unit) - {unit.name}
-            unit.body = _canonical(unit.body, local)
-            names_map = dict.fromkeys(sorted(local), "=")
-            for stmt in unit.body:
-                _walk(stmt, names_map, body.tokens, body.lines)
+            tokens, lines = _Reduction().tokens(unit)
+            body.tokens += tokens
+            body.lines += lines
             body.shown += shown
     except (RecursionError, MemoryError, ValueError):
         return None
@@ -296,7 +406,7 @@ def _token_hash(token: str, cache: dict[str, int]) -> int:
 def fingerprint(body: Body, cache: dict[str, int]) -> None:
     """Winnow the body's k-gram hashes: in every window of WINDOW k-grams, the least hash (the rightmost of
     equal ones) is a fingerprint; each fingerprint keeps the positions of its k-grams."""
-    codes = [_token_hash(t, cache) for t in body.tokens]
+    codes = [cache.get(t) or _token_hash(t, cache) for t in body.tokens]
     if len(codes) < K:
         return
     top = pow(_BASE, K - 1, _MASK)
@@ -307,10 +417,16 @@ def fingerprint(body: Body, cache: dict[str, int]) -> None:
     for i in range(K, len(codes)):
         h = ((h - codes[i - K] * top) * _BASE + codes[i]) % _MASK
         grams.append(h)
-    chosen = -1
-    for start in range(max(1, len(grams) - WINDOW + 1)):
-        window = range(start, min(start + WINDOW, len(grams)))
-        low = min(window, key=lambda i: (grams[i], -i))
+    chosen, n = -1, len(grams)
+    for start in range(max(1, n - WINDOW + 1)):
+        last = min(start + WINDOW, n) - 1
+        if chosen >= start:  # still in the window: the least of the rest, unless the k-gram come in is as low
+            low = last if grams[last] <= grams[chosen] else chosen
+        else:
+            low = start
+            for i in range(start + 1, last + 1):
+                if grams[i] <= grams[low]:
+                    low = i
         if low != chosen:
             chosen = low
             body.prints.setdefault(grams[low], []).append(low)
@@ -412,36 +528,56 @@ def _side(body: Body, marks: list[int]) -> dict:
             "marked": marks, "more": max(0, len(body.shown) - CODE_LINES)}
 
 
+def _read(source: bytes, tasks: dict, stub: dict[str, set[str]], cache: dict[str, int]) -> dict[str, Body | None]:
+    """One submitted file's body for each of its tasks, reduced and fingerprinted: parsed once, then each task read
+    from the tree once, and the tree let go."""
+    tree = parse(source)
+    found = {}
+    for tid, task in tasks.items():
+        found[tid] = body_of(*tree, task.function, stub[tid]) if tree else None
+        if found[tid] is not None:
+            fingerprint(found[tid], cache)
+    return found
+
+
 def report(entries: list[Any], tasks: dict, stubs: dict[str, bytes]) -> dict:
     """Similarity of every task's code across the class: per task, how many bodies were compared and were
     too short, the flagged pairs (student slugs, score) and the clusters, and the best SHOWN_PAIRS pairs
     with both codes and the shared lines. entries: course.engine.submission.Entry (sources in memory)."""
+    collecting = gc.isenabled()
+    gc.disable()  # the trees and tokens hold no cycles: collecting while they are built only costs (about 7%)
+    try:
+        return _report(entries, tasks, stubs)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _report(entries: list[Any], tasks: dict, stubs: dict[str, bytes]) -> dict:
     cache: dict[str, int] = {}
-    trees: dict[bytes, Any] = {}
-    reduced: dict[tuple[bytes, str], Body | None] = {}
     out: dict = {"settings": {"k": K, "window": WINDOW, "min_tokens": MIN_TOKENS, "threshold": THRESHOLD,
                               "min_shared": MIN_SHARED, "common_share": COMMON_SHARE, "common_least": COMMON_LEAST},
                  "students": {}, "tasks": {}}
-    everything = []
-    for tid, task in tasks.items():
-        stub = stub_statements(stubs.get(task.file), task.function)
-        bodies = []
-        for entry in entries:
-            source = entry.sources.get(task.file)
+    stub = {tid: stub_statements(stubs.get(task.file), task.function) for tid, task in tasks.items()}
+    reduced = {tid: [] for tid in tasks}  # per task, (entry, its body)
+    files: dict[tuple[str, bytes], dict[str, Body | None]] = {}  # the same file (a stub, a copy) is read once
+    for entry in entries:
+        for file in dict.fromkeys(task.file for task in tasks.values()):
+            source = entry.sources.get(file)
             if not source:
                 continue
-            digest = hashlib.sha256(source).digest()  # the same file (an untouched stub, a copy) is read once
-            if digest not in trees:
-                trees[digest] = parse(source)
-            if (digest, tid) not in reduced:
-                found = body_of(*trees[digest], task.function, stub) if trees[digest] else None
+            key = (file, hashlib.sha256(source).digest())
+            if key not in files:
+                files[key] = _read(source, {tid: task for tid, task in tasks.items() if task.file == file}, stub, cache)
+            for tid, found in files[key].items():
                 if found is not None:
-                    fingerprint(found, cache)
-                reduced[digest, tid] = found
-            found = reduced[digest, tid]
-            if found is not None:
-                bodies.append(Body(entry.student, entry.slug, found.tokens, found.lines, found.shown, found.prints))
-                out["students"][entry.slug] = untrusted.line(entry.student)
+                    reduced[tid].append((entry, found))
+    everything = []
+    for tid in tasks:
+        bodies = []
+        for entry, found in reduced[tid]:
+            bodies.append(Body(entry.student, entry.slug, found.tokens, found.lines, found.shown, found.prints))
+            out["students"][entry.slug] = untrusted.line(entry.student)
         pairs, compared, short = compare(bodies)
         out["tasks"][tid] = {"compared": compared, "short": short,
                              "pairs": [{"a": p["a"].slug, "b": p["b"].slug, "score": p["score"], "shared": p["shared"]}

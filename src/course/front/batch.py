@@ -33,7 +33,7 @@ import pytest
 from course import policy, untrusted
 from course.engine import result
 from course.render import terminal
-from course.render.outputs import write_outputs
+from course.render.outputs import class_similarity, write_class_page, write_outputs
 from course.engine.plan import Plan
 from course.engine.submission import STATUS_ERROR, STATUS_OK, Entry, Submission, accounts_of, discover, unpack_class
 
@@ -151,6 +151,8 @@ class BatchRunner:
         terminalreporter.write_sep("=", untrusted.line(f"gradebook: {self.batch.folder.name} (seed {self.engine.seed})"))
         for line in terminal.class_summary(self.results, self.batch.out):
             terminalreporter.write_line(line)
+        if self.batch.page_line:
+            terminalreporter.write_line(self.batch.page_line)
         with contextlib.suppress(OSError):  # overrides or submission times that could not be used
             for line in (self.batch.out / "policy-problems.txt").read_text(encoding="utf-8").splitlines():
                 terminalreporter.write_line(untrusted.line(f"policy: {line}"))
@@ -182,9 +184,11 @@ class Batch:
             raise pytest.UsageError(f"--out {out} exists and is not a folder")
         self.entries: list[Entry] = []
         self.version = ""
+        self.page_line = ""  # what became of the class page (finish)
         try:  # the course's policies, applied when the class's files are rebuilt (course.policy)
             settings = engine.config.getoption("course_settings")
-            self.settings = policy.load(Path(settings) if settings else None)
+            self.settings_file = Path(settings).resolve() if settings else None
+            self.settings = policy.load(self.settings_file)
         except policy.SettingsError as e:
             raise pytest.UsageError(f"--course-settings: {untrusted.line(e, 400)}") from None
         self.accounts = accounts_of(self.folder)
@@ -198,13 +202,15 @@ class Batch:
         return seed if type(seed) is int else None
 
     def prepare(self, version: str) -> None:
-        """Read every entry, fix the grader version, record the run's seed in OUT/batch.json."""
+        """Read every entry, fix the grader version, record the run's seed in OUT/batch.json (with the class and the
+        course settings file, which a rebuild of the class page reads again: course.front.class_page)."""
         self.clear_claims()  # left by a run that was killed
         self.entries = discover(self.folder, self.engine.files)
         self.version = version
         self.out.mkdir(parents=True, exist_ok=True)
         result.write_atomic(self.out / "batch.json", json.dumps(
-            {"seed": self.engine.seed, "grader": self.version, "submissions": str(self.archive or self.folder)}, indent=1) + "\n")
+            {"seed": self.engine.seed, "grader": self.version, "submissions": str(self.archive or self.folder),
+             "course_settings": str(self.settings_file) if self.settings_file else None}, indent=1) + "\n")
 
     def pending(self) -> list[tuple[Entry, dict]]:
         """Entries whose stored result is missing or was graded under another key, with the key to grade under."""
@@ -233,9 +239,13 @@ class Batch:
             return False
 
     def finish(self) -> list[dict]:
+        """Write the class's files from the stored results, then its page (whatever happens to the page, the others
+        stand; self.page_line says where it is or why it is not)."""
         self.clear_claims()
-        return write_outputs(self.out, self.entries, self.engine.tasks, self.settings, self.accounts,
-                             stubs=self.engine.suite.default_submission)
+        results = write_outputs(self.out, self.entries, self.engine.tasks, self.settings, self.accounts)
+        self.page_line = write_class_page(self.out, [(e.slug, r) for e, r in zip(self.entries, results)], self.engine.tasks,
+                                          class_similarity(self.entries, self.engine.tasks, self.engine.suite.default_submission))
+        return results
 
 
 class Progress:

@@ -5,8 +5,10 @@ Everything here is a function of OUT/students/*.json (course.engine.result), so 
 rerun writes exactly what one run would, and the files can be rebuilt without grading again. One entry
 whose result is missing, or whose file cannot be rendered or written, gets status `error` and a message
 naming the file; every other entry is written as usual, and the gradebook always has one row per entry.
-Last, the class page (OUT/class.html, course.render.class_report) from the same results, with the class's code
-similarity (OUT/similarity.json, course.engine.similarity) computed from the entries' sources in memory.
+The course's policies are applied to what is shown in one place (shown_results). After these files, the class
+page (OUT/class.html, course.render.class_report) from the same results, with the class's code similarity
+(OUT/similarity.json, course.engine.similarity) computed from the entries' sources in memory: write_class_page
+never raises, and says in one line where the page is or why it could not be written.
 """
 from __future__ import annotations
 
@@ -24,30 +26,18 @@ from course.engine.submission import STATUS_ERROR, Entry, error_line
 
 
 def write_outputs(out: Path, entries: list[Entry], tasks: dict, settings: policy.Settings | None = None,
-                  accounts: dict[str, dict] | None = None, now: datetime | None = None,
-                  stubs: Path | None = None) -> list[dict]:
-    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk.
-    Every entry gets a gradebook row: one whose result is missing or cannot be read gets status `error`,
-    and one whose feedback or export could not be written gets status `error` with a message naming
-    the file (that file is removed rather than left stale); every other entry is written as usual.
-    The course's policies (course.policy: visibility at now, OUT/overrides.csv, late penalties from
-    OUT/submitted.csv or the learning system's late mark) are applied here, to what is shown, never to the
-    stored results. accounts: the learning system's ids of the students, from a bulk download."""
+                  accounts: dict[str, dict] | None = None, now: datetime | None = None) -> list[dict]:
+    """Rebuild the gradebook, the feedback files and the exports from the per-student results on disk, with
+    the course's policies applied (shown_results); the results as shown. Every entry gets a gradebook row: one
+    whose result is missing or cannot be read gets status `error`, and one whose feedback or export could not be
+    written gets status `error` with a message naming the file (that file is removed rather than left stale);
+    every other entry is written as usual. accounts: the learning system's ids of the students, from a bulk
+    download. The class page is written after (write_class_page), so nothing of it can cost these files."""
     settings, accounts = settings or policy.Settings(), accounts or {}
     now = now or datetime.now(timezone.utc)
-    overrides, problems = policy.read_overrides(out / "overrides.csv", tasks)
-    submitted, more = policy.read_submitted(out / "submitted.csv")
-    problems += more
-    results = []
-    for entry in entries:
-        stored = stored_result(out, entry, tasks)
-        account = accounts.get(entry.student, {})
-        try:
-            stored = policy.apply(stored, settings, overrides.get(entry.student, []), now,
-                                  submitted.get(entry.student), bool(account.get("late")))
-        except Exception as e:  # the stored result is shown as graded; the message says why no policy applied
-            stored["message"] = "; ".join(m for m in (stored.get("message"), f"course policies not applied ({error_line(e)})") if m)
-        results.append(stored)
+    results, problems = shown_results(out, [(entry.student, stored_result(out, entry, tasks)) for entry in entries],
+                                      tasks, settings, accounts, now)
+    for entry, stored in zip(entries, results):
         failed = [why for path, render in _sinks(out, entry, stored, tasks) if (why := _write_sink(path, render))]
         if failed:
             stored["status"] = STATUS_ERROR
@@ -59,15 +49,36 @@ def write_outputs(out: Path, entries: list[Entry], tasks: dict, settings: policy
     if "moodle" in systems:
         result.write_atomic(out / "exports" / "moodle-grading-worksheet.csv",
                             moodle_gradebook(results, accounts, now.strftime("%Y-%m-%d %H:%M:%S %z")))
-    unused = sorted(set(overrides) - {e.student for e in entries})
-    problems += [f"overrides.csv: no entry for student {untrusted.line(s, 60)!r}; its rows are not applied" for s in unused]
     if problems:
         result.write_atomic(out / "policy-problems.txt", "\n".join(problems) + "\n")
     else:
         with contextlib.suppress(OSError):
             (out / "policy-problems.txt").unlink()
-    write_class_page(out, [(e.slug, r) for e, r in zip(entries, results)], tasks, class_similarity(entries, tasks, stubs))
     return results
+
+
+def shown_results(out: Path, stored: list[tuple[str, dict]], tasks: dict, settings: policy.Settings,
+                  accounts: dict[str, dict], now: datetime | None = None) -> tuple[list[dict], list[str]]:
+    """Each stored result (student id, result) as the class's files show it: the course's policies applied
+    (course.policy: visibility at now, OUT/overrides.csv, late penalties from OUT/submitted.csv or the learning
+    system's late mark) to a copy, never to the stored result; and a line for each override or submission time
+    that could not be used. The batch's files and the class page rebuilt alone (course.front.class_page) both
+    come through here, so their numbers agree."""
+    now = now or datetime.now(timezone.utc)
+    overrides, problems = policy.read_overrides(out / "overrides.csv", tasks)
+    submitted, more = policy.read_submitted(out / "submitted.csv")
+    problems += more
+    results = []
+    for student, one in stored:
+        try:
+            one = policy.apply(one, settings, overrides.get(student, []), now, submitted.get(student),
+                               bool(accounts.get(student, {}).get("late")))
+        except Exception as e:  # the stored result is shown as graded; the message says why no policy applied
+            one["message"] = "; ".join(m for m in (one.get("message"), f"course policies not applied ({error_line(e)})") if m)
+        results.append(one)
+    unused = sorted(set(overrides) - {student for student, _ in stored})
+    problems += [f"overrides.csv: no entry for student {untrusted.line(s, 60)!r}; its rows are not applied" for s in unused]
+    return results, problems
 
 
 def stored_result(out: Path, entry: Entry, tasks: dict) -> dict:
@@ -90,18 +101,26 @@ def class_similarity(entries: list[Entry], tasks: dict, stubs: Path | None) -> d
         return {"error": f"it could not be computed ({error_line(e)})"}
 
 
-def write_class_page(out: Path, rows: list[tuple[str, dict]], tasks: dict, found: dict | None) -> str | None:
-    """Write OUT/similarity.json (when found is a report) and OUT/class.html; None, or why they could not be."""
+def write_class_page(out: Path, rows: list[tuple[str, dict]], tasks: dict, found: dict | None) -> str:
+    """Write OUT/similarity.json (when found is a report) and OUT/class.html from rows (slug, result as shown); the
+    one line to say: where the page is, or why it could not be written, and what of the similarity is missing. It
+    never raises: the class's other files are written before it and stand whatever happens here."""
+    similar = None
     try:
-        batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        batch = {}
-    failed = []
-    if found is not None and "error" not in found:
-        failed.append(_write_sink(out / "similarity.json", lambda: json.dumps(found, ensure_ascii=False) + "\n"))
-    failed.append(_write_sink(out / "class.html", lambda: class_report.render(
-        rows, tasks, found, batch if isinstance(batch, dict) else {})))
-    return "; ".join(f for f in failed if f) or None
+        if isinstance(found, dict) and "error" in found:
+            similar = f"no similarity: {found['error']}"
+        elif found is not None:
+            similar = _write_sink(out / "similarity.json", lambda: json.dumps(found, ensure_ascii=False) + "\n")
+        try:
+            batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            batch = {}
+        page = _write_sink(out / "class.html", lambda: class_report.render(
+            rows, tasks, found, batch if isinstance(batch, dict) else {}))
+    except Exception as e:
+        page = f"class.html could not be written ({error_line(e)})"
+    said = f"class page: not written: {page}" if page else f"class page: {out / 'class.html'}"
+    return untrusted.line(said + (f" ({similar})" if similar else ""), None)
 
 
 def _sinks(out: Path, entry: Entry, stored: dict, tasks: dict) -> list[tuple[Path, Callable[[], str]]]:

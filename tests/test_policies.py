@@ -660,6 +660,44 @@ def test_a_hostile_bulk_download_touches_only_its_own_student(case, tmp_path):
     assert sorted(accounts) == sorted(case.sec1)
 
 
+# --- Gradescope's submission_metadata.json, as the autograder reads it (release.gradescope_policy) ---------------
+
+GS_OWN_DUE = "2025-03-17T23:59:00+09:00"
+HOSTILE_METADATA = [  # (why, the file's text, the due date used, the submission time)
+    ("a list nested past the JSON decoder's depth", "[" * 100_000, None, None),
+    ("not an object", json.dumps(["created_at", "2025-03-16T00:30:00+09:00"]), None, None),
+    ("fields of the wrong types", json.dumps({"created_at": 5, "assignment": [], "users": {"a": 1}}), None, None),
+    ("users that are not objects, a time with a NUL in it (Python reads it as if it were not there)",
+     json.dumps({"created_at": "2025-03-16T00:30:00\x00+09:00", "users": [None, 3, {"assignment": None}]}), None,
+     "2025-03-16T00:30:00+09:00"),
+    ("dates without an offset, and a date only",
+     json.dumps({"created_at": "2025-03-16T00:30:00", "assignment": {"due_date": "2025-03-14"}}), None, None),
+    ("the first and last moments a date can hold",
+     json.dumps({"created_at": "9999-12-31T23:59:59.999999-14:00", "assignment": {"due_date": "0001-01-01T00:00:00+14:00"}}),
+     "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999-14:00"),
+    ("a submitter's own due date beside ones that are not dates",
+     json.dumps({"users": [{"assignment": {"due_date": "soon"}}, {"assignment": {"due_date": GS_OWN_DUE}}],
+                 "assignment": {"due_date": "2025-03-14T23:59:00+09:00"}}), GS_OWN_DUE, None),
+]
+
+
+@pytest.mark.parametrize("why,text,due,submitted", HOSTILE_METADATA, ids=[m[0] for m in HOSTILE_METADATA])
+def test_gradescope_metadata_that_is_not_what_gradescope_writes(why, text, due, submitted, tmp_path):
+    """The autograder reads the due date and the submission time from submission_metadata.json; what is not a
+    date and time with its offset is left out, and nothing in the file stops the submission from being graded
+    (the late policy then applied to its result)."""
+    from course.front import release
+
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / release.SETTINGS_FILE).write_text("[late]\nper_day = 10\n")
+    (tmp_path / "submission_metadata.json").write_text(text)
+    settings, when = release.gradescope_policy(tmp_path)
+    assert (settings.due.isoformat() if settings.due else None, when.isoformat() if when else None) == (due, submitted)
+    stored = {"student": "s", "tests": [], "message": "", "grade": {"tasks": {"1.1": {"earned": 1.0, "possible": 2.0}}}}
+    grade = policy.apply(stored, settings, [], datetime.now(timezone.utc), when)["grade"]
+    assert grade.get("earned", 1.0) == (0.0 if due and submitted else 1.0)
+
+
 def test_a_plain_class_zip_is_not_regrouped(tmp_path):
     members = {f"{who}/{n}": d for who in ("ada", "ben") for n, d in _ada().items()}
     folder = submission.unpack_class(_zip(tmp_path / "c.zip", members), tmp_path / "class")

@@ -251,7 +251,9 @@ def check_own_user_namespace(row: dict, facts: dict) -> None:
 
 
 FORK_BOMB = source('''
-def f():
+def f(nested=False):
+    if nested and libc.unshare(0x10000000) != 0:  # a user namespace of its own first: a count of its own?
+        return -1
     kids = []
     for _ in range(200):  # bounded: this machine is shared; the limit is 128
         try:
@@ -312,6 +314,12 @@ def f():
         except OSError as e:
             seen[name] = why(e)
     seen["ptrace"] = "ATTACHED" if libc.ptrace(16, 1, 0, 0) == 0 else errno.errorcode[ctypes.get_errno()]
+    pidfd = libc.syscall(434, 1, 0)  # pidfd_open: allowed; then pidfd_getfd, to take the judge's socket (fd 3)
+    stolen = libc.syscall(438, pidfd, 3, 0) if pidfd >= 0 else -1
+    seen["pidfd_getfd"] = "READ" if stolen >= 0 else errno.errorcode[ctypes.get_errno()]
+    local, remote = (ctypes.c_char * 8)(), (ctypes.c_void_p * 2)(0x400000, 8)
+    seen["process_vm_readv"] = ("READ" if libc.process_vm_readv(1, ctypes.byref((ctypes.c_void_p * 2)(
+        ctypes.addressof(local), 8)), 1, remote, 1, 0) >= 0 else errno.errorcode[ctypes.get_errno()])
     return seen
 ''')
 
@@ -330,6 +338,7 @@ ATTACKS = [
     Attack("own-user-namespace", [[(OWN_USER_NAMESPACE, [])]], check_own_user_namespace),
     Attack("supervisor-proc", [[(SUPERVISOR_PROC, [])]], check_supervisor_proc),
     Attack("fork-bomb", [[(FORK_BOMB, [])], [(FORKS_AGAIN, [])]], check_fork_bomb),
+    Attack("fork-bomb-in-a-nested-user-namespace", [[(FORK_BOMB, [True])], [(FORKS_AGAIN, [])]], check_fork_bomb),
     Attack("outlives-its-submission", [[(OUTLIVES, [])], [(ALIVE, [])]], check_outlives),
 ]
 

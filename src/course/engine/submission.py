@@ -420,9 +420,12 @@ def unpack_class(archive: Path, target: Path) -> Path:
                     if total > LIMITS.class_zip_bytes:
                         raise ValueError(f"it unpacks to more than {LIMITS.class_zip_bytes >> 30} GiB")
                     path = target.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(member) as src, open(path, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
+                    try:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        with zf.open(member) as src, open(path, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                    except (IsADirectoryError, FileExistsError, NotADirectoryError):
+                        continue  # a file and a folder of one name ("x" and "x/y", or "x/."): the first one stays
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
             raise ValueError(f"it cannot be read as a zip ({error_line(e)})") from None
     folder = target

@@ -589,6 +589,8 @@ def self_test(policy: Policy, workdir: str) -> Policy:
 
 def _limits_processes(policy: Policy, proc: int | None) -> bool:
     """Whether own_process_count works here: in a throw-away child, at a limit of 1 process, a fork is refused."""
+    if not policy.namespaces or policy.drop_uid or proc is None:
+        return False
     child = os.fork()
     if child == 0:  # pragma: no cover - the throw-away child
         refused = False

@@ -267,10 +267,10 @@ RT_SEED = ("--grader-seed", "20240611")
 S1, S2, S3, S4 = "sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"
 
 COMM_MARK = '''\
-try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc
-    with open("/proc/self/comm", "w") as _rt_comm:
-        _rt_comm.write("__MARK__")
-except OSError:
+try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc (PR_SET_NAME: the
+    import ctypes as _rt_ctypes  # comm /proc/self/comm shows; a runner's /proc is read-only)
+    _rt_ctypes.CDLL(None).prctl(15, b"__MARK__", 0, 0, 0)
+except (OSError, AttributeError):
     pass
 '''
 

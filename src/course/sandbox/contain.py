@@ -198,7 +198,10 @@ def enter_shared_namespaces(policy: Policy) -> str | None:
                     _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         for fd in shown.values():
             os.close(fd)
-        _only_some_devices()
+        try:
+            _only_some_devices()
+        except OSError as e:  # the machine's /dev stays: every other layer holds, and the report says so
+            policy.problems.append(f"devices: {e}")
         os.makedirs(SCRATCH, exist_ok=True)
         _read_only("/", recursive=True)
         _mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711")
@@ -228,16 +231,20 @@ def _only_some_devices() -> None:
     kept = {name: os.open(f"/dev/{name}", os.O_PATH) for name in DEVICES if os.path.exists(f"/dev/{name}")}
     try:
         _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
-        for name, fd in kept.items():
-            os.close(os.open(f"/dev/{name}", os.O_CREAT | os.O_WRONLY, 0o666))
-            _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
+        try:
+            for name, fd in kept.items():
+                os.close(os.open(f"/dev/{name}", os.O_CREAT | os.O_WRONLY, 0o666))
+                _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
+            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+                os.symlink(target, f"/dev/{name}")
+            os.mkdir("/dev/shm", 0o755)
+        except OSError:
+            _libc.umount2(b"/dev", MNT_DETACH)  # half a /dev is worse than the machine's
+            raise
     finally:
         for fd in kept.values():
             os.close(fd)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, f"/dev/{name}")
-    os.mkdir("/dev/shm", 0o755)
 
 
 def fork_into_new_pid_namespace(policy: Policy, own_namespace: int | None) -> int:

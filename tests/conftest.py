@@ -172,6 +172,36 @@ WITHOUT_ROOT = {
 }
 
 
+# A user without root as the kernel sees one (uid 1000 of the machine, not root mapped to another number): only
+# there do per-uid rules apply as they do to an instructor's account (RLIMIT_NPROC, for one, never binds the real
+# root). Made by root: the interpreter's folders are made traversable in a private mount namespace if they sit in a
+# folder only root may enter (/root/.pyenv), then setpriv drops to uid 1000 with no capabilities.
+REAL_USER_SCRIPT = """
+python=$(realpath "$1"); shift
+folder=$(dirname "$python")
+while [ "$folder" != / ]; do  # the outermost folder others may not enter, and its child on the way
+  [ "$(( 0$(stat -c %a "$folder") & 1 ))" = 0 ] && closed=$folder && inside=$child
+  child=$folder; folder=$(dirname "$folder")
+done
+if [ -n "$closed" ]; then
+  kept=$(mktemp -d) && mount --bind "$inside" "$kept" && mount -t tmpfs -o mode=0755 tmpfs "$closed" &&
+    mkdir -p "$inside" && mount --bind "$kept" "$inside" || exit 97
+fi
+exec setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"
+"""
+
+
+def as_a_real_user() -> list[str]:
+    """A command prefix that runs as uid 1000 of the machine, or a skip where this process cannot make one."""
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare"):
+        pytest.skip("only root can run a command as another user of the machine")
+    args = ["unshare", "--mount", "--propagation", "private", "sh", "-c", REAL_USER_SCRIPT, "sh", sys.executable]
+    if subprocess.run([*args, sys.executable, "-c", "import torch, course"], capture_output=True,
+                      env=environment()).returncode != 0:
+        pytest.skip("uid 1000 cannot run this interpreter, or make user namespaces")
+    return args
+
+
 def without_root(name: str) -> list[str]:
     """WITHOUT_ROOT[name], or a skip where this machine cannot make user namespaces."""
     args = WITHOUT_ROOT[name]
@@ -237,10 +267,10 @@ RT_SEED = ("--grader-seed", "20240611")
 S1, S2, S3, S4 = "sec1_linear.py", "sec2_forward.py", "sec3_data.py", "sec4_training.py"
 
 COMM_MARK = '''\
-try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc
-    with open("/proc/self/comm", "w") as _rt_comm:
-        _rt_comm.write("__MARK__")
-except OSError:
+try:  # red team: tag this process (and every fork of it) so a survivor can be found in /proc (PR_SET_NAME: the
+    import ctypes as _rt_ctypes  # comm /proc/self/comm shows; a runner's /proc is read-only)
+    _rt_ctypes.CDLL(None).prctl(15, b"__MARK__", 0, 0, 0)
+except (OSError, AttributeError):
     pass
 '''
 

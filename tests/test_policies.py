@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLASS, ROOT, batch, environment, gradebook, make_class, submission_from_solutions
+from conftest import (CLASS, ROOT, batch, environment, gradebook, make_class, submission_from_solutions,
+                      unsafe_characters)
 from course import policy
 from course.content.curriculum import TASKS
 from course.engine import submission
@@ -610,6 +611,95 @@ def test_bulk_download_becomes_a_class(case, tmp_path):
     assert {k: v.get("renamed", {}) for k, v in accounts.items()} == {k: case.renamed for k in case.ids}
     again = submission.unpack_class(tmp_path / "download.zip", tmp_path / "class")  # unchanged zip: as it was
     assert submission.accounts_of(again) == accounts
+
+
+VICTIM, EVE = b"# the victim's own\n", b"# Eve's\n"
+
+
+@dataclass
+class HostileDownload:
+    name: str
+    members: dict
+    sec1: dict  # student id -> what their sec1_linear.py must hold; every student of the class is here, no other
+
+
+HOSTILE_DOWNLOADS = [
+    *[HostileDownload(f"Moodle before 3.1: a file named to land in another student's folder ({order})",
+                      dict(members[::step]), {"777": VICTIM, "555": None})
+      for order, step in (("the victim first", 1), ("the victim last", -1))
+      for members in [[("Victim Vic_777_assignsubmission_file_sec1_linear.py", VICTIM),
+                       ("Evil Eve_555_assignsubmission_file_x_777_assignsubmission_file_sec1_linear.py", EVE)]]],
+    HostileDownload("Canvas: a file part that is Moodle's name of another student's file",
+                    {"vic_777_10_sec1_linear.py": VICTIM, "eve_555_11_x_777_assignsubmission_file_sec1_linear.py": EVE},
+                    {"777": VICTIM, "555": None}),
+    HostileDownload("Canvas: files named '.', '..' and '.-1.' (a re-upload of '..')",
+                    {"vic_777_10_sec1_linear.py": VICTIM, "eve_555_11_..": EVE, "eve_555_12_.-1.": EVE, "eve_555_13_.": EVE},
+                    {"777": VICTIM, "555": None}),
+    HostileDownload("Moodle: a full name and file names with control and bidi characters",
+                    {"Eve\x1b]52;c;eA==\x07\u202e_555_assignsubmission_file_/sec1_linear\u202e (1).py": EVE,
+                     "Eve\x1b]52;c;eA==\x07\u202e_555_assignsubmission_file_/sec1_linear\u202e.py": VICTIM},
+                    {"555": None}),
+    HostileDownload("Moodle: a file and a folder of one name among a student's files (and a member 'x/.')",
+                    {"Vic_777_assignsubmission_file_/sec1_linear.py": VICTIM, "Eve_555_assignsubmission_file_/x": EVE,
+                     "Eve_555_assignsubmission_file_/x/y": EVE, "Eve_555_assignsubmission_file_/.": EVE},
+                    {"777": VICTIM, "555": None}),
+    HostileDownload("Canvas: a thousand re-uploads, the highest file id wins",
+                    {f"eve_555_{1000 + i}_sec1_linear-{i}.py": b"# %d\n" % i for i in range(1, 1001)},
+                    {"555": b"# 1000\n"}),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE_DOWNLOADS, ids=lambda c: c.name)
+def test_a_hostile_bulk_download_touches_only_its_own_student(case, tmp_path):
+    """Names in a bulk download are partly the students' (file names, and often their display names): none may
+    put a file into another student's submission, take one out, make an entry of its own, or reach the record
+    of the download (or, through it, the gradebook and the class page) unescaped."""
+    folder = submission.unpack_class(_zip(tmp_path / "download.zip", case.members), tmp_path / "class")
+    entries = {e.student: e for e in submission.discover(folder, ["sec1_linear.py"])}
+    assert sorted(entries) == sorted(case.sec1)
+    for student, expected in case.sec1.items():
+        assert entries[student].sources.get("sec1_linear.py") == expected, student
+    accounts = submission.accounts_of(folder)  # what the gradebook and the class page read of the download
+    assert unsafe_characters(json.dumps(accounts, ensure_ascii=False)) == [], accounts
+    assert sorted(accounts) == sorted(case.sec1)
+
+
+# --- Gradescope's submission_metadata.json, as the autograder reads it (release.gradescope_policy) ---------------
+
+GS_OWN_DUE = "2025-03-17T23:59:00+09:00"
+HOSTILE_METADATA = [  # (why, the file's text, the due date used, the submission time)
+    ("a list nested past the JSON decoder's depth", "[" * 100_000, None, None),
+    ("not an object", json.dumps(["created_at", "2025-03-16T00:30:00+09:00"]), None, None),
+    ("fields of the wrong types", json.dumps({"created_at": 5, "assignment": [], "users": {"a": 1}}), None, None),
+    ("users that are not objects, a time with a NUL in it (Python reads it as if it were not there)",
+     json.dumps({"created_at": "2025-03-16T00:30:00\x00+09:00", "users": [None, 3, {"assignment": None}]}), None,
+     "2025-03-16T00:30:00+09:00"),
+    ("dates without an offset, and a date only",
+     json.dumps({"created_at": "2025-03-16T00:30:00", "assignment": {"due_date": "2025-03-14"}}), None, None),
+    ("the first and last moments a date can hold",
+     json.dumps({"created_at": "9999-12-31T23:59:59.999999-14:00", "assignment": {"due_date": "0001-01-01T00:00:00+14:00"}}),
+     "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999-14:00"),
+    ("a submitter's own due date beside ones that are not dates",
+     json.dumps({"users": [{"assignment": {"due_date": "soon"}}, {"assignment": {"due_date": GS_OWN_DUE}}],
+                 "assignment": {"due_date": "2025-03-14T23:59:00+09:00"}}), GS_OWN_DUE, None),
+]
+
+
+@pytest.mark.parametrize("why,text,due,submitted", HOSTILE_METADATA, ids=[m[0] for m in HOSTILE_METADATA])
+def test_gradescope_metadata_that_is_not_what_gradescope_writes(why, text, due, submitted, tmp_path):
+    """The autograder reads the due date and the submission time from submission_metadata.json; what is not a
+    date and time with its offset is left out, and nothing in the file stops the submission from being graded
+    (the late policy then applied to its result)."""
+    from course.front import release
+
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / release.SETTINGS_FILE).write_text("[late]\nper_day = 10\n")
+    (tmp_path / "submission_metadata.json").write_text(text)
+    settings, when = release.gradescope_policy(tmp_path)
+    assert (settings.due.isoformat() if settings.due else None, when.isoformat() if when else None) == (due, submitted)
+    stored = {"student": "s", "tests": [], "message": "", "grade": {"tasks": {"1.1": {"earned": 1.0, "possible": 2.0}}}}
+    grade = policy.apply(stored, settings, [], datetime.now(timezone.utc), when)["grade"]
+    assert grade.get("earned", 1.0) == (0.0 if due and submitted else 1.0)
 
 
 def test_a_plain_class_zip_is_not_regrouped(tmp_path):

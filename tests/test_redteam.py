@@ -9,8 +9,9 @@ or the grade of the same code without the hostile lines, graded in the same test
   curriculum and no configuration errors;
 - the attacked tasks earn no more than their baseline, and every other task earns exactly its baseline;
 - no process the attack started is still alive 3 s after grading. Every hostile file first renames
-  its process (/proc/self/comm) to a marker unique to the test, which forks inherit, and every program
-  it starts carries the marker in its argv; survivors are found in /proc and killed by the fixture;
+  its process (its comm, with prctl: a runner's /proc is read-only) to a marker unique to the test, which
+  forks inherit, and every program it starts carries the marker in its argv; survivors are found in /proc
+  and killed by the fixture;
 - nothing it planted ran in the judge (marker files under a side directory stay absent), and, where an
   attack reports what it saw through its printed output, the feedback shows it saw nothing useful.
 

@@ -420,9 +420,12 @@ def unpack_class(archive: Path, target: Path) -> Path:
                     if total > LIMITS.class_zip_bytes:
                         raise ValueError(f"it unpacks to more than {LIMITS.class_zip_bytes >> 30} GiB")
                     path = target.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(member) as src, open(path, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
+                    try:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        with zf.open(member) as src, open(path, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                    except (IsADirectoryError, FileExistsError, NotADirectoryError):
+                        continue  # a file and a folder of one name ("x" and "x/y", or "x/."): the first one stays
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
             raise ValueError(f"it cannot be read as a zip ({error_line(e)})") from None
     folder = target
@@ -449,6 +452,10 @@ CANVAS_AGAIN = re.compile(r"^(?P<stem>.+?)-(?:\d+|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}
 # Moodle (mod/assign/locallib.php, download_submissions): one folder per student and plugin,
 # "<full name>_<participant id>_assignsubmission_<plugin>_", or before Moodle 3.1 files named so with the file's name after.
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+# The same names, read from the left: a file's name is the student's to choose, and one named
+# "x_78_assignsubmission_file_sec1_linear.py" must not make its file another student's (MOODLE, read from the
+# right, is for folders, whose names end with the pattern).
+MOODLE_FILE = re.compile(r"^(?P<name>.*?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
 # A file uploaded where one of its name is already attached: Moodle's file manager asks, and "Rename to" names it
 # "<stem> (<n>)<extension>", n one past the highest in use (lib/filestorage/file_storage.php, get_unused_filename);
 # the older file stays unless the student deletes it.
@@ -469,7 +476,7 @@ def _regroup(folder: Path) -> None:
     accounts: dict[str, dict] = {}
     moves: dict[str, list[tuple[Path, str, int]]] = {}
     for item in items:
-        found = pattern.match(item.name)
+        found = (MOODLE_FILE if system == "moodle" and not item.is_dir(follow_symlinks=False) else pattern).match(item.name)
         student = found["id"]
         account = accounts.setdefault(student, {"system": system, "id": student, "name": shown(found["name"] or ""),
                                                 "late": False})
@@ -482,10 +489,14 @@ def _regroup(folder: Path) -> None:
             moves.setdefault(student, []).append((Path(item.path), found["file"], order))
     for student, handed in moves.items():
         files, renamed, older = _latest(system, handed)
+        for path, name in [f for f in files if f[1] in (".", "..")]:  # no file can be graded, or moved, so named
+            files.remove((path, name))
+            path.unlink()
+            older.append(shown(name))
         if renamed:
             accounts[student]["renamed"] = renamed
         if older:
-            accounts[student]["older"] = older
+            accounts[student]["older"] = sorted(older)
         if len(files) == 1 and files[0][1].lower().endswith((".zip", ".ipynb")):
             path, name = files[0]
             os.replace(path, folder / (student + Path(name).suffix.lower()))

@@ -450,7 +450,7 @@ def gradescope_policy(root: Path) -> tuple[policy.Settings, datetime | None]:
     settings = policy.load(path if path.is_file() else None)
     try:
         meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # nested too deep for the decoder: not Gradescope's either
         meta = {}
     meta = meta if isinstance(meta, dict) else {}
     users = meta.get("users") if isinstance(meta.get("users"), list) else []

@@ -9,11 +9,13 @@
                  namespace whose view is read-only and covers every top-level folder but the system ones
                  (/usr, /etc, /lib, ...) with an empty one (the course, its references, hidden tests,
                  submissions, temp and home folders, any other copy on the machine), showing only the
-                 interpreter, its packages and the course package again. Per submission: its supervisor is
-                 PID 1 of a new PID namespace (fork_into_new_pid_namespace) with its own mount namespace,
-                 a fresh /proc and a private tmpfs its runners work in (enter_private_mounts); runners drop
-                 their capabilities and set no_new_privs. Needs root or unprivileged user namespaces
-                 (without root of the machine, a middle process forks each supervisor: Policy.through_middle).
+                 interpreter, its packages and the course package again, and a /dev of a few devices
+                 (DEVICES). Per submission: its supervisor is PID 1 of a new PID namespace
+                 (fork_into_new_pid_namespace) with its own mount namespace, a fresh read-only /proc and a
+                 private tmpfs its runners work in (enter_private_mounts); runners drop their capabilities
+                 and set no_new_privs. Needs root or unprivileged user namespaces (without root of the
+                 machine, a middle process forks each supervisor: Policy.through_middle; each runner counts
+                 its processes in a user namespace of its own: own_process_count).
   L3 full        L2, plus runners run as an unprivileged uid, and each submission has its own memory and
                  pids cgroup (Cgroup.join_session).
 
@@ -79,6 +81,9 @@ class Policy:
     # inside a container's user namespace): it cannot return to it after making a child's, so each supervisor
     # is forked by a short-lived middle process instead (fork_into_new_pid_namespace).
     through_middle: bool = False
+    # At L2 each runner enters a user namespace of its own, where RLIMIT_NPROC counts its processes alone
+    # (own_process_count); True once the self-test saw the kernel enforce it.
+    process_limit: bool = False
     secrets: list[str] = field(default_factory=list)  # must never be visible (references, hidden tests)
     cover: list[str] = field(default_factory=list)  # shown as empty folders
     expose: list[str] = field(default_factory=list)  # shown again inside covered folders (interpreter, packages)
@@ -95,7 +100,7 @@ class Policy:
         if self.namespaces:
             mechanisms += ["pid-namespace", "network-namespace", "ipc-namespace", "mount-namespace",
                            "read-only-fs", "hidden-paths", "no-capabilities"]
-        mechanisms += ["unprivileged-uid"] * self.drop_uid + ["cgroup"] * self.cgroup
+        mechanisms += ["unprivileged-uid"] * self.drop_uid + ["cgroup"] * self.cgroup + ["process-limit"] * self.process_limit
         return {"level": self.level, "mechanisms": mechanisms, "problems": list(self.problems)}
 
 
@@ -194,6 +199,10 @@ def enter_shared_namespaces(policy: Policy) -> str | None:
                     _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         for fd in shown.values():
             os.close(fd)
+        try:
+            _only_some_devices()
+        except OSError as e:  # the machine's /dev stays: every other layer holds, and the report says so
+            policy.problems.append(f"devices: {e}")
         os.makedirs(SCRATCH, exist_ok=True)
         _read_only("/", recursive=True)
         _mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711")
@@ -209,6 +218,34 @@ def enter_shared_namespaces(policy: Policy) -> str | None:
         policy.namespaces = policy.drop_uid = False
         policy.problems.append(f"namespaces: {e}")
         return None
+
+
+# The devices a runner may open: what the interpreter, torch and honest code use. The machine's /dev is covered: at
+# L2 a runner has the grader's own uid, and could open every device that uid owns (the instructor's terminal, to
+# write escape sequences into it or read what is typed there; in a container, whatever its root owns).
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def _only_some_devices() -> None:
+    """Cover /dev with a small tmpfs that shows DEVICES again (bind mounts of the real nodes), /dev/fd and
+    the standard streams as links into /proc, and an empty /dev/shm; made read-only with the rest."""
+    kept = {name: os.open(f"/dev/{name}", os.O_PATH) for name in DEVICES if os.path.exists(f"/dev/{name}")}
+    try:
+        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
+        try:
+            for name, fd in kept.items():
+                os.close(os.open(f"/dev/{name}", os.O_CREAT | os.O_WRONLY, 0o666))
+                _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
+            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+                os.symlink(target, f"/dev/{name}")
+            os.mkdir("/dev/shm", 0o755)
+        except OSError:
+            _libc.umount2(b"/dev", MNT_DETACH)  # half a /dev is worse than the machine's
+            raise
+    finally:
+        for fd in kept.values():
+            os.close(fd)
 
 
 def fork_into_new_pid_namespace(policy: Policy, own_namespace: int | None) -> int:
@@ -282,13 +319,19 @@ def _fork_through_middle() -> int:
     return pid
 
 
-def enter_private_mounts(policy: Policy, workdir: str, owner: int) -> None:
+def enter_private_mounts(policy: Policy, workdir: str, owner: int) -> int | None:
     """In a supervisor, PID 1 of a new PID namespace: its own mount namespace with a fresh /proc (that
     namespace's processes only) and a private tmpfs as working folder, owned by owner (the runners' uid).
-    Without namespaces: just the working folder."""
+    Without namespaces: just the working folder.
+
+    The /proc its runners see is read-only: at L2 a runner has its supervisor's uid, and through a writable
+    /proc it could switch SysV and POSIX IPC back on in the IPC namespace every submission shares
+    (/proc/sys/kernel/shmmni: its segments would outlive it, for a later student to find), or change knobs of
+    its supervisor, which serves the next student too (/proc/1/oom_score_adj, /proc/1/autogroup). Returns a
+    descriptor (O_PATH) of a writable /proc under it, for the supervisor alone (oom_score_adj), or None."""
     os.chdir(workdir)
     if not policy.namespaces:
-        return
+        return None
     _check(_libc.unshare(CLONE_NEWNS), "unshare mount")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     if os.path.dirname(workdir) == SCRATCH:  # the scratch, and the other submissions' folders in it, read-only
@@ -296,6 +339,49 @@ def enter_private_mounts(policy: Policy, workdir: str, owner: int) -> None:
     _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={owner},gid={owner},size={LIMITS.working_folder}")
     os.chdir(workdir)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    opened = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    writable = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, 256)  # out of the way of the runner's descriptors
+    os.close(opened)
+    _mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    return writable
+
+
+def set_oom_score(proc: int | None, score: int) -> None:
+    """This process's oom_score_adj (best effort), through proc (enter_private_mounts) or /proc."""
+    try:
+        fd = os.open("self/oom_score_adj" if proc is not None else "/proc/self/oom_score_adj", os.O_WRONLY,
+                     dir_fd=proc)
+        try:
+            os.write(fd, str(score).encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def own_process_count(policy: Policy, proc: int | None, processes: int) -> bool:
+    """In a runner, still trusted, at L2: a user namespace of its own (its uid and gid mapped to themselves) and
+    RLIMIT_NPROC set to processes. The kernel counts a limit on processes per uid and per user namespace; at L2
+    every runner has the uid of its supervisor, the zygote and (for a user without root) the judge, so without
+    this a fork bomb would count against all of them: the zygote could fork no supervisor for the next student.
+    In a namespace of its own only the runner's processes count. proc: a writable /proc (enter_private_mounts),
+    since the runner's own is read-only. False when not at L2 or the kernel refused. The kernel never applies
+    RLIMIT_NPROC to the machine's root (a user namespace whose root is the real root): see Policy.process_limit."""
+    if not policy.namespaces or policy.drop_uid or proc is None:
+        return False
+    import resource
+
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        fd = os.open(f"self/{name}", os.O_WRONLY, dir_fd=proc)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))  # after the unshare: see above
+    return True
 
 
 def fresh_working_folder(workdir: str, owner: int) -> None:
@@ -505,6 +591,7 @@ def self_test(policy: Policy, workdir: str) -> Policy:
     while True:
         report = _trial(policy, workdir)
         if report.get("ok"):
+            policy.process_limit = bool(report.get("process_limit"))
             return policy
         problem = report.get("error", "unknown failure")
         policy.problems.append(f"{report.get('layer', '?')}: {problem}")
@@ -514,6 +601,25 @@ def self_test(policy: Policy, workdir: str) -> Policy:
             policy.namespaces = policy.drop_uid = False
         else:
             return policy
+
+
+def _limits_processes(policy: Policy, proc: int | None) -> bool:
+    """Whether own_process_count works here: in a throw-away child, at a limit of 1 process, a fork is refused."""
+    if not policy.namespaces or policy.drop_uid or proc is None:
+        return False
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the throw-away child
+        refused = False
+        try:
+            if own_process_count(policy, proc, 1):
+                try:
+                    os._exit(0) if os.fork() == 0 else os.wait()
+                except OSError:
+                    refused = True
+        finally:
+            os._exit(0 if refused else 1)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _trial(policy: Policy, workdir: str) -> dict:
@@ -532,7 +638,7 @@ def _trial(policy: Policy, workdir: str) -> dict:
         os.close(read)
         report: dict = {"layer": "namespaces"}
         try:
-            enter_private_mounts(policy, workdir, runner_uid(policy))
+            proc = enter_private_mounts(policy, workdir, runner_uid(policy))
             if policy.namespaces and os.getpid() != 1:
                 raise SandboxError(0, "not PID 1 in a new namespace")
             runner = os.fork()
@@ -546,6 +652,7 @@ def _trial(policy: Policy, workdir: str) -> dict:
                         raise SandboxError(0, f"{secret} is still visible")
                 if sorted(int(e) for e in os.listdir("/proc") if e.isdigit()) != [1, os.getpid()]:
                     raise SandboxError(0, "the runner sees processes outside its supervisor's namespace")
+            report["process_limit"] = _limits_processes(policy, proc)
             report["layer"] = "unprivileged-uid"
             drop_privileges(policy)
             import colorsys  # noqa: F401  a module nobody imported yet: the interpreter is readable

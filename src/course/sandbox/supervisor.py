@@ -77,16 +77,12 @@ def serve(control: int, early_w: int, workdir: str, policy: sandbox.Policy, cgro
     os.dup2(early_w, 2)
     os.dup2(control, protocol.SUPERVISOR_FD)
     os.closerange(kept, 1 << 16)
-    sandbox.enter_private_mounts(policy, workdir, sandbox.runner_uid(policy))  # the runners' folder and /proc
+    proc = sandbox.enter_private_mounts(policy, workdir, sandbox.runner_uid(policy))  # the runners' folder and /proc
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1 without handlers: no signal from its namespace arrives
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # waited for with sigtimedwait (see stop)
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("-1000")
-    except OSError:
-        pass
-    Supervisor(policy, workdir, limits, cgroup, session).loop()
+    sandbox.set_oom_score(proc, -1000)
+    Supervisor(policy, workdir, limits, cgroup, session, proc).loop()
     os._exit(0)
 
 
@@ -95,8 +91,9 @@ class Supervisor:
     submissions."""
 
     def __init__(self, policy: sandbox.Policy, workdir: str, limits: dict, cgroup: sandbox.Cgroup | None = None,
-                 session: str = "") -> None:
+                 session: str = "", proc: int | None = None) -> None:
         self.policy, self.workdir, self.limits = policy, workdir, limits
+        self.proc = proc  # a writable /proc its runners cannot reach (theirs is read-only): see enter_private_mounts
         self.cgroup, self.session, self.served = cgroup, session, 1
         self.control = socket.socket(fileno=protocol.SUPERVISOR_FD)
         self.runner: Runner | None = None
@@ -271,8 +268,16 @@ class Supervisor:
                 devnull = os.open(os.devnull, os.O_RDWR)
                 os.dup2(devnull, 0)
                 os.dup2(devnull, 1)  # stderr stays the supervisor's until the first call: set-up failures show
+                proc = self.proc if self.proc is not None else 1 << 16  # a writable /proc, kept a moment longer
                 os.closerange(3, protocol.RUNNER_FD)
-                os.closerange(protocol.RUNNER_FD + 1, 1 << 16)
+                os.closerange(protocol.RUNNER_FD + 1, proc)
+                os.closerange(proc + 1, 1 << 16)
+                if self.proc is not None:  # its own /proc is read-only (see sandbox.enter_private_mounts)
+                    sandbox.set_oom_score(self.proc, 1000)  # the memory's first victim
+                    if self.policy.process_limit:  # L2: its processes counted apart from everyone else's
+                        sandbox.own_proc_entries()  # its /proc entries its own again, not the supervisor's owner's
+                        sandbox.own_process_count(self.policy, self.proc, protocol.SESSION_PIDS)
+                    os.close(self.proc)
                 runner_module.serve(protocol.RUNNER_FD, self.workdir, self.policy, self.limits)
             except BaseException:
                 import traceback

@@ -604,3 +604,31 @@ def ancestors(pid: int) -> list[int]:
         if pid > 1:
             chain.append(pid)
     return chain
+
+
+# The notebooks' nbgrader release, made once a session (tests/test_nbgrader.py, tests/test_notebook_checks.py)
+NB_ASSIGNMENT = "pytorch-basics"
+
+
+def jupyter_environment(tmp: Path) -> dict[str, str]:
+    """environment(), with no user Jupyter config, data or kernels: their folders in tmp."""
+    return environment(**{f"JUPYTER_{kind}_DIR": str(tmp / f"jupyter-{kind.lower()}")
+                          for kind in ("CONFIG", "DATA", "RUNTIME")})
+
+
+@pytest.fixture(scope="session")
+def nbgrader_release(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """`python -m course.front.notebooks` writes the source notebooks into a temporary course folder and `nbgrader
+    generate_assignment` makes the release, once a session: the course folder (root), the assignment's source and
+    release folders, the environment they ran in and its folder (tmp). No test changes the release or the source
+    (tests/test_nbgrader.py autogrades in the course folder, beside them)."""
+    tmp = tmp_path_factory.mktemp("nbgrader")
+    root = tmp / "course"
+    env = jupyter_environment(tmp)
+    for command in ([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(root)],
+                    [sys.executable, "-m", "nbgrader", "generate_assignment", NB_ASSIGNMENT]):
+        proc = subprocess.run(command, cwd=root if root.is_dir() else ROOT, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert proc.returncode == 0, f"{command} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return SimpleNamespace(root=root, source=root / "source" / NB_ASSIGNMENT, release=root / "release" / NB_ASSIGNMENT,
+                           env=env, tmp=tmp)

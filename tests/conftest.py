@@ -582,6 +582,20 @@ def add_entry(folder: Path, entry: Hostile) -> None:
                 (folder / entry.name / name.replace(".ipynb", ".py")).unlink(missing_ok=True)
 
 
+# One grading service at the seed of the service's tests, started once a session (tests/test_serve.py,
+# tests/test_redteam_serve.py): each start imports torch, collects the grader and starts a zygote.
+SERVICE_SEED = ("--grader-seed", "7")
+
+
+@pytest.fixture(scope="session")
+def seed7_service():
+    """A course.front.serve.Service of GRADER at SERVICE_SEED; a test that breaks it on purpose starts its own."""
+    from course.front.serve import Service
+
+    with Service(GRADER, list(SERVICE_SEED)) as running:
+        yield running
+
+
 # An entry whose runner names itself, so a test can end the Dask worker grading it (tests/test_cluster.py,
 # tests/test_redteam_serve.py)
 

@@ -140,6 +140,16 @@ def batch(subs: Path, out: Path, *args: str, env: dict | None = None) -> Ran:
     return Ran(proc)
 
 
+def batches(runs: list[tuple[Path, Path, tuple[str, ...]]], at_once: int = 2) -> list[Ran]:
+    """batch(subs, out, *args) for each (subs, out, args) of runs, at_once of them side by side (the outs apart): much
+    of a batch is one busy process (importing torch, collecting the grader, starting the zygote), so two batches
+    keep a 2-core machine busier than one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(at_once) as pool:
+        return list(pool.map(lambda run: batch(run[0], run[1], *run[2]), runs))
+
+
 def contained_batch(cls: Path, out: Path, *args: str, timeout: float, path: tuple[Path, ...] = ()) -> SimpleNamespace:
     """`pytest grader --submissions cls --out out` with args, in a session of its own, its output in out.log;
     the whole session killed if it overruns, and anything of it still around killed after (red-team runs)."""

@@ -140,6 +140,16 @@ def batch(subs: Path, out: Path, *args: str, env: dict | None = None) -> Ran:
     return Ran(proc)
 
 
+def batches(runs: list[tuple[Path, Path, tuple[str, ...]]], at_once: int = 2) -> list[Ran]:
+    """batch(subs, out, *args) for each (subs, out, args) of runs, at_once of them side by side (the outs apart): much
+    of a batch is one busy process (importing torch, collecting the grader, starting the zygote), so two batches
+    keep a 2-core machine busier than one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(at_once) as pool:
+        return list(pool.map(lambda run: batch(run[0], run[1], *run[2]), runs))
+
+
 def contained_batch(cls: Path, out: Path, *args: str, timeout: float, path: tuple[Path, ...] = ()) -> SimpleNamespace:
     """`pytest grader --submissions cls --out out` with args, in a session of its own, its output in out.log;
     the whole session killed if it overruns, and anything of it still around killed after (red-team runs)."""
@@ -629,6 +639,20 @@ def add_entry(folder: Path, entry: Hostile) -> None:
                 (folder / entry.name / name.replace(".ipynb", ".py")).unlink(missing_ok=True)
 
 
+# One grading service at the seed of the service's tests, started once a session (tests/test_serve.py,
+# tests/test_redteam_serve.py): each start imports torch, collects the grader and starts a zygote.
+SERVICE_SEED = ("--grader-seed", "7")
+
+
+@pytest.fixture(scope="session")
+def seed7_service():
+    """A course.front.serve.Service of GRADER at SERVICE_SEED; a test that breaks it on purpose starts its own."""
+    from course.front.serve import Service
+
+    with Service(GRADER, list(SERVICE_SEED)) as running:
+        yield running
+
+
 # An entry whose runner names itself, so a test can end the Dask worker grading it (tests/test_cluster.py,
 # tests/test_redteam_serve.py)
 
@@ -651,3 +675,31 @@ def ancestors(pid: int) -> list[int]:
         if pid > 1:
             chain.append(pid)
     return chain
+
+
+# The notebooks' nbgrader release, made once a session (tests/test_nbgrader.py, tests/test_notebook_checks.py)
+NB_ASSIGNMENT = "pytorch-basics"
+
+
+def jupyter_environment(tmp: Path) -> dict[str, str]:
+    """environment(), with no user Jupyter config, data or kernels: their folders in tmp."""
+    return environment(**{f"JUPYTER_{kind}_DIR": str(tmp / f"jupyter-{kind.lower()}")
+                          for kind in ("CONFIG", "DATA", "RUNTIME")})
+
+
+@pytest.fixture(scope="session")
+def nbgrader_release(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """`python -m course.front.notebooks` writes the source notebooks into a temporary course folder and `nbgrader
+    generate_assignment` makes the release, once a session: the course folder (root), the assignment's source and
+    release folders, the environment they ran in and its folder (tmp). No test changes the release or the source
+    (tests/test_nbgrader.py autogrades in the course folder, beside them)."""
+    tmp = tmp_path_factory.mktemp("nbgrader")
+    root = tmp / "course"
+    env = jupyter_environment(tmp)
+    for command in ([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(root)],
+                    [sys.executable, "-m", "nbgrader", "generate_assignment", NB_ASSIGNMENT]):
+        proc = subprocess.run(command, cwd=root if root.is_dir() else ROOT, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert proc.returncode == 0, f"{command} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return SimpleNamespace(root=root, source=root / "source" / NB_ASSIGNMENT, release=root / "release" / NB_ASSIGNMENT,
+                           env=env, tmp=tmp)

@@ -65,6 +65,7 @@ def kill_a_worker(out: Path, proc: subprocess.Popen) -> None:
     wait_for_results(out, 4, proc)
     services = marked_processes("--grader-serve")
     parents = {int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in services}
+    parents.discard(os.getpid())  # a service of this test process (conftest's seed7_service, in another order)
     assert parents, "no grading service found"
     os.kill(sorted(parents)[0], signal.SIGKILL)
 
@@ -89,12 +90,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_a_cluster_writes_the_local_gradebook(case: Case, klass: Path, local: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    log = open(tmp_path / "client.log", "w+")
-    proc = subprocess.Popen(command(klass, out, *SEED, *CLUSTER), cwd=ROOT, env=environment(), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+def cluster_run(klass: Path, out: Path, case: Case, *args: str) -> tuple[int, str, str]:
+    """The cluster batch of klass into out with args, case's interruption on the way: its exit code, its
+    standard output and its standard error."""
+    log, err = open(out.with_name("client.log"), "w+"), open(out.with_name("client.err"), "w+")
+    proc = subprocess.Popen(command(klass, out, *SEED, *CLUSTER, *args), cwd=ROOT, env=environment(), stdout=log,
+                            stderr=err, start_new_session=True)
     try:
         if case.interrupt is not None:
             case.interrupt(out, proc)
@@ -103,9 +104,31 @@ def test_a_cluster_writes_the_local_gradebook(case: Case, klass: Path, local: Pa
         with __import__("contextlib").suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     log.seek(0)
-    first = log.read()
+    err.seek(0)
+    return proc.returncode, log.read(), err.read()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(klass: Path) -> tuple[Path, int, str, str]:
+    """The uninterrupted cluster run, requiring isolation L1 (which the local run reaches): its OUT, exit code,
+    output and error output. Two tests read it: its gradebook is the local one, and it names each worker's
+    isolation."""
+    out = klass.parent / "uninterrupted" / "out"
+    out.parent.mkdir()
+    return (out, *cluster_run(klass, out, CASES[0], "--require-isolation", "L1"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_cluster_writes_the_local_gradebook(case: Case, klass: Path, local: Path, tmp_path: Path,
+                                              request: pytest.FixtureRequest) -> None:
+    if case.interrupt is None:
+        out, returncode, stdout, stderr = request.getfixturevalue("uninterrupted")
+    else:
+        out = tmp_path / "out"
+        returncode, stdout, stderr = cluster_run(klass, out, case)
+    first = stdout + stderr
     if case.interrupt is not kill_the_client:
-        assert proc.returncode == 0 and "INTERNALERROR" not in first, first[-3000:]
+        assert returncode == 0 and "INTERNALERROR" not in first, first[-3000:]
     for _ in range(case.reruns):
         done = len(results(out))
         rerun = batch(klass, out, *SEED, *CLUSTER)
@@ -117,15 +140,15 @@ def test_a_cluster_writes_the_local_gradebook(case: Case, klass: Path, local: Pa
     assert (out / "gradebook.csv").read_bytes() == (local / "gradebook.csv").read_bytes()
 
 
-def test_each_worker_reports_its_isolation(klass: Path, local: Path, tmp_path: Path) -> None:
-    """cluster.json names every worker with the isolation its service reached: the local run's level here."""
-    out = tmp_path / "out"
-    ran = batch(klass, out, *SEED, *CLUSTER, "--require-isolation", "L1")
-    assert ran.clean, ran
+def test_each_worker_reports_its_isolation(uninterrupted: tuple[Path, int, str, str], local: Path) -> None:
+    """cluster.json names every worker with the isolation its service reached (the run requires L1): the local
+    run's level here."""
+    out, returncode, stdout, stderr = uninterrupted
+    assert returncode == 0 and "INTERNALERROR" not in stdout + stderr, stderr[-3000:]
     report = json.loads((out / "cluster.json").read_text())
     level = next(iter(results(local).values()))["grade"]["isolation"]["level"]
     assert len(report) == 2 and all(w["grading"] and w["isolation"]["level"] == level for w in report.values()), report
-    assert sum(f"isolation {level}" in line for line in ran.stderr.splitlines()) == 2, ran
+    assert sum(f"isolation {level}" in line for line in stderr.splitlines()) == 2, stderr[-3000:]
 
 
 def test_a_local_batch_imports_nothing_of_dask() -> None:

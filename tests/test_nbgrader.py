@@ -2,16 +2,16 @@
 
 One module-scoped round trip (each nbgrader command takes about 5 s, each graded notebook about 5 s):
 `python -m course.front.notebooks` writes the source notebooks, `nbgrader generate_assignment` makes the
-release, three students hand in notebooks (sol: the four source notebooks as they are; stub: one
-release notebook untouched, plus a torch.py; buggy: two source notebooks, each with one function
-broken), and `nbgrader autograde` grades them with the documented flags. The gradebook must then hold
-what `pytest grader` gives the same code as .py files, task by task, for every task of the course.
+release (both once a session: conftest's nbgrader_release), three students hand in notebooks (sol: the four
+source notebooks as they are; stub: one release notebook untouched, plus a torch.py; buggy: two source
+notebooks, each with one function broken), and `nbgrader autograde` grades them with the documented flags.
+The gradebook must then hold what `pytest grader` gives the same code as .py files, task by task, for every
+task of the course.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,7 +21,8 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from conftest import GRADER, ROOT, SOLUTIONS
+from conftest import NB_ASSIGNMENT as ASSIGNMENT
+from conftest import GRADER, ROOT, SOLUTIONS, jupyter_environment
 
 from course.engine import ipynb
 from course.content.curriculum import TASKS
@@ -29,7 +30,6 @@ from course.front.notebooks import public_files
 from course.front.release import Course
 from course.front.stubgen import solution_lines
 
-ASSIGNMENT = "pytorch-basics"
 IGNORE = '[".ipynb_checkpoints","*.pyc","__pycache__","feedback","*.py"]'
 AUTOGRADE = ["autograde", ASSIGNMENT, f"--CourseDirectory.ignore={IGNORE}", "--Execute.timeout=300"]
 BUGS = {  # notebook -> (text in its answer cell, replacement): one function broken in each
@@ -39,14 +39,6 @@ BUGS = {  # notebook -> (text in its answer cell, replacement): one function bro
 }
 STUDENTS = {"sol": ["sec1_linear", "sec2_forward", "sec3_data", "sec4_training"],
             "stub": ["sec2_forward"], "buggy": list(BUGS)}
-
-
-def environment(tmp: Path) -> dict[str, str]:
-    """The environment of the nbgrader runs: this checkout's course package, no user Jupyter config or kernels."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
-    env.update({f"JUPYTER_{kind}_DIR": str(tmp / f"jupyter-{kind.lower()}") for kind in ("CONFIG", "DATA", "RUNTIME")})
-    return env
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -75,15 +67,11 @@ def pytest_grader(notebooks: list[Path], folder: Path, env: dict[str, str]) -> d
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> SimpleNamespace:
-    """The round trip, run once: source notebooks, release, three students autograded, their gradebook."""
-    tmp = tmp_path_factory.mktemp("nbgrader")
-    root = tmp / "course"
-    env = environment(tmp)
+def course(nbgrader_release) -> SimpleNamespace:
+    """The round trip, run once: source notebooks, release (conftest), three students autograded, their gradebook."""
+    tmp, root, env = nbgrader_release.tmp, nbgrader_release.root, nbgrader_release.env
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    run([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(root)], ROOT, env)
-    run([*nbgrader, "generate_assignment", ASSIGNMENT], root, env)
-    source, release = root / "source" / ASSIGNMENT, root / "release" / ASSIGNMENT
+    source, release = nbgrader_release.source, nbgrader_release.release
     submitted = {}
     for student, names in STUDENTS.items():
         folder = root / "submitted" / student / ASSIGNMENT
@@ -209,6 +197,6 @@ def test_source_folder_with_other_files_is_refused(tmp_path):
     folder.mkdir(parents=True)
     (folder / "conftest.py").write_text("")
     proc = subprocess.run([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(tmp_path)],
-                          capture_output=True, text=True, env=environment(tmp_path))
+                          capture_output=True, text=True, env=jupyter_environment(tmp_path))
     assert proc.returncode == 1 and "grader/conftest.py" in proc.stderr and "nbgrader copies" in proc.stderr
     assert not list((tmp_path / "source" / ASSIGNMENT).glob("*.ipynb"))

@@ -1,7 +1,7 @@
 """The check cells of the released notebooks, run in real Jupyter kernels (nbclient) on the real nbgrader release.
 
 `python -m course.front.notebooks` writes the source notebooks and public/ beside them, `nbgrader generate_assignment`
-makes the release (module-scoped, once). Each row of CASES copies the release, fills its answer cells (left as
+makes the release (once a session). Each row of CASES copies the release, fills its answer cells (left as
 stubs, with the reference code, or with one planted mistake), runs the notebook top to bottom in a kernel and reads
 what each course cell printed. Kernels come in two kinds: "installed" has this checkout's course package on its
 import path, as on the instructor's machine; "plain" runs its Python with -S and only the packages' folder on the path
@@ -23,34 +23,28 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from conftest import ROOT, SOLUTIONS, environment
+from conftest import NB_ASSIGNMENT as ASSIGNMENT
+from conftest import ROOT, SOLUTIONS
 
 from course.content.curriculum import TASKS
 from course.front import checking
 
 nbclient = pytest.importorskip("nbclient")
-ASSIGNMENT = "pytorch-basics"
 SIGMOID = ("return self.output(h)", "return torch.sigmoid(self.output(h))")
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory) -> SimpleNamespace:
-    """The nbgrader release of the course's notebooks, and its source notebooks (their answer cells hold the references)."""
-    tmp = tmp_path_factory.mktemp("notebook-checks")
-    root = tmp / "course"
-    env = environment(**{f"JUPYTER_{kind}_DIR": str(tmp / f"jupyter-{kind.lower()}") for kind in ("CONFIG", "DATA", "RUNTIME")})
-    for command in ([sys.executable, "-m", "course.front.notebooks", "--course-dir", str(root)],
-                    [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT]):
-        proc = subprocess.run(command, cwd=root if root.is_dir() else ROOT, env=env, capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    plain = tmp / "kernels" / "kernels" / "plain"
+def released(nbgrader_release: SimpleNamespace) -> SimpleNamespace:
+    """The nbgrader release of the course's notebooks, and its source notebooks (their answer cells hold the
+    references), with a kernel "plain" beside them."""
+    kernels = nbgrader_release.tmp / "kernels"
+    plain = kernels / "kernels" / "plain"
     plain.mkdir(parents=True)
     (plain / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-S", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python without the course package", "language": "python"}))
-    return SimpleNamespace(release=root / "release" / ASSIGNMENT, source=root / "source" / ASSIGNMENT, env=env,
-                           kernels=tmp / "kernels", tmp=tmp)
+    return SimpleNamespace(release=nbgrader_release.release, source=nbgrader_release.source, env=nbgrader_release.env,
+                           kernels=kernels, tmp=nbgrader_release.tmp)
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CLASS, ENTRIES, GRADER, KILLER, KILLER_MARK, ROOT, SOLUTIONS, add_entry, ancestors, batch,
-                      notebook, results, submission_from_solutions, unsafe_characters)
+from conftest import (CLASS, ENTRIES, GRADER, KILLER, KILLER_MARK, ROOT, SERVICE_SEED, SOLUTIONS, add_entry, ancestors,
+                      batch, notebook, results, submission_from_solutions, unsafe_characters)
 from course.content.curriculum import TASKS
 from course.engine.submission import MAX_ENTRY_BYTES, MAX_FILE_BYTES, discover
 from course.front.serve import Service
 
-SEED = ("--grader-seed", "7")
+SEED = SERVICE_SEED  # the session's service (conftest) grades at this seed
 FILES = sorted({task.file for task in TASKS.values()})
 HOSTILE = [e for e in ENTRIES if e.name in ("raises-surrogate", "prints-escapes", "\x1b]52;c;aGk=\x07\u202eeman",
                                             "=HYPERLINK(1)", "nb-deep.ipynb")]
@@ -101,26 +101,28 @@ def without_timing(graded: dict) -> dict:
     return {**graded, "grade": {k: v for k, v in graded["grade"].items() if k != "seconds"}}
 
 
-def test_a_service_grades_every_hostile_entry_as_the_batch_does(hostile) -> None:
+def test_a_service_grades_every_hostile_entry_as_the_batch_does(hostile, seed7_service: Service) -> None:
     folder, out = hostile
     stored = by_entry(out)
     entries = discover(folder, FILES)
     assert len(entries) == len(stored)
     differ = {}
-    service = Service(GRADER, list(SEED))
+    service = seed7_service
     try:
         for entry in entries:
             try:
                 graded = service.grade(entry)
             except Exception as error:  # noqa: BLE001  any failure is a finding; a fresh service for the next
                 differ[entry.student] = f"{type(error).__name__}: {str(error)[:200]}"
-                service.close()
+                if service is not seed7_service:
+                    service.close()
                 service = Service(GRADER, list(SEED))
                 continue
             if without_timing(graded) != without_timing(stored[entry.student, entry.name]):
                 differ[entry.student] = "another Result"
     finally:
-        service.close()
+        if service is not seed7_service:
+            service.close()
     assert differ == {}
 
 
@@ -251,7 +253,7 @@ def many_names_zip(path: Path) -> None:
             zf.writestr(f"{i:05d}" + "\x01" * name_size, b"")
 
 
-def test_an_entry_with_many_ignored_names_is_graded_by_a_service(tmp_path: Path) -> None:
+def test_an_entry_with_many_ignored_names_is_graded_by_a_service(tmp_path: Path, seed7_service: Service) -> None:
     folder = tmp_path / "class"
     folder.mkdir()
     many_names_zip(folder / "names.zip")
@@ -260,11 +262,10 @@ def test_an_entry_with_many_ignored_names_is_graded_by_a_service(tmp_path: Path)
     ran = batch(folder, out, *SEED)
     assert ran.clean, ran
     stored = results(out)
-    with Service(GRADER, list(SEED)) as service:
-        for entry in discover(folder, FILES):
-            graded = service.grade(entry)
-            assert graded["status"] == stored[entry.student]["status"] == "graded"
-            assert graded["grade"]["tasks"] == stored[entry.student]["grade"]["tasks"]
+    for entry in discover(folder, FILES):
+        graded = seed7_service.grade(entry)
+        assert graded["status"] == stored[entry.student]["status"] == "graded"
+        assert graded["grade"]["tasks"] == stored[entry.student]["grade"]["tasks"]
 
 
 def test_the_autograders_output_shows_folder_names_escaped(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import CLASS, batch, submission_from_solutions
+from conftest import CLASS, batches, submission_from_solutions
 from corpus import BUGS, Case
 
 # Seed 1 misses nothing; each other seed once let one of the cases below through.
@@ -77,15 +77,17 @@ def build(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[int, dict[str, dict]]:
-    """{seed: {submission: its OUT/students/<id>.json}}, one batch of all the cases' submissions per seed."""
+    """{seed: {submission: its OUT/students/<id>.json}}, one batch of all the cases' submissions per seed (two at a
+    time)."""
     base = tmp_path_factory.mktemp("seeds")
     subs = base / "subs"
     subs.mkdir()
     build(subs)
+    outs = {seed: base / f"out-{seed}" for seed in SEEDS}
+    runs = batches([(subs, outs[seed], ("--grader-seed", str(seed), "-q")) for seed in SEEDS])
     results = {}
-    for seed in SEEDS:
-        out = base / f"out-{seed}"
-        ran = batch(subs, out, "--grader-seed", str(seed), "-q")
+    for seed, ran in zip(SEEDS, runs):
+        out = outs[seed]
         if not (out / "students").is_dir():  # not an AssertionError: an xfail case must not swallow it
             raise RuntimeError(f"the batch at seed {seed} wrote no results: {ran!r}")
         results[seed] = {path.stem: json.loads(path.read_text()) for path in (out / "students").glob("*.json")}

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLASS, GRADER, ROOT, batch, results
+from conftest import CLASS, GRADER, ROOT, SERVICE_SEED, batch, results
 from course.content.curriculum import TASKS
 from course.engine.submission import discover
 from course.front.serve import Service, ServiceError
 
-SEED = ("--grader-seed", "7")
+SEED = SERVICE_SEED
 FILES = sorted({task.file for task in TASKS.values()})
 
 
@@ -28,9 +28,8 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def service():
-    with Service(GRADER, list(SEED)) as running:
-        yield running
+def service(seed7_service: Service) -> Service:
+    return seed7_service
 
 
 def without_timing(graded: dict) -> dict:

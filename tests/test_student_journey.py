@@ -1,8 +1,8 @@
 """A new student's journey, with nothing but the bundle and its README: unzip it, make a fresh venv and
 install with the README's command, check the untouched stubs (a short screen, in English and in Korean),
-fill the tasks one by one from the references (each turns green, none gets worse; one mistake on the way
-says why), pack with the README's command and grade the zip with the real grader: full marks. A misnamed
-file stops the pack with its name.
+fill each file's tasks one by one from the references, the four files side by side (each turns green, none
+gets worse; one mistake on the way says why), pack with the README's command and grade the zip with the real
+grader: full marks. A misnamed file stops the pack with its name.
 
 Every command comes from the README in the unzipped bundle, run in bash in the bundle's folder with its venv
 activated, as the student types it. One venv serves the module (built once, 30 to 60 s); each test starts
@@ -182,27 +182,37 @@ def test_the_untouched_stubs_give_a_short_screen(student, lang):
     assert [i18n.width(line) for line in ran.lines if line.startswith("===")] == [COLUMNS] * 3, ran.text
 
 
-@pytest.mark.timeout(600)  # sixteen check runs: about 70 s on an idle machine, over 200 s on a busy one
+def rounds() -> list[set[str]]:
+    """The tasks of each round: the first task still to do of every exercise file (each file's tasks in order)."""
+    files: dict[str, list[str]] = {}
+    for task in TASKS.values():
+        files.setdefault(task.file, []).append(task.id)
+    return [{ids[i] for ids in files.values() if i < len(ids)} for i in range(max(map(len, files.values())))]
+
+
+@pytest.mark.timeout(600)  # seven check runs: about 30 s on an idle machine, over 90 s on a busy one
 def test_filling_the_tasks_one_by_one_turns_each_green(student):
-    """After each task filled in from the references, the README's check: that task's row passes and every other
-    row stays as it was; a wrong forward on the way fails only its row, with what was checked and a hint, in
-    English and in Korean; at the end, exit 0."""
+    """Each exercise file's tasks filled in one by one from the references, the files side by side (the public
+    checks load each file on its own, so a file's rows depend on that file alone: one check run per round serves
+    every file); after each round, the README's check: the tasks filled in that round pass and every other row
+    stays as it was; a wrong forward on the way fails only its row, with what was checked and a hint, in English
+    and in Korean; at the end, exit 0."""
     done: set[str] = set()
-    for task in TASKS:
-        if task == "2.2":
-            student.fill(done | {task}, wrong=WRONG_FORWARD)
+    for tasks in rounds():
+        if "2.2" in tasks:
+            student.fill(done | tasks, wrong=WRONG_FORWARD)
             for lang in LANGS:
                 ran = student.run(f"check 2.2 wrong ({lang.code})", student.commands[lang.code]["check"])
-                want = {t: lang.words("passed" if t in done else "not implemented yet") for t in TASKS}
-                assert ran.table == {**want, task: lang.words("failed")}, ran.text
+                want = {t: lang.words("passed" if t in done | tasks else "not implemented yet") for t in TASKS}
+                assert ran.table == {**want, "2.2": lang.words("failed")}, ran.text
                 assert "Task 2.2 (SimpleNN.forward)" in ran.text, ran.text
                 assert lang.words("hint: {hint}").split("{hint}")[0] in ran.text and not TRACEBACK.search(ran.text), ran.text
-        done.add(task)
+        done |= tasks
         student.fill(done)
-        ran = student.run(f"check {task}", student.commands["en"]["check"])
+        ran = student.run(f"check {', '.join(sorted(tasks))}", student.commands["en"]["check"])
         assert ran.table == {t: "passed" if t in done else "not implemented yet" for t in TASKS}, ran.text
         assert not TRACEBACK.search(ran.text), ran.text
-    assert ran.code == 0, ran.text
+    assert done == set(TASKS) and ran.code == 0, ran.text
 
 
 def test_the_packed_zip_gets_full_marks_from_the_grader(student, tmp_path):

@@ -43,7 +43,7 @@ _SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _pattern(kept: str) -> re.Pattern:
-    """A character class of every character in _RANGES except those in kept."""
+    """A run of the characters in _RANGES except those in kept (a character class, one or more times)."""
     parts = []
     for low, high in _RANGES:
         start = low
@@ -53,7 +53,7 @@ def _pattern(kept: str) -> re.Pattern:
             start = char + 1
         if start <= high:
             parts.append((start, high))
-    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in parts) + "]")
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in parts) + "]+")
 
 
 _IN_LINE = _pattern("")
@@ -61,7 +61,21 @@ _IN_TEXT = _pattern(_KEPT_IN_TEXT)
 
 
 def _escape(match: re.Match) -> str:
-    char = match[0]
+    """A run of characters to escape, each escaped: a run of thousands (a file name of control bytes) costs one
+    call, not one a character. An escape is printable ASCII, which no escape replaces, so the run's few distinct
+    characters can be replaced one after another; many distinct ones go through one table."""
+    run = match[0]
+    if len(run) == 1:
+        return _escaped(run)
+    chars = set(run)
+    if len(chars) > 16:
+        return run.translate({ord(char): _escaped(char) for char in chars})
+    for char in chars:
+        run = run.replace(char, _escaped(char))
+    return run
+
+
+def _escaped(char: str) -> str:
     code = ord(char)
     if char in _SHORT:
         return _SHORT[char]

@@ -188,3 +188,12 @@ def test_a_check_changes_nothing_in_the_kernel():
     result = checking.run("4.4", namespace, ROOT / "public")
     assert result.status == checking.PASSED, result.text()
     assert {k: v for k, v in namespace.items() if k in before} == before and namespace.keys() == before.keys()
+
+
+def test_what_torch_loads_on_first_use_is_loaded_before_a_checks_clock_starts():
+    """An optimizer's first step imports torch._dynamo (1.5 s, over 10 s on a busy machine): paid inside a training
+    check's time limit, a right answer was told it "did not finish"."""
+    code = "import sys\nfrom course.front import checking\nwith checking.time_limit():\n    print('torch._dynamo' in sys.modules)\n"
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert ran.stdout.strip() == "True", ran.stderr[-2000:]

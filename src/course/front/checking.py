@@ -13,6 +13,7 @@ names, so a check that puts a stand-in into it (fit's check replaces train_one_e
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import inspect
 import io
@@ -46,10 +47,23 @@ class Exited(BaseException):
         self.code = code
 
 
+@functools.cache
+def warm_up() -> None:
+    """Pay once, before any check's clock runs, what torch loads on first use: an optimizer's first step imports
+    torch._dynamo (1.5 s, more on a busy machine), which would otherwise count against the first training check."""
+    import torch
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    weight.grad = torch.ones(1)
+    torch.optim.SGD([weight], lr=0.1).step()
+
+
 @contextlib.contextmanager
 def time_limit():
     """Raise TookTooLong in this thread once LIMITS.call_seconds have passed (where the system has SIGALRM and this
     is the main thread), and Exited where the code under check calls os._exit (a line left from debugging)."""
+    warm_up()
+
     def exit_(code: int = 0) -> None:
         raise Exited(code)
 

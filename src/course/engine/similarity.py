@@ -215,6 +215,13 @@ class _Reduction:
             into.writes |= s.writes
         into.blocks.append((len(into.tokens), owner, name, body, statements))
 
+    def local(self, name: str, line: int, into: _Statement) -> None:
+        """A name the unit uses, as the one token every local name becomes (renaming changes nothing)."""
+        token = _LOCAL + name
+        self.names.add(token)
+        into.tokens.append(token)
+        into.lines.append(line)
+
     def visit(self, node: ast.AST, line: int, into: _Statement, canonical: bool = False, signature: bool = False) -> None:
         """Add the node's tokens and lines to the statement into (none for a signature: it is the stub's, yet what it
         reads counts), and what it reads, writes and binds; canonical: a statement of a block in canonical order,
@@ -228,10 +235,7 @@ class _Reduction:
             else:
                 into.reads.add(node.id)
             if not signature:
-                token = _LOCAL + node.id
-                self.names.add(token)
-                into.tokens.append(token)
-                into.lines.append(line)
+                self.local(node.id, line, into)
             return
         if kind is ast.Constant:
             if not signature:
@@ -243,10 +247,7 @@ class _Reduction:
         if kind is ast.arg:
             self.bound.add(node.arg)
             if not signature:
-                token = _LOCAL + node.arg
-                self.names.add(token)
-                into.tokens.append(token)
-                into.lines.append(line)
+                self.local(node.arg, line, into)
             if node.annotation is not None:
                 self.visit(node.annotation, line, into, signature=True)
             return

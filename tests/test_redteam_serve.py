@@ -311,5 +311,5 @@ def test_the_autograders_timeout_bounds_the_whole_run(tmp_path: Path, monkeypatc
     for source in SOLUTIONS.glob("sec*.py"):
         shutil.copy(source, root / "submission" / source.name)
     results_ = release.autograde(root, timeout=10)
-    assert results_["execution_time"] < 10 + 40, results_
+    assert results_["execution_time"] < 10 + 5, results_  # the service that was not ready is not waited for
     assert json.loads((root / "results" / "results.json").read_text())["score"] == 0

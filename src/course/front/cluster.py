@@ -102,7 +102,7 @@ class EnginePlugin(WorkerPlugin):
                 return {"result": json.dumps(self.service.grade(entry, seconds=self.entry_seconds), ensure_ascii=False)}
             except Exception as error:  # noqa: BLE001  one entry's failure, never its chunk's
                 if self.service is not None:
-                    self.service.close()
+                    self.service.close(wait=0)
                     self.service = None  # the next entry starts a fresh one
                 return {"error": str(error) if isinstance(error, ServiceError) else error_line(error)}
 

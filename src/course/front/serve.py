@@ -228,14 +228,16 @@ class Service:
                                else "the grading service replied without a Result")
         return reply["result"]
 
-    def close(self) -> None:
+    def close(self, wait: float = 30.0) -> None:
+        """Hang up: the service finishes and exits; after wait seconds it is killed (0: a service that failed its front
+        end, slow to start or silent mid-entry, is not waited for)."""
         for fd in (self.outbox, self.inbox):
             try:
                 os.close(fd)
             except OSError:
                 pass
         try:
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -243,5 +245,5 @@ class Service:
     def __enter__(self) -> Service:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        self.close(wait=0 if kind is not None else 30.0)

@@ -61,18 +61,10 @@ _IN_TEXT = _pattern(_KEPT_IN_TEXT)
 
 
 def _escape(match: re.Match) -> str:
-    """A run of characters to escape, each escaped: a run of thousands (a file name of control bytes) costs one
-    call, not one a character. An escape is printable ASCII, which no escape replaces, so the run's few distinct
-    characters can be replaced one after another; many distinct ones go through one table."""
+    """A run of characters to escape, each escaped through one table: a run of thousands (a file name of control
+    bytes) costs one call, not one a character."""
     run = match[0]
-    if len(run) == 1:
-        return _escaped(run)
-    chars = set(run)
-    if len(chars) > 16:
-        return run.translate({ord(char): _escaped(char) for char in chars})
-    for char in chars:
-        run = run.replace(char, _escaped(char))
-    return run
+    return run.translate({ord(char): _escaped(char) for char in set(run)})
 
 
 def _escaped(char: str) -> str:
